@@ -1,0 +1,218 @@
+/*
+ * log - syslog-shaped logging to syslog, stderr or a file.  See log.h.
+ *
+ * The state below is the process's logging setup, made once in main; it is
+ * the only process-wide state of lib/, as syslog(3) itself is process-wide.
+ * Each line is formatted whole and written with one write(2), so lines of
+ * processes that share a terminal or an O_APPEND file do not interleave.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096
+
+static struct {
+    char program[64];
+    char syslog_name[64];
+    char tag[130];
+    char host[128];
+    unsigned destinations;
+    int file_fd;
+    int verbose;
+    int syslog_open;
+} log_state = { "postino", "postino", "postino/postino", "localhost",
+                LOG_TO_TTY, -1, 0, 0 };
+
+static void log_make_tag(void)
+{
+    snprintf(log_state.tag, sizeof(log_state.tag), "%s/%s",
+             log_state.syslog_name, log_state.program);
+    if (log_state.syslog_open) {
+        closelog();
+        log_state.syslog_open = 0;
+    }
+}
+
+void log_init(const char *program, unsigned destinations)
+{
+    const char *slash = strrchr(program, '/');
+    snprintf(log_state.program, sizeof(log_state.program), "%s",
+             slash ? slash + 1 : program);
+    if (gethostname(log_state.host, sizeof(log_state.host)) != 0)
+        snprintf(log_state.host, sizeof(log_state.host), "localhost");
+    log_state.host[sizeof(log_state.host) - 1] = '\0';
+    char *dot = strchr(log_state.host, '.');
+    if (dot)
+        *dot = '\0';
+    log_state.destinations = destinations;
+    log_make_tag();
+}
+
+void log_set_destinations(unsigned destinations)
+{
+    log_state.destinations = destinations;
+}
+
+unsigned log_destinations(void)
+{
+    return log_state.destinations;
+}
+
+void log_set_syslog_name(const char *name)
+{
+    snprintf(log_state.syslog_name, sizeof(log_state.syslog_name), "%s", name);
+    log_make_tag();
+}
+
+int log_open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+                  0644);
+    if (fd < 0)
+        return -1;
+    if (log_state.file_fd >= 0)
+        close(log_state.file_fd);
+    log_state.file_fd = fd;
+    return 0;
+}
+
+void log_set_verbose(int verbose)
+{
+    log_state.verbose = verbose;
+}
+
+int log_verbose(void)
+{
+    return log_state.verbose;
+}
+
+static void write_whole(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* nowhere left to report a logging failure */
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+/* "Nov 23 19:16:51 host postino/smtpd[123]: " as a syslog file has it. */
+static size_t log_file_prefix(char *out, size_t size)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32] = "";
+    if (localtime_r(&now, &tm) != NULL)
+        strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
+    int n = snprintf(out, size, "%s %s %s[%ld]: ", when, log_state.host,
+                     log_state.tag, (long)getpid());
+    return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+}
+
+static void log_emit(int priority, const char *level, const char *fmt,
+                     va_list ap)
+{
+    int saved_errno = errno;
+    char text[LOG_LINE_MAX];
+    int n = snprintf(text, sizeof(text), "%s", level);
+    if (n < 0)
+        n = 0;
+    vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+    /* A newline or control character inside a line would forge a new log
+     * line; data from outside must never be able to do that. */
+    for (char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+
+    if (log_state.destinations & LOG_TO_SYSLOG) {
+        if (!log_state.syslog_open) {
+            openlog(log_state.tag, LOG_PID | LOG_NDELAY, LOG_MAIL);
+            log_state.syslog_open = 1;
+        }
+        syslog(priority, "%s", text);
+    }
+    if (log_state.destinations & (LOG_TO_STDERR | LOG_TO_FILE)) {
+        char line[LOG_LINE_MAX + 256];
+        size_t len = log_file_prefix(line, sizeof(line));
+        int m = snprintf(line + len, sizeof(line) - len, "%s\n", text);
+        if (m > 0)
+            len += (size_t)m >= sizeof(line) - len ? sizeof(line) - len - 1
+                                                    : (size_t)m;
+        if (log_state.destinations & LOG_TO_STDERR)
+            write_whole(STDERR_FILENO, line, len);
+        if ((log_state.destinations & LOG_TO_FILE) && log_state.file_fd >= 0)
+            write_whole(log_state.file_fd, line, len);
+    }
+    if (log_state.destinations & LOG_TO_TTY) {
+        char line[LOG_LINE_MAX + 160];
+        int m = snprintf(line, sizeof(line), "%s: %s\n", log_state.tag, text);
+        if (m > 0)
+            write_whole(STDERR_FILENO, line,
+                        (size_t)m >= sizeof(line) ? sizeof(line) - 1
+                                                  : (size_t)m);
+    }
+    errno = saved_errno;
+}
+
+void log_info(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit(LOG_INFO, "", fmt, ap);
+    va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit(LOG_WARNING, "warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void log_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit(LOG_ERR, "error: ", fmt, ap);
+    va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+    if (!log_state.verbose)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit(LOG_DEBUG, "", fmt, ap);
+    va_end(ap);
+}
+
+void log_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit(LOG_CRIT, "fatal: ", fmt, ap);
+    va_end(ap);
+    exit(1);
+}
+
+void log_panic(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit(LOG_CRIT, "panic: ", fmt, ap);
+    va_end(ap);
+    abort();
+}
