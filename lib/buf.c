@@ -4,6 +4,7 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,13 +47,17 @@ int buf_reserve(struct buf *b, size_t extra)
         errno = EMSGSIZE;
         return -1;
     }
+    if (b->len + extra == SIZE_MAX) { /* no room for the NUL */
+        errno = ENOMEM;
+        return -1;
+    }
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    if (cap > b->limit + 1)
+    if (cap - 1 > b->limit) /* not cap > limit + 1: limit may be SIZE_MAX */
         cap = b->limit + 1;
     char *data = realloc(b->data, cap);
     if (data == NULL) {
@@ -106,8 +111,13 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
         va_end(again);
         return -1;
     }
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+    int m = vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
     va_end(again);
+    if (m != n) {
+        b->data[b->len] = '\0';
+        errno = EINVAL;
+        return -1;
+    }
     b->len += (size_t)n;
     return 0;
 }
@@ -121,14 +131,21 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
+/* data may point into b itself (e.g. to drop a prefix), hence the room is
+ * made before anything is changed, and memmove; on failure b is unchanged. */
 int buf_set(struct buf *b, const void *data, size_t n)
 {
-    if (n > b->limit) {
-        errno = EMSGSIZE;
+    size_t old_len = b->len;
+    b->len = 0;
+    if (buf_reserve(b, n) != 0) {
+        b->len = old_len;
         return -1;
     }
-    buf_reset(b);
-    return buf_append(b, data, n);
+    if (n > 0)
+        memmove(b->data, data, n);
+    b->len = n;
+    b->data[n] = '\0';
+    return 0;
 }
 
 int buf_set_str(struct buf *b, const char *s)

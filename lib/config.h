@@ -90,13 +90,16 @@ void config_free(struct config *cfg);
 
 /* Reads a main.cf.  Returns 0 when it had no errors, the number of errors
  * otherwise, and -1 when the file cannot be read (errno set; a missing
- * file is an error here: callers decide whether that is fatal). */
+ * file is an error here: callers decide whether that is fatal, so this
+ * one is not logged, only kept for config_last_error()). */
 int config_load_file(struct config *cfg, const char *path);
 /* Same as config_load_file for text in memory; name is used in messages. */
 int config_load_text(struct config *cfg, const char *name, const char *text,
                      size_t len);
 
-/* Sets a value as if read at file:line (master.cf -o, command line). */
+/* Sets a value as if read at file:line (master.cf -o, command line; line
+ * 0 when there is no line).  An override beats any value from a file.
+ * Return 0, or 1 (an error, logged) when name is not a parameter name. */
 int config_set(struct config *cfg, const char *name, const char *value,
                const char *file, int line);
 int config_set_override(struct config *cfg, const char *name,
@@ -117,6 +120,11 @@ void config_get_origin(struct config *cfg, const char *name,
 /* Expanded values.  config_get_str's result stays valid until cfg is
  * freed or the parameter set again. */
 const char *config_get_str(struct config *cfg, const char *name);
+/* Like config_get_str, but returns NULL instead of exiting when name is
+ * unknown or its value cannot be expanded ($expansion loop, bad $ syntax);
+ * config_last_error() then says why (nothing is logged).  For default_fn
+ * functions, which must not exit. */
+const char *config_try_get_str(struct config *cfg, const char *name);
 long config_get_int(struct config *cfg, const char *name);
 long config_get_time(struct config *cfg, const char *name);
 long config_get_size(struct config *cfg, const char *name);
@@ -139,5 +147,25 @@ void config_foreach(struct config *cfg,
                     void (*fn)(void *ctx, const char *name, const char *raw,
                                const char *file, int line),
                     void *ctx);
+
+/*
+ * Shared with master_cf.c: the file reader and the logical-line rules of
+ * both files.  config_read_file() fills text (initialized here, freed by
+ * the caller with buf_free) with the whole file; -1 with errno set when it
+ * cannot be read or is larger than 64 MiB (EFBIG).
+ *
+ * config_read_lines() splits text into logical lines (continuations
+ * joined with one space, white space trimmed, blank and '#' lines
+ * skipped) and calls fn once per logical line with its first line number.
+ * When a line cannot be used, fn gets line NULL and problem says why
+ * (a NUL byte, longer than CONFIG_LINE_MAX, a continuation with nothing
+ * to continue); line_no is then the line to report.  fn may modify line.
+ */
+struct buf;
+typedef void config_line_fn(void *ctx, int line_no, char *line,
+                            const char *problem);
+int config_read_file(const char *path, struct buf *text);
+void config_read_lines(const char *text, size_t len, config_line_fn *fn,
+                       void *ctx);
 
 #endif

@@ -71,6 +71,7 @@ struct stream {
     ssize_t (*read_fn)(void *io_ctx, void *data, size_t len);
     ssize_t (*write_fn)(void *io_ctx, const void *data, size_t len);
     void *io_ctx;
+    size_t in_pos;          /* in.data[in_pos..in.len) is not yet returned */
 };
 
 void stream_init(struct stream *s, int fd, int timeout_ms);

@@ -1,0 +1,321 @@
+/*
+ * server - the daemon skeleton: arguments, configuration, logging,
+ * privilege drop, and the accept loop with the master's status protocol.
+ * See server.h for the contract and docs/protocol.md for the status pipe.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "privilege.h"
+#include "text.h"
+
+/* Set by the SIGHUP handler: the master asked us to finish.  A signal
+ * handler can only reach a file-scope flag. */
+static volatile sig_atomic_t server_exit_requested;
+
+struct server_options {
+    const char *config_dir;
+    const char *service_name;
+    const char *service_type;
+    long listen_count;
+    int log_stderr;
+    int unprivileged;
+    int chroot;
+    int verbose;
+    char **overrides;
+    size_t override_count;
+};
+
+static void server_on_hangup(int sig)
+{
+    (void)sig;
+    server_exit_requested = 1;
+}
+
+int server_should_exit(const struct server *srv)
+{
+    (void)srv;
+    return server_exit_requested != 0;
+}
+
+static void server_usage(const char *program)
+{
+    log_fatal("usage: %s -c config_dir -n service -t inet|unix -s count "
+              "[-S] [-u] [-Z] [-v] [-o name=value]... [args]",
+              program);
+}
+
+static void server_parse_args(int argc, char **argv,
+                              struct server_options *opt)
+{
+    memset(opt, 0, sizeof(*opt));
+    opt->overrides = calloc((size_t)argc, sizeof(char *));
+    if (opt->overrides == NULL)
+        log_fatal("out of memory");
+    int c;
+    opterr = 0;
+    while ((c = getopt(argc, argv, "+c:n:t:s:SuZvo:")) != -1) {
+        switch (c) {
+        case 'c': opt->config_dir = optarg; break;
+        case 'n': opt->service_name = optarg; break;
+        case 't': opt->service_type = optarg; break;
+        case 's':
+            if (text_parse_long(optarg, 0, SERVER_LISTEN_MAX,
+                                &opt->listen_count) != 0)
+                log_fatal("bad listen socket count: %s", optarg);
+            break;
+        case 'S': opt->log_stderr = 1; break;
+        case 'u': opt->unprivileged = 1; break;
+        case 'Z': opt->chroot = 1; break;
+        case 'v': opt->verbose = 1; break;
+        case 'o': opt->overrides[opt->override_count++] = optarg; break;
+        default: server_usage(argv[0]);
+        }
+    }
+    if (opt->config_dir == NULL || opt->service_name == NULL ||
+        opt->service_type == NULL)
+        server_usage(argv[0]);
+}
+
+static struct config *server_load_config(const struct server_options *opt)
+{
+    struct config *cfg = config_create();
+    if (cfg == NULL)
+        log_fatal("out of memory");
+    struct buf path;
+    buf_init(&path, 4096);
+    if (buf_printf(&path, "%s/main.cf", opt->config_dir) != 0)
+        log_fatal("configuration directory name too long");
+    int errors = config_load_file(cfg, buf_cstr(&path));
+    if (errors < 0)
+        log_fatal("cannot read %s: %s", buf_cstr(&path), strerror(errno));
+    if (errors > 0)
+        log_fatal("%s: %d error(s); run \"postino check\"", buf_cstr(&path),
+                  errors);
+    buf_free(&path);
+    config_set(cfg, "config_directory", opt->config_dir, "command line", 0);
+    for (size_t i = 0; i < opt->override_count; i++) {
+        char *name = opt->overrides[i];
+        char *eq = strchr(name, '=');
+        if (eq == NULL)
+            log_fatal("master.cf: -o %s: expected name=value", name);
+        *eq = '\0';
+        config_set_override(cfg, text_trim(name), text_trim(eq + 1),
+                            "master.cf", 0);
+    }
+    if (config_check(cfg) != 0)
+        log_fatal("bad configuration; run \"postino check\"");
+    return cfg;
+}
+
+static void server_open_log(struct server *srv, const struct server_options *opt)
+{
+    log_set_syslog_name(config_get_str(srv->cfg, "syslog_name"));
+    log_set_verbose(opt->verbose);
+    if (opt->log_stderr) {
+        log_set_destinations(LOG_TO_STDERR);
+        return;
+    }
+    const char *file = config_get_str(srv->cfg, "maillog_file");
+    if (file[0] != '\0') {
+        if (log_open_file(file) != 0)
+            log_fatal("open maillog_file %s: %s", file, strerror(errno));
+        log_set_destinations(LOG_TO_FILE);
+        return;
+    }
+    log_set_destinations(LOG_TO_SYSLOG);
+}
+
+static void server_drop_privileges(struct server *srv,
+                                   const struct server_options *opt)
+{
+    if (!opt->unprivileged)
+        return;
+    const char *root = opt->chroot
+        ? config_get_str(srv->cfg, "queue_directory") : NULL;
+    if (privilege_drop(config_get_str(srv->cfg, "mail_owner"), root, NULL,
+                       0) != 0)
+        log_fatal("cannot drop privileges");
+}
+
+/* The master's death must not leave us serving from its sockets.  The
+ * parent-death signal is reset by a uid change, so it is set after the
+ * drop, and the parent checked again to close the race. */
+static void server_watch_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+        log_fatal("prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+    if (getppid() != parent)
+        log_fatal("master is gone; exiting");
+}
+
+static void server_setup_signals(sigset_t *wait_mask)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPIPE, &sa, NULL) != 0)
+        log_fatal("sigaction SIGPIPE: %s", strerror(errno));
+    sa.sa_handler = server_on_hangup;
+    if (sigaction(SIGHUP, &sa, NULL) != 0)
+        log_fatal("sigaction SIGHUP: %s", strerror(errno));
+    /* SIGHUP stays blocked except while waiting for a connection, so that
+     * it never cuts a connection short, and never slips in between the
+     * flag check and the wait. */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &block, wait_mask) != 0)
+        log_fatal("sigprocmask: %s", strerror(errno));
+    sigdelset(wait_mask, SIGHUP);
+}
+
+/* Tells the master we are busy or available; exits when it is gone. */
+static void server_report(enum server_status status)
+{
+    int32_t message[2] = { (int32_t)getpid(), (int32_t)status };
+    for (;;) {
+        ssize_t n = write(SERVER_STATUS_FD, message, sizeof(message));
+        if (n == (ssize_t)sizeof(message))
+            return;
+        if (n < 0 && errno == EINTR)
+            continue;
+        log_debug("status pipe: %s; master gone, exiting",
+                  n < 0 ? strerror(errno) : "short write");
+        exit(0);
+    }
+}
+
+/* Waits for a connection; returns its descriptor, or -1 when it is time to
+ * exit (idle too long, or asked to finish). */
+static int server_accept(struct server *srv, const sigset_t *wait_mask,
+                         long idle_seconds)
+{
+    struct pollfd fds[SERVER_LISTEN_MAX];
+    for (size_t i = 0; i < srv->listen_count; i++) {
+        fds[i].fd = srv->listen_fds[i];
+        fds[i].events = POLLIN;
+    }
+    for (;;) {
+        if (server_exit_requested)
+            return -1;
+        struct timespec timeout = { idle_seconds, 0 };
+        int n = ppoll(fds, srv->listen_count,
+                      idle_seconds > 0 ? &timeout : NULL, wait_mask);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            log_fatal("poll: %s", strerror(errno));
+        if (n == 0) {
+            log_debug("idle timeout -- exiting");
+            return -1;
+        }
+        for (size_t i = 0; i < srv->listen_count; i++) {
+            if (!(fds[i].revents & POLLIN))
+                continue;
+            int fd = accept4(fds[i].fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0)
+                return fd;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED)
+                log_warn("accept: %s", strerror(errno));
+        }
+    }
+}
+
+/* A trigger client writes a few bytes and closes; a slow one is cut off. */
+static void server_read_trigger(struct server *srv,
+                                const struct server_spec *spec, int fd)
+{
+    char data[SERVER_TRIGGER_MAX];
+    size_t len = 0;
+    while (len < sizeof(data)) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        int ready = poll(&pfd, 1, 1000);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            break;
+        ssize_t n = read(fd, data + len, sizeof(data) - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > 0)
+        spec->trigger(srv, data, len);
+}
+
+static void server_loop(struct server *srv, const struct server_spec *spec,
+                        const sigset_t *wait_mask)
+{
+    long max_use = config_get_int(srv->cfg, "max_use");
+    long max_idle = spec->no_idle_exit ? 0
+                                       : config_get_time(srv->cfg, "max_idle");
+    for (long used = 0; used < max_use || spec->mode == SERVER_TRIGGER;
+         used++) {
+        server_report(SERVER_STATUS_AVAILABLE);
+        int fd = server_accept(srv, wait_mask, max_idle);
+        if (fd < 0)
+            return;
+        server_report(SERVER_STATUS_BUSY);
+        if (spec->mode == SERVER_TRIGGER)
+            server_read_trigger(srv, spec, fd);
+        else
+            spec->service(srv, fd);
+        if (close(fd) != 0 && errno != EINTR)
+            log_warn("close: %s", strerror(errno));
+    }
+    log_debug("max_use reached -- exiting");
+}
+
+int server_main(int argc, char **argv, const struct server_spec *spec)
+{
+    log_init(argv[0], LOG_TO_STDERR);
+    pid_t parent = getppid();
+    struct server_options opt;
+    server_parse_args(argc, argv, &opt);
+
+    struct server srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.config_dir = opt.config_dir;
+    srv.service_name = opt.service_name;
+    srv.service_type = opt.service_type;
+    srv.argc = argc - optind;
+    srv.argv = argv + optind;
+    srv.listen_count = (size_t)opt.listen_count;
+    for (size_t i = 0; i < srv.listen_count; i++)
+        srv.listen_fds[i] = SERVER_LISTEN_FD + (int)i;
+
+    srv.cfg = server_load_config(&opt);
+    server_open_log(&srv, &opt);
+
+    sigset_t wait_mask;
+    server_setup_signals(&wait_mask);
+    if (spec->pre_drop)
+        spec->pre_drop(&srv);
+    server_drop_privileges(&srv, &opt);
+    server_watch_parent(parent);
+    if (spec->init)
+        spec->init(&srv);
+    server_loop(&srv, spec, &wait_mask);
+    config_free(srv.cfg);
+    free(opt.overrides);
+    return 0;
+}
