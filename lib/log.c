@@ -107,17 +107,34 @@ static void write_whole(int fd, const char *data, size_t len)
     }
 }
 
+/* Appends src to the line, cutting it when the line is full; a log line
+ * that long is itself cut at LOG_LINE_MAX anyway. */
+static void line_append(char *line, size_t size, size_t *len, const char *src)
+{
+    size_t n = strlen(src);
+    if (n > size - 1 - *len)
+        n = size - 1 - *len;
+    memcpy(line + *len, src, n);
+    *len += n;
+    line[*len] = '\0';
+}
+
 /* "Nov 23 19:16:51 host postino/smtpd[123]: " as a syslog file has it. */
-static size_t log_file_prefix(char *out, size_t size)
+static void log_file_prefix(char *line, size_t size, size_t *len)
 {
     time_t now = time(NULL);
     struct tm tm;
     char when[32] = "";
     if (localtime_r(&now, &tm) != NULL)
         strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
-    int n = snprintf(out, size, "%s %s %s[%ld]: ", when, log_state.host,
-                     log_state.tag, (long)getpid());
-    return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+    char pid[32];
+    snprintf(pid, sizeof(pid), "[%ld]: ", (long)getpid());
+    line_append(line, size, len, when);
+    line_append(line, size, len, " ");
+    line_append(line, size, len, log_state.host);
+    line_append(line, size, len, " ");
+    line_append(line, size, len, log_state.tag);
+    line_append(line, size, len, pid);
 }
 
 static void log_emit(int priority, const char *level, const char *fmt,
@@ -125,10 +142,10 @@ static void log_emit(int priority, const char *level, const char *fmt,
 {
     int saved_errno = errno;
     char text[LOG_LINE_MAX];
-    int n = snprintf(text, sizeof(text), "%s", level);
-    if (n < 0)
-        n = 0;
-    vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+    size_t text_len = 0;
+    text[0] = '\0';
+    line_append(text, sizeof(text), &text_len, level);
+    vsnprintf(text + text_len, sizeof(text) - text_len, fmt, ap);
     /* A newline or control character inside a line would forge a new log
      * line; data from outside must never be able to do that. */
     for (char *p = text; *p; p++)
@@ -142,25 +159,24 @@ static void log_emit(int priority, const char *level, const char *fmt,
         }
         syslog(priority, "%s", text);
     }
+    char line[LOG_LINE_MAX + 256];
+    size_t len = 0;
     if (log_state.destinations & (LOG_TO_STDERR | LOG_TO_FILE)) {
-        char line[LOG_LINE_MAX + 256];
-        size_t len = log_file_prefix(line, sizeof(line));
-        int m = snprintf(line + len, sizeof(line) - len, "%s\n", text);
-        if (m > 0)
-            len += (size_t)m >= sizeof(line) - len ? sizeof(line) - len - 1
-                                                    : (size_t)m;
+        log_file_prefix(line, sizeof(line), &len);
+        line_append(line, sizeof(line) - 1, &len, text);
+        line_append(line, sizeof(line), &len, "\n");
         if (log_state.destinations & LOG_TO_STDERR)
             write_whole(STDERR_FILENO, line, len);
         if ((log_state.destinations & LOG_TO_FILE) && log_state.file_fd >= 0)
             write_whole(log_state.file_fd, line, len);
     }
     if (log_state.destinations & LOG_TO_TTY) {
-        char line[LOG_LINE_MAX + 160];
-        int m = snprintf(line, sizeof(line), "%s: %s\n", log_state.tag, text);
-        if (m > 0)
-            write_whole(STDERR_FILENO, line,
-                        (size_t)m >= sizeof(line) ? sizeof(line) - 1
-                                                  : (size_t)m);
+        len = 0;
+        line_append(line, sizeof(line), &len, log_state.tag);
+        line_append(line, sizeof(line), &len, ": ");
+        line_append(line, sizeof(line) - 1, &len, text);
+        line_append(line, sizeof(line), &len, "\n");
+        write_whole(STDERR_FILENO, line, len);
     }
     errno = saved_errno;
 }

@@ -307,10 +307,14 @@ static int check_no_way_back(int target_is_root, const cap_value_t *keep,
 
 #ifdef POSTINO_SANITIZE
 /* The uid change made the process non-dumpable.  LeakSanitizer scans the
- * process at exit from a helper that attaches to it with ptrace, which a
- * non-dumpable process refuses; sanitizer builds only, therefore, allow
- * it again.  Production builds never do: a dumpable process can be traced
- * and have its memory (keys, mail) read by anything running as its user. */
+ * process at exit from a helper task that attaches to it with ptrace,
+ * which a non-dumpable process refuses, and a non-dumpable process's
+ * /proc/self files belong to root, out of reach of its new user.  So
+ * sanitizer builds, and only they, make it dumpable again.  (Current
+ * LeakSanitizer also raises the flag itself around its scan; this does
+ * not depend on that.)  Production builds never do this: a dumpable
+ * process can be traced, and its memory (keys, mail) read, by anything
+ * that runs as its user. */
 static int allow_sanitizer_attach(void)
 {
     if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) {
