@@ -171,8 +171,9 @@ static ssize_t stream_read_into(struct stream *s, char *dst, size_t max)
     }
 }
 
-/* Reads the next chunk into s->in.  Called only when nothing is pending.
- * Returns STREAM_OK, STREAM_EOF or an error. */
+/* Reads the next chunk into s->in, after the bytes still pending (the
+ * callers fill only when none are).  Returns STREAM_OK, STREAM_EOF or an
+ * error. */
 static int stream_fill(struct stream *s)
 {
     if (s->error)

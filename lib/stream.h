@@ -13,7 +13,9 @@
  * Reading and writing go through read_fn/write_fn when set (TLS plugs in
  * there), otherwise through read(2)/write(2).  Such a function returns the
  * byte count, 0 at end of file, or -1 with errno; EAGAIN makes the stream
- * wait for readability (or, for writes, writability) and try again.
+ * wait for readability (or, for writes, writability) and try again.  It is
+ * called before any wait, since a TLS layer may hold bytes that poll()
+ * cannot see, so it must not block: give it a non-blocking descriptor.
  *
  * Status codes (negative) are returned by every call that can fail; once a
  * stream has had a timeout or an I/O error, later calls return it again.
