@@ -43,8 +43,8 @@ LIB_SRC := $(wildcard lib/*.c tables/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBRARY := $(BUILD)/libpostino.a
 
-PROGRAMS := $(notdir $(patsubst %/,%,$(dir $(wildcard daemons/*/*.c))))
-TEST_PROGRAMS := $(notdir $(patsubst %/,%,$(dir $(wildcard tests/services/*/*.c))))
+PROGRAMS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard daemons/*/*.c)))))
+TEST_PROGRAMS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tests/services/*/*.c)))))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 PROGRAM_BINS := $(PROGRAMS:%=$(BUILD)/bin/%)
@@ -66,20 +66,20 @@ FORCE:
 
 $(BUILD)/%.o: %.c | $(BUILD)/include/postino_paths.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -I $(dir $<) -c -o $@ $<
 
 $(LIBRARY): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-.SECONDEXPANSION:
-$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard daemons/$$*/*.c)) $(LIBRARY)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BUILD)/test-bin/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tests/services/$$*/*.c)) $(LIBRARY)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# One link rule per program: its folder's objects and the library.
+define program_rule
+$(2)/$(notdir $(1)): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c)) $(LIBRARY)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach d,$(PROGRAMS),$(eval $(call program_rule,daemons/$(d),$(BUILD)/bin)))
+$(foreach d,$(TEST_PROGRAMS),$(eval $(call program_rule,tests/services/$(d),$(BUILD)/test-bin)))
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBRARY)
 	@mkdir -p $(dir $@)

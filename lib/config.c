@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +37,8 @@
 #define CONFIG_MESSAGE_MAX 4096
 #define CONFIG_QUOTE_MAX 100 /* bytes of a value shown in a message */
 #define CONFIG_LIST_SEPARATORS ", \t\r\n"
+#define CONFIG_STRINGIFY_(x) #x
+#define CONFIG_STRINGIFY(x) CONFIG_STRINGIFY_(x)
 
 struct config_value {
     char *text; /* NULL: not set */
@@ -105,21 +108,20 @@ static int name_equals(const char *name, const char *s, size_t len)
     return strncmp(name, s, len) == 0 && name[len] == '\0';
 }
 
-/* Makes room for one more element in a growable array. */
-static int grow(void *array_ptr, size_t *cap, size_t count, size_t size)
+/* Makes room for one more element in a growable array; returns the
+ * array (perhaps moved), or NULL when out of memory (array unchanged). */
+static void *grow(void *array, size_t *cap, size_t count, size_t size)
 {
-    void **array = array_ptr;
     if (count < *cap)
-        return 0;
+        return array;
     size_t new_cap = *cap ? *cap * 2 : 16;
     if (new_cap > SIZE_MAX / size)
-        return -1;
-    void *grown = realloc(*array, new_cap * size);
+        return NULL;
+    void *grown = realloc(array, new_cap * size);
     if (grown == NULL)
-        return -1;
-    *array = grown;
+        return NULL;
     *cap = new_cap;
-    return 0;
+    return grown;
 }
 
 /* Appends text in double quotes, cut to CONFIG_QUOTE_MAX bytes. */
@@ -154,8 +156,9 @@ static void vnote(struct config *cfg, const char *file, int line,
 {
     struct buf *msg = &cfg->last_error;
     buf_reset(msg);
-    int rc = line > 0 ? buf_printf(msg, "%s:%d: ", file, line)
-                      : buf_printf(msg, "%s: ", file);
+    int rc = file == NULL ? 0
+        : line > 0        ? buf_printf(msg, "%s:%d: ", file, line)
+                          : buf_printf(msg, "%s: ", file);
     if (rc == 0)
         rc = buf_vprintf(msg, fmt, ap);
     if (rc != 0 && buf_set_str(msg, "(message too long to show)") != 0)
@@ -271,9 +274,11 @@ void text_list_free(struct text_list *list)
  * memory runs out it is leaked rather than freed under the caller. */
 static void retire(struct config *cfg, char *text)
 {
-    if (grow(&cfg->retired, &cfg->retired_cap, cfg->retired_count,
-             sizeof(char *)) != 0)
+    char **grown = grow(cfg->retired, &cfg->retired_cap, cfg->retired_count,
+                        sizeof(char *));
+    if (grown == NULL)
         return;
+    cfg->retired = grown;
     cfg->retired[cfg->retired_count++] = text;
 }
 
@@ -303,9 +308,11 @@ static struct config_entry *new_entry(struct config *cfg, const char *name,
                                       size_t len,
                                       const struct config_param_def *def)
 {
-    if (grow(&cfg->entries, &cfg->entry_cap, cfg->entry_count,
-             sizeof(struct config_entry *)) != 0)
+    struct config_entry **grown = grow(cfg->entries, &cfg->entry_cap,
+                                       cfg->entry_count, sizeof(*grown));
+    if (grown == NULL)
         return NULL;
+    cfg->entries = grown;
     struct config_entry *e = calloc(1, sizeof(*e));
     if (e == NULL)
         return NULL;
@@ -377,16 +384,16 @@ void config_get_origin(struct config *cfg, const char *name,
 static int value_assign(struct config_value *v, const char *text,
                         const char *file, int line)
 {
-    char *text_copy_ = strdup(text);
-    char *file_copy = strdup(file ? file : "unknown");
-    if (text_copy_ == NULL || file_copy == NULL) {
-        free(text_copy_);
-        free(file_copy);
+    char *text_dup = strdup(text);
+    char *file_dup = strdup(file);
+    if (text_dup == NULL || file_dup == NULL) {
+        free(text_dup);
+        free(file_dup);
         return -1;
     }
     value_free(v);
-    v->text = text_copy_;
-    v->file = file_copy;
+    v->text = text_dup;
+    v->file = file_dup;
     v->line = line;
     return 0;
 }
@@ -395,9 +402,11 @@ static int remember_set_order(struct config *cfg, struct config_entry *e)
 {
     if (e->ever_set)
         return 0;
-    if (grow(&cfg->set_order, &cfg->set_cap, cfg->set_count,
-             sizeof(struct config_entry *)) != 0)
+    struct config_entry **grown = grow(cfg->set_order, &cfg->set_cap,
+                                       cfg->set_count, sizeof(*grown));
+    if (grown == NULL)
         return -1;
+    cfg->set_order = grown;
     cfg->set_order[cfg->set_count++] = e;
     e->ever_set = 1;
     return 0;
@@ -422,9 +431,9 @@ static int set_value(struct config *cfg, const char *name, const char *value,
     struct config_entry *e;
     if (entry_for(cfg, name, len, &e) != 0 ||
         (e == NULL && (e = new_entry(cfg, name, len, NULL)) == NULL) ||
-        remember_set_order(cfg, e) != 0 ||
         value_assign(is_override ? &e->override : &e->set, value, file,
-                     line) != 0) {
+                     line) != 0 ||
+        remember_set_order(cfg, e) != 0) {
         report_error(cfg, file, line, "out of memory");
         return 1;
     }
@@ -480,35 +489,31 @@ static const char *matching_close(const char *p, const char *end, char open,
     return NULL;
 }
 
-/* Parses the reference at p (which points at '$').  Returns NULL or a
- * problem for a message. */
-static const char *parse_ref(const char *p, const char *end, struct ref *ref)
+/* "$name": q points just after the '$'. */
+static void parse_bare_name(const char *p, const char *q, const char *end,
+                            struct ref *ref)
 {
-    memset(ref, 0, sizeof(*ref));
-    const char *q = p + 1;
-    if (q < end && is_name_char(*q)) {
-        ref->kind = REF_NAME;
-        ref->name = q;
-        while (q < end && is_name_char(*q))
-            q++;
-        ref->name_len = (size_t)(q - ref->name);
-        ref->length = (size_t)(q - p);
-        return NULL;
-    }
-    if (q >= end || (*q != '{' && *q != '(')) {
-        ref->kind = REF_LITERAL;
-        ref->text = p; /* "$$" is one "$", and so is a lone "$" */
-        ref->text_len = 1;
-        ref->length = q < end && *q == '$' ? 2 : 1;
-        return NULL;
-    }
+    ref->kind = REF_NAME;
+    ref->name = q;
+    while (q < end && is_name_char(*q))
+        q++;
+    ref->name_len = (size_t)(q - ref->name);
+    ref->length = (size_t)(q - p);
+}
+
+/* "${name}", "${name?text}", "${name:text}" and the same with ( ): q
+ * points at the opening brace.  Returns NULL or a problem. */
+static const char *parse_braced(const char *p, const char *q, const char *end,
+                                struct ref *ref)
+{
     char open = *q, close = open == '{' ? '}' : ')';
+    const char *missing_close = open == '{' ? "missing '}'" : "missing ')'";
     ref->name = ++q;
     while (q < end && is_name_char(*q))
         q++;
     ref->name_len = (size_t)(q - ref->name);
     if (q >= end)
-        return open == '{' ? "missing '}'" : "missing ')'";
+        return missing_close;
     if (ref->name_len == 0)
         return "missing parameter name";
     if (*q == close) {
@@ -522,9 +527,28 @@ static const char *parse_ref(const char *p, const char *end, struct ref *ref)
     ref->text = q + 1;
     const char *stop = matching_close(ref->text, end, open, close);
     if (stop == NULL)
-        return open == '{' ? "missing '}'" : "missing ')'";
+        return missing_close;
     ref->text_len = (size_t)(stop - ref->text);
     ref->length = (size_t)(stop + 1 - p);
+    return NULL;
+}
+
+/* Parses the reference at p (which points at '$').  Returns NULL or a
+ * problem for a message. */
+static const char *parse_ref(const char *p, const char *end, struct ref *ref)
+{
+    memset(ref, 0, sizeof(*ref));
+    const char *q = p + 1;
+    if (q < end && is_name_char(*q)) {
+        parse_bare_name(p, q, end, ref);
+        return NULL;
+    }
+    if (q < end && (*q == '{' || *q == '('))
+        return parse_braced(p, q, end, ref);
+    ref->kind = REF_LITERAL; /* "$$" is one "$", and so is a lone "$" */
+    ref->text = p;
+    ref->text_len = 1;
+    ref->length = q < end && *q == '$' ? 2 : 1;
     return NULL;
 }
 
@@ -1142,6 +1166,8 @@ const char *config_get_raw(struct config *cfg, const char *name)
     const struct config_value *v = effective(e);
     if (v != NULL)
         return v->text;
+    if (e->def == NULL) /* setting it ran out of memory */
+        return NULL;
     if (e->def->default_value)
         return e->def->default_value;
     const char *ignored;
@@ -1155,12 +1181,12 @@ const char *config_try_get_str(struct config *cfg, const char *name)
     struct config_entry *e;
     if (entry_for(cfg, name, strlen(name), &e) != 0) {
         expand_fail(cfg, "out of memory");
-        note(cfg, "config", 0, "out of memory");
+        note(cfg, NULL, 0, "out of memory");
         return NULL;
     }
     if (e == NULL) {
-        expand_fail(cfg, "unknown parameter %s", name);
-        note(cfg, "config", 0, "unknown parameter %s", name);
+        expand_fail(cfg, "unknown configuration parameter: %s", name);
+        note(cfg, NULL, 0, "unknown configuration parameter: %s", name);
         return NULL;
     }
     const char *value;
@@ -1226,10 +1252,11 @@ void config_get_list(struct config *cfg, const char *name,
     size_t cap = 0;
     char *cursor = copy, *word;
     while ((word = text_next_word(&cursor, CONFIG_LIST_SEPARATORS)) != NULL) {
+        char **grown = grow(list->items, &cap, list->count, sizeof(char *));
         char *item = strdup(word);
-        if (item == NULL || grow(&list->items, &cap, list->count,
-                                 sizeof(char *)) != 0)
+        if (grown == NULL || item == NULL)
             log_fatal("out of memory");
+        list->items = grown;
         list->items[list->count++] = item;
     }
     free(copy);
@@ -1321,7 +1348,7 @@ static void reader_append(struct line_reader *r, const char *body,
         buf_append(&r->line, body, len) != 0)
         reader_fail(r, r->start, errno == EMSGSIZE
                     ? "logical line is longer than "
-                      CONFIG_LINE_MAX_TEXT " bytes"
+                      CONFIG_STRINGIFY(CONFIG_LINE_MAX) " bytes"
                     : "out of memory");
 }
 
@@ -1386,6 +1413,19 @@ struct load_context {
     int errors;
 };
 
+static void load_missing_equals(struct load_context *ctx, int line_no,
+                                const char *line)
+{
+    struct buf shown;
+    buf_init(&shown, CONFIG_MESSAGE_MAX);
+    quote(&shown, line);
+    report_error(ctx->cfg, ctx->file, line_no,
+                 "missing '=' after parameter name: %s", buf_cstr(&shown));
+    buf_free(&shown);
+    ctx->errors++;
+}
+
+/* One logical line: "name = value". */
 static void load_line(void *ctx_ptr, int line_no, char *line,
                       const char *problem)
 {
@@ -1395,28 +1435,21 @@ static void load_line(void *ctx_ptr, int line_no, char *line,
         ctx->errors++;
         return;
     }
-    struct buf shown;
-    buf_init(&shown, CONFIG_MESSAGE_MAX);
-    quote(&shown, line);
     char *eq = strchr(line, '=');
     if (eq == NULL) {
-        report_error(ctx->cfg, ctx->file, line_no,
-                     "missing '=' after parameter name: %s",
-                     buf_cstr(&shown));
-        ctx->errors++;
-    } else {
-        *eq = '\0';
-        char *name = text_trim(line);
-        if (*name == '\0') {
-            report_error(ctx->cfg, ctx->file, line_no,
-                         "missing parameter name before '='");
-            ctx->errors++;
-        } else {
-            ctx->errors += config_set(ctx->cfg, name, text_trim(eq + 1),
-                                      ctx->file, line_no);
-        }
+        load_missing_equals(ctx, line_no, line);
+        return;
     }
-    buf_free(&shown);
+    *eq = '\0';
+    char *name = text_trim(line);
+    if (*name == '\0') {
+        report_error(ctx->cfg, ctx->file, line_no,
+                     "missing parameter name before '='");
+        ctx->errors++;
+        return;
+    }
+    ctx->errors += config_set(ctx->cfg, name, text_trim(eq + 1), ctx->file,
+                              line_no);
 }
 
 int config_load_text(struct config *cfg, const char *name, const char *text,

@@ -16,6 +16,10 @@
  *   command   a program in daemon_directory (or an absolute path) and its
  *             arguments; "-o name=value" overrides a main.cf parameter for
  *             this service, and "{ text with spaces }" is one argument.
+ *             "-o" is looked for among the options before the first
+ *             argument that does not start with '-' (or "--"), as
+ *             Postfix's postconf does; "-o { name = value }" is kept in
+ *             argv as "-o" "name=value" (name and value trimmed).
  * A line that starts with white space continues the previous one; blank
  * lines and lines whose first non-space character is '#' are ignored.  A
  * logical line longer than CONFIG_LINE_MAX bytes is an error.

@@ -1,0 +1,127 @@
+/*
+ * config_params - the table of every main.cf parameter Postino knows: its
+ * name, type, default and bounds, and the two defaults computed at run
+ * time (myhostname, mydomain).
+ *
+ * Usage: a program never reads the table directly; config.c looks names
+ * up in it (config_param_lookup) and config_check() checks every entry.
+ * To add a parameter, add one line below; a default may use $name.
+ * Bounds are min..max for INT, TIME (in seconds) and SIZE (in bytes).
+ */
+#include "config.h"
+
+#include "postino_paths.h"
+#include "text.h"
+
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MINUTE 60L
+#define HOUR (60 * MINUTE)
+#define DAY (24 * HOUR)
+#define WEEK (7 * DAY)
+
+#define PARAM_STRING(name, value) \
+    { name, CONFIG_STRING, value, 0, 0, 0, NULL }
+#define PARAM_LIST(name, value) \
+    { name, CONFIG_LIST, value, 0, 0, 0, NULL }
+#define PARAM_BOOL(name, value) \
+    { name, CONFIG_BOOL, value, 0, 1, 0, NULL }
+#define PARAM_INT(name, value, min, max) \
+    { name, CONFIG_INT, value, min, max, 0, NULL }
+#define PARAM_SIZE(name, value, min, max) \
+    { name, CONFIG_SIZE, value, min, max, 0, NULL }
+/* A bare number is in seconds, or in unit for PARAM_TIME_UNIT. */
+#define PARAM_TIME(name, value, min, max) \
+    { name, CONFIG_TIME, value, min, max, 's', NULL }
+#define PARAM_TIME_UNIT(name, value, min, max, unit) \
+    { name, CONFIG_TIME, value, min, max, unit, NULL }
+#define PARAM_COMPUTED(name, fn) \
+    { name, CONFIG_STRING, NULL, 0, 0, 0, fn }
+
+/* The host name as the system knows it; no DNS lookup. */
+static int default_myhostname(struct config *cfg, char *out, size_t size)
+{
+    (void)cfg;
+    if (size < 2 || gethostname(out, size - 1) != 0)
+        return -1;
+    out[size - 1] = '\0';
+    return out[0] != '\0' ? 0 : -1;
+}
+
+/* myhostname without its first label; "localdomain" when it has no dot. */
+static int default_mydomain(struct config *cfg, char *out, size_t size)
+{
+    const char *host = config_try_get_str(cfg, "myhostname");
+    if (host == NULL)
+        return -1;
+    const char *dot = strchr(host, '.');
+    if (dot == NULL || dot[1] == '\0')
+        return text_copy(out, size, "localdomain");
+    return text_copy(out, size, dot + 1);
+}
+
+const struct config_param_def config_param_table[] = {
+    /* Where things are. */
+    PARAM_STRING("config_directory", POSTINO_CONFIG_DIR),
+    PARAM_STRING("queue_directory", POSTINO_QUEUE_DIR),
+    PARAM_STRING("daemon_directory", POSTINO_DAEMON_DIR),
+    PARAM_STRING("command_directory", POSTINO_COMMAND_DIR),
+    PARAM_STRING("data_directory", POSTINO_DATA_DIR),
+    PARAM_STRING("process_id_directory", "pid"),
+
+    /* Who runs things, and logging. */
+    PARAM_STRING("mail_owner", "postino"),
+    PARAM_STRING("setgid_group", "postdrop"),
+    PARAM_STRING("default_privs", "nobody"),
+    PARAM_STRING("mail_name", "Postino"),
+    PARAM_STRING("syslog_name", "postino"),
+    PARAM_STRING("syslog_facility", "mail"),
+    PARAM_STRING("maillog_file", ""),
+
+    /* Who we are, and what mail is ours. */
+    PARAM_COMPUTED("myhostname", default_myhostname),
+    PARAM_COMPUTED("mydomain", default_mydomain),
+    PARAM_STRING("myorigin", "$myhostname"),
+    PARAM_LIST("mydestination", "$myhostname, localhost.$mydomain, localhost"),
+    PARAM_LIST("mynetworks", "127.0.0.0/8 [::1]/128"),
+    PARAM_LIST("inet_interfaces", "all"),
+    PARAM_LIST("inet_protocols", "all"),
+    PARAM_STRING("recipient_delimiter", ""),
+    PARAM_LIST("alias_maps", "hash:/etc/aliases"),
+    PARAM_LIST("alias_database", "hash:/etc/aliases"),
+
+    /* Processes: the master and the daemon skeleton. */
+    PARAM_INT("default_process_limit", "100", 1, 100000),
+    PARAM_INT("max_use", "100", 1, 1000000),
+    PARAM_TIME("max_idle", "100s", 1, DAY),
+    PARAM_TIME("service_throttle_time", "60s", 1, HOUR),
+    PARAM_TIME("daemon_timeout", "18000s", 1, WEEK),
+    PARAM_TIME("ipc_timeout", "3600s", 1, DAY),
+
+    /* Mail. */
+    PARAM_INT("line_length_limit", "2048", 80, 1024L * 1024),
+    PARAM_SIZE("message_size_limit", "10240000", 0, LONG_MAX),
+    PARAM_TIME_UNIT("maximal_queue_lifetime", "5d", 0, 100 * DAY, 'd'),
+    PARAM_BOOL("soft_bounce", "no"),
+
+    /* The SMTP server. */
+    PARAM_STRING("smtpd_banner", "$myhostname ESMTP $mail_name"),
+    PARAM_TIME("smtpd_timeout", "300s", 1, DAY),
+    PARAM_INT("smtpd_recipient_limit", "1000", 1, 10000000),
+    PARAM_BOOL("disable_vrfy_command", "no"),
+    PARAM_STRING("smtpd_tls_cert_file", ""),
+    PARAM_STRING("smtpd_tls_key_file", ""),
+    PARAM_STRING("smtpd_tls_security_level", ""),
+
+    { NULL, CONFIG_STRING, NULL, 0, 0, 0, NULL },
+};
+
+const struct config_param_def *config_param_lookup(const char *name)
+{
+    for (const struct config_param_def *p = config_param_table; p->name; p++)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    return NULL;
+}
