@@ -231,6 +231,11 @@ static int server_accept(struct server *srv, const sigset_t *wait_mask,
             int fd = accept4(fds[i].fd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0)
                 return fd;
+            if (errno == EINVAL || errno == EBADF || errno == ENOTSOCK) {
+                /* The master shut the service down. */
+                log_debug("listening socket closed -- exiting");
+                return -1;
+            }
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                 errno != ECONNABORTED)
                 log_warn("accept: %s", strerror(errno));

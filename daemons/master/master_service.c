@@ -151,9 +151,16 @@ static void service_close_sockets(struct master_service *svc)
             event_unwatch(svc->ctx->loop, svc->listen_fds[i]);
         svc->watching = 0;
     }
-    for (size_t i = 0; i < svc->listen_count; i++)
+    /* Children that finish a connection still hold copies of the sockets;
+     * shutdown() stops the listening for every copy at once, so a removed
+     * service refuses new connections now, not when its last child goes. */
+    for (size_t i = 0; i < svc->listen_count; i++) {
+        if (shutdown(svc->listen_fds[i], SHUT_RDWR) != 0 && errno != ENOTCONN)
+            log_warn("shutdown listener of %s: %s", svc->label,
+                     strerror(errno));
         if (close(svc->listen_fds[i]) != 0)
             log_warn("close listener of %s: %s", svc->label, strerror(errno));
+    }
     svc->listen_count = 0;
     if (svc->socket_path != NULL && unlink(svc->socket_path) != 0 &&
         errno != ENOENT)

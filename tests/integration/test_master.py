@@ -244,13 +244,13 @@ BAD_MAIN_CF = [
     ("bad number", "default_process_limit = many\n", 2,
      "default_process_limit"),
     ("bad unit", "max_idle = 10x\n", 2, "max_idle"),
-    ("overlong line", f"myorigin = {LONG}\n", 2, "too long"),
+    ("overlong line", f"myorigin = {LONG}\n", 2, "longer than"),
     ("no equals sign", "just some words\n", 2, ""),
 ]
 BAD_MASTER_CF = [
     ("unknown service type", "foo tcp n - n - 1 echod\n", 1, "tcp"),
     ("bad maxproc", "127.0.0.1:2 inet n - n - lots echod\n", 1, "lots"),
-    ("overlong line", f"foo unix - n n - 1 echod {LONG}\n", 1, "too long"),
+    ("overlong line", f"foo unix - n n - 1 echod {LONG}\n", 1, "longer than"),
     ("too few fields", "foo unix - n\n", 1, ""),
 ]
 
