@@ -220,8 +220,11 @@ int main(int argc, char **argv)
         return postino_reload(config_dir);
     if (strcmp(command, "stop") == 0 || strcmp(command, "status") == 0) {
         struct config *cfg = postino_plain_config(config_dir);
-        if (strcmp(command, "stop") == 0)
-            return postino_stop(cfg);
+        if (strcmp(command, "stop") == 0) {
+            int rc = postino_stop(cfg);
+            config_free(cfg);
+            return rc;
+        }
         pid_t pid = postino_master_pid(cfg);
         config_free(cfg);
         if (pid == 0) {
