@@ -298,3 +298,77 @@ def test_check_accepts_a_good_instance_and_reports_missing_command(
     assert result.returncode == 1
     assert re.search(r"master\.cf:2: service other: command .*no-such-daemon"
                      r": No such file or directory", result.stderr)
+
+
+def test_maxproc_limits_concurrent_children(plain_instance):
+    inst = plain_instance
+    port = free_port()
+    inst.write_master_cf(inst.echo_line(port, maxproc="1"))
+    inst.start()
+    first = EchoClient(port)
+    # The second connection is queued by the kernel, but no second child
+    # starts: its greeting comes only once the first child is free.
+    second = socket.create_connection(("127.0.0.1", port), timeout=10)
+    second.settimeout(1.0)
+    with pytest.raises(socket.timeout):
+        second.recv(100)
+    assert first.ask("quit") == "221 bye"
+    second.settimeout(10)
+    greeting = second.recv(100).decode()
+    assert greeting.startswith(f"200 echod {first.pid} ready")
+    second.close()
+    first.close()
+
+
+def test_max_idle_child_exits(plain_instance):
+    inst = plain_instance
+    port = free_port()
+    inst.write_master_cf(
+        f"127.0.0.1:{port} inet n - n - - {TEST_BIN}/echod -o max_idle=1s\n")
+    inst.start()
+    client = EchoClient(port)
+    assert client.ask("quit") == "221 bye"
+    client.close()
+    pid = client.pid
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=5,
+               what="idle child to exit")
+    # Not a crash: no warning, no throttling.
+    assert "throttling" not in inst.log()
+    assert f"pid {pid}" not in inst.log()
+    again = EchoClient(port)
+    assert again.ask("back") == "250 back"
+    again.close()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="chroot needs root")
+def test_chroot_service_runs_in_queue_directory(plain_instance):
+    inst = plain_instance
+    port = free_port()
+    inst.write_master_cf(
+        f"127.0.0.1:{port} inet n - y - - {TEST_BIN}/echod\n")
+    inst.start()
+    client = EchoClient(port)
+    assert os.readlink(f"/proc/{client.pid}/root") == str(inst.queue)
+    assert client.ask("jailed") == "250 jailed"
+    client.close()
+
+
+def test_check_warns_about_unknown_parameter(plain_instance):
+    inst = plain_instance
+    inst.write_main_cf("no_such_parameter = 1\n")
+    result = inst.postino("check")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"main\.cf:\d+: .*no_such_parameter", result.stderr)
+
+
+def test_check_validates_service_overrides(plain_instance):
+    inst = plain_instance
+    port = free_port()
+    inst.write_master_cf(
+        "# services\n"
+        f"127.0.0.1:{port} inet n - n - - {TEST_BIN}/echod "
+        "-o max_use=often\n")
+    result = inst.postino("check")
+    assert result.returncode == 1
+    assert re.search(r"master\.cf:2: .*max_use", result.stderr), \
+        result.stderr
