@@ -20,6 +20,14 @@ def proc_status(pid):
     return fields
 
 
+def process_gone(pid):
+    """True when pid has exited (a zombie not yet reaped counts as gone)."""
+    try:
+        return proc_status(pid)["State"].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
 def wait_until(predicate, timeout=10, what="condition"):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -115,8 +123,7 @@ def test_reload_adds_and_removes_services_in_flight_survive(instance):
     assert on_kept.ask("quit") == "221 bye"
     assert on_removed.ask("quit") == "221 bye"
     for pid in (on_kept.pid, on_removed.pid):
-        wait_until(lambda: not os.path.exists(f"/proc/{pid}")
-                   or proc_status(pid)["State"].startswith("Z"),
+        wait_until(lambda: process_gone(pid),
                    what=f"retired child {pid} to exit")
     for c in (on_kept, on_removed, new, fresh):
         c.close()
@@ -330,7 +337,7 @@ def test_max_idle_child_exits(plain_instance):
     assert client.ask("quit") == "221 bye"
     client.close()
     pid = client.pid
-    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=5,
+    wait_until(lambda: process_gone(pid), timeout=5,
                what="idle child to exit")
     # Not a crash: no warning, no throttling.
     assert "throttling" not in inst.log()
