@@ -1480,3 +1480,29 @@ int config_load_file(struct config *cfg, const char *path)
     buf_free(&text);
     return errors;
 }
+
+struct config *config_load_dir(const char *config_dir, int *errors)
+{
+    struct config *cfg = config_create();
+    if (cfg == NULL)
+        log_fatal("out of memory");
+    struct buf path;
+    buf_init(&path, PATH_MAX);
+    int count = buf_printf(&path, "%s/main.cf", config_dir) != 0 ? -1
+              : config_load_file(cfg, buf_cstr(&path));
+    if (count < 0) {
+        log_error("cannot read %s: %s", buf_cstr(&path), strerror(errno));
+        count = 1;
+    }
+    buf_free(&path);
+    if (count == 0 &&
+        config_set(cfg, "config_directory", config_dir, "command line", 0) == 0)
+        count = config_check(cfg);
+    if (errors != NULL)
+        *errors = count;
+    if (count != 0) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}

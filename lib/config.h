@@ -93,6 +93,11 @@ void config_free(struct config *cfg);
  * file is an error here: callers decide whether that is fatal, so this
  * one is not logged, only kept for config_last_error()). */
 int config_load_file(struct config *cfg, const char *path);
+/* Reads CONFIG_DIR/main.cf, sets config_directory to CONFIG_DIR and checks
+ * every value: what every program does first.  Returns the configuration,
+ * or NULL after logging every problem; *errors (may be NULL) receives their
+ * number, a file that cannot be read counting as one. */
+struct config *config_load_dir(const char *config_dir, int *errors);
 /* Same as config_load_file for text in memory; name is used in messages. */
 int config_load_text(struct config *cfg, const char *name, const char *text,
                      size_t len);

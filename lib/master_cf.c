@@ -585,3 +585,13 @@ int master_cf_load(const char *path, struct master_cf *cf)
     buf_free(&text);
     return errors;
 }
+
+int master_cf_command_path(const struct master_service_entry *entry,
+                           const char *daemon_directory, struct buf *path)
+{
+    const char *command = entry->argv[0];
+    buf_reset(path);
+    if (strchr(command, '/') != NULL)
+        return buf_set_str(path, command);
+    return buf_printf(path, "%s/%s", daemon_directory, command);
+}

@@ -40,6 +40,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 enum master_service_type {
     MASTER_SERVICE_INET,
     MASTER_SERVICE_UNIX,
@@ -80,6 +82,10 @@ int master_cf_load_text(const char *name, const char *text, size_t len,
                         struct master_cf *cf);
 void master_cf_free(struct master_cf *cf);
 const char *master_cf_type_name(enum master_service_type type);
+/* The program a service runs: argv[0] itself when it holds a '/', else
+ * daemon_directory/argv[0], set into path.  0, or -1 when too long. */
+int master_cf_command_path(const struct master_service_entry *entry,
+                           const char *daemon_directory, struct buf *path);
 const char *master_cf_last_error(const struct master_cf *cf);
 
 #endif

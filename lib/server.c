@@ -93,21 +93,10 @@ static void server_parse_args(int argc, char **argv,
 
 static struct config *server_load_config(const struct server_options *opt)
 {
-    struct config *cfg = config_create();
+    struct config *cfg = config_load_dir(opt->config_dir, NULL);
     if (cfg == NULL)
-        log_fatal("out of memory");
-    struct buf path;
-    buf_init(&path, 4096);
-    if (buf_printf(&path, "%s/main.cf", opt->config_dir) != 0)
-        log_fatal("configuration directory name too long");
-    int errors = config_load_file(cfg, buf_cstr(&path));
-    if (errors < 0)
-        log_fatal("cannot read %s: %s", buf_cstr(&path), strerror(errno));
-    if (errors > 0)
-        log_fatal("%s: %d error(s); run \"postino check\"", buf_cstr(&path),
-                  errors);
-    buf_free(&path);
-    config_set(cfg, "config_directory", opt->config_dir, "command line", 0);
+        log_fatal("%s/main.cf has errors; run \"postino check\"",
+                  opt->config_dir);
     for (size_t i = 0; i < opt->override_count; i++) {
         char *name = opt->overrides[i];
         char *eq = strchr(name, '=');

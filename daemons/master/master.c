@@ -102,29 +102,6 @@ static void master_parse_args(int argc, char **argv,
         log_fatal("configuration directory %s: %s", dir, strerror(errno));
 }
 
-static struct config *master_load_main_cf(const char *config_dir)
-{
-    struct config *cfg = config_create();
-    if (cfg == NULL)
-        log_fatal("out of memory");
-    struct buf path;
-    buf_init(&path, PATH_MAX);
-    buf_printf(&path, "%s/main.cf", config_dir);
-    int errors = config_load_file(cfg, buf_cstr(&path));
-    if (errors < 0)
-        log_error("cannot read %s: %s", buf_cstr(&path), strerror(errno));
-    buf_free(&path);
-    if (errors == 0) {
-        config_set(cfg, "config_directory", config_dir, "command line", 0);
-        errors = config_check(cfg);
-    }
-    if (errors != 0) {
-        config_free(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
 static int master_load_master_cf(const char *config_dir, struct master_cf *cf)
 {
     struct buf path;
@@ -221,7 +198,7 @@ static int master_start_services(struct master_state *m)
  * configuration.  A configuration with errors changes nothing. */
 static void master_reload(struct master_state *m)
 {
-    struct config *cfg = master_load_main_cf(m->ctx.config_dir);
+    struct config *cfg = config_load_dir(m->ctx.config_dir, NULL);
     if (cfg == NULL) {
         log_error("reload: main.cf has errors; configuration not changed");
         return;
@@ -492,7 +469,7 @@ int main(int argc, char **argv)
     m.ctx.config_dir = opt.config_dir;
     m.ctx.log_stderr = opt.log_stderr;
     m.ctx.verbose = opt.verbose;
-    m.ctx.cfg = master_load_main_cf(opt.config_dir);
+    m.ctx.cfg = config_load_dir(opt.config_dir, NULL);
     if (m.ctx.cfg == NULL)
         log_fatal("%s/main.cf has errors; run \"postino check\"",
                   opt.config_dir);

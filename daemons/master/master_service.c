@@ -173,14 +173,10 @@ static int service_apply_entry(struct master_service *svc,
 {
     struct buf path;
     buf_init(&path, MASTER_PATH_MAX);
-    const char *command = entry->argv[0];
-    if (strchr(command, '/') != NULL)
-        buf_set_str(&path, command);
-    else
-        buf_printf(&path, "%s/%s",
-                   config_get_str(svc->ctx->cfg, "daemon_directory"),
-                   command);
-    if (access(buf_cstr(&path), X_OK) != 0) {
+    if (master_cf_command_path(entry, config_get_str(svc->ctx->cfg,
+                                                     "daemon_directory"),
+                               &path) != 0 ||
+        access(buf_cstr(&path), X_OK) != 0) {
         log_error("%s:%d: service %s: command %s: %s", entry->file,
                   entry->line, entry->name, buf_cstr(&path), strerror(errno));
         buf_free(&path);

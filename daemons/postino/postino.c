@@ -168,18 +168,9 @@ static int postino_reload(const char *config_dir)
 
 static struct config *postino_plain_config(const char *config_dir)
 {
-    struct config *cfg = config_create();
+    struct config *cfg = config_load_dir(config_dir, NULL);
     if (cfg == NULL)
-        log_fatal("out of memory");
-    struct buf path;
-    buf_init(&path, PATH_MAX);
-    buf_printf(&path, "%s/main.cf", config_dir);
-    int errors = config_load_file(cfg, buf_cstr(&path));
-    if (errors < 0)
-        log_fatal("%s: %s", buf_cstr(&path), strerror(errno));
-    if (errors > 0 || config_check(cfg) != 0)
-        log_fatal("%s has errors; run \"postino check\"", buf_cstr(&path));
-    buf_free(&path);
+        log_fatal("%s/main.cf has errors; run \"postino check\"", config_dir);
     return cfg;
 }
 

@@ -45,26 +45,9 @@ struct check_ids {
 
 static struct config *check_load_main_cf(const char *config_dir, int *errors)
 {
-    struct config *cfg = config_create();
-    if (cfg == NULL)
-        log_fatal("out of memory");
-    struct buf path;
-    buf_init(&path, PATH_MAX);
-    buf_printf(&path, "%s/main.cf", config_dir);
-    int rc = config_load_file(cfg, buf_cstr(&path));
-    if (rc < 0) {
-        log_error("%s: %s", buf_cstr(&path), strerror(errno));
-        rc = 1;
-    }
-    buf_free(&path);
-    config_set(cfg, "config_directory", config_dir, "command line", 0);
-    if (rc == 0)
-        rc = config_check(cfg);
-    *errors += rc;
-    if (rc != 0) {
-        config_free(cfg);
-        return NULL;
-    }
+    int count;
+    struct config *cfg = config_load_dir(config_dir, &count);
+    *errors += count;
     return cfg;
 }
 
@@ -205,12 +188,7 @@ static int check_service(struct config *cfg, const char *config_dir,
     int errors = 0;
     struct buf text;
     buf_init(&text, PATH_MAX);
-    const char *command = e->argv[0];
-    if (strchr(command, '/') != NULL)
-        buf_set_str(&text, command);
-    else
-        buf_printf(&text, "%s/%s", config_get_str(cfg, "daemon_directory"),
-                   command);
+    master_cf_command_path(e, config_get_str(cfg, "daemon_directory"), &text);
     struct buf what;
     buf_init(&what, PATH_MAX);
     buf_printf(&what, "%s:%d: service %s: command ", e->file, e->line,
