@@ -371,6 +371,22 @@ static struct master_child *service_find_child(struct master_service *svc,
     return NULL;
 }
 
+/* All children busy and no room for another: new clients wait.  Said at
+ * most once a minute per service, as it tends to last. */
+static void service_warn_limit(struct master_service *svc)
+{
+    if (svc->available > 0 || svc->max_process == 0 ||
+        svc->total < svc->max_process)
+        return;
+    long long now = event_now_ms();
+    if (svc->limit_warned_ms != 0 && now - svc->limit_warned_ms < 60000)
+        return;
+    svc->limit_warned_ms = now;
+    log_warn("service %s has reached its process limit \"%ld\": new "
+             "clients may experience noticeable delays", svc->label,
+             svc->max_process);
+}
+
 static void service_child_status(struct master_service *svc, pid_t pid,
                                  int status)
 {
@@ -388,6 +404,7 @@ static void service_child_status(struct master_service *svc, pid_t pid,
         child->use_count++;
         svc->used = 1;
         svc->failures = 0;
+        service_warn_limit(svc);
     }
 }
 

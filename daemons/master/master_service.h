@@ -68,6 +68,7 @@ struct master_service {
     unsigned failures;        /* consecutive bad starts */
     long throttle_timer;
     long wakeup_timer;
+    long long limit_warned_ms; /* last process-limit warning */
     struct master_service *next;
 };
 

@@ -319,6 +319,8 @@ def test_maxproc_limits_concurrent_children(plain_instance):
     second.settimeout(1.0)
     with pytest.raises(socket.timeout):
         second.recv(100)
+    inst.wait_log(rf"service 127\.0\.0\.1:{port}/inet has reached its "
+                  r'process limit "1"')
     assert first.ask("quit") == "221 bye"
     second.settimeout(10)
     greeting = second.recv(100).decode()
