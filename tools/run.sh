@@ -12,7 +12,7 @@ set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 : "${BUILD:?BUILD must name the build directory}"
-run="$top/run"
+run="${RUN_DIR:-$top/run}"   # RUN_DIR: the tests start one elsewhere
 mkdir -p "$run/etc" "$run/queue" "$run/data" "$run/tls"
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -381,3 +381,41 @@ def test_check_validates_service_overrides(plain_instance):
     assert result.returncode == 1
     assert re.search(r"master\.cf:2: .*max_use", result.stderr), \
         result.stderr
+
+
+def test_make_run_instance_starts_and_ctrl_c_stops_it(tmp_path):
+    """tools/run.sh is what `make run` runs: an instance under RUN_DIR,
+    logging to the terminal, stopped by Ctrl-C (SIGINT to the foreground
+    process group)."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, BUILD=str(BIN.parent), RUN_DIR=str(run_dir))
+    log_path = tmp_path / "terminal.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([os.path.join(top, "tools", "run.sh")],
+                                env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        wait_until(lambda: "daemon started" in log_path.read_text(),
+                   timeout=60, what="make run instance to start")
+        assert (run_dir / "tls" / "cert.pem").exists()
+        main_cf = (run_dir / "etc" / "main.cf").read_text()
+        assert f"queue_directory = {run_dir}/queue" in main_cf
+        assert "inet_interfaces = loopback-only" in main_cf
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log_path.read_text()
+    assert re.search(r"postino/master\[\d+\]: terminating on signal 2", text)
+    marker = str(run_dir / "etc").encode()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
+            except OSError:
+                continue
+            assert marker not in cmdline.split(b"\0"), "process left behind"
