@@ -8,8 +8,9 @@
 #   make SANITIZE=1 test   the same tests under ASan and UBSan
 #   make CC=clang     build with clang
 #
-# Programs: each folder daemons/NAME becomes the program NAME, linked from
-# its .c files and the library built from lib/ and tables/.  Unit tests are
+# Programs: each folder daemons/NAME or tables/NAME becomes the program
+# NAME, linked from its .c files and the library built from the .c files
+# directly in lib/ and tables/.  Unit tests are
 # tests/unit/test_*.c (cmocka), one program each.  Helper programs that only
 # tests use live in tests/services/NAME/.
 
@@ -43,7 +44,8 @@ LIB_SRC := $(wildcard lib/*.c tables/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBRARY := $(BUILD)/libpostino.a
 
-PROGRAMS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard daemons/*/*.c)))))
+PROGRAM_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard daemons/*/*.c tables/*/*.c))))
+PROGRAMS := $(notdir $(PROGRAM_DIRS))
 TEST_PROGRAMS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tests/services/*/*.c)))))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
@@ -78,7 +80,7 @@ $(2)/$(notdir $(1)): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c)) $(LIBRARY
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
-$(foreach d,$(PROGRAMS),$(eval $(call program_rule,daemons/$(d),$(BUILD)/bin)))
+$(foreach d,$(PROGRAM_DIRS),$(eval $(call program_rule,$(d),$(BUILD)/bin)))
 $(foreach d,$(TEST_PROGRAMS),$(eval $(call program_rule,tests/services/$(d),$(BUILD)/test-bin)))
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBRARY)
