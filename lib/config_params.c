@@ -90,7 +90,7 @@ const struct config_param_def config_param_table[] = {
     PARAM_LIST("inet_protocols", "all"),
     PARAM_STRING("recipient_delimiter", ""),
     PARAM_LIST("alias_maps", "hash:/etc/aliases"),
-    PARAM_LIST("alias_database", "hash:/etc/aliases"),
+    PARAM_LIST("alias_database", "$alias_maps"),
 
     /* Processes: the master and the daemon skeleton. */
     PARAM_INT("default_process_limit", "100", 1, 100000),
