@@ -1053,7 +1053,7 @@ static void test_param_table(void **state)
         { "smtpd_recipient_limit", CONFIG_INT, "1000" },
         { "recipient_delimiter", CONFIG_STRING, "" },
         { "alias_maps", CONFIG_LIST, "hash:/etc/aliases" },
-        { "alias_database", CONFIG_LIST, "hash:/etc/aliases" },
+        { "alias_database", CONFIG_LIST, "$alias_maps" },
         { "smtpd_tls_cert_file", CONFIG_STRING, "" },
         { "smtpd_tls_key_file", CONFIG_STRING, "" },
         { "smtpd_tls_security_level", CONFIG_STRING, "" },
