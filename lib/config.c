@@ -77,6 +77,7 @@ struct config {
     struct buf expand_error;
     struct buf last_error;
     char *source_name; /* the file last loaded, for defaults' messages */
+    int quiet_unused;  /* config_check does not warn about unused names */
 };
 
 /* ---------------------------------------------------------------------
@@ -1137,7 +1138,7 @@ int config_check(struct config *cfg)
         struct config_entry *e = cfg->set_order[i];
         if (check_one(cfg, e) != 0)
             errors++;
-        else if (e->def == NULL && !e->referenced)
+        else if (e->def == NULL && !e->referenced && !cfg->quiet_unused)
             warn_unused(cfg, e);
     }
     for (const struct config_param_def *p = config_param_table; p->name;
@@ -1483,9 +1484,16 @@ int config_load_file(struct config *cfg, const char *path)
 
 struct config *config_load_dir(const char *config_dir, int *errors)
 {
+    return config_load_dir_flags(config_dir, 0, errors);
+}
+
+struct config *config_load_dir_flags(const char *config_dir, unsigned flags,
+                                     int *errors)
+{
     struct config *cfg = config_create();
     if (cfg == NULL)
         log_fatal("out of memory");
+    cfg->quiet_unused = (flags & CONFIG_QUIET_UNUSED) != 0;
     struct buf path;
     buf_init(&path, PATH_MAX);
     int count = buf_printf(&path, "%s/main.cf", config_dir) != 0 ? -1

@@ -98,6 +98,12 @@ int config_load_file(struct config *cfg, const char *path);
  * or NULL after logging every problem; *errors (may be NULL) receives their
  * number, a file that cannot be read counting as one. */
 struct config *config_load_dir(const char *config_dir, int *errors);
+/* The same with flags: CONFIG_QUIET_UNUSED leaves the "unused parameter"
+ * warnings to postino check and postino start, so that daemons do not
+ * repeat them at every start. */
+#define CONFIG_QUIET_UNUSED 1u
+struct config *config_load_dir_flags(const char *config_dir, unsigned flags,
+                                     int *errors);
 /* Same as config_load_file for text in memory; name is used in messages. */
 int config_load_text(struct config *cfg, const char *name, const char *text,
                      size_t len);

@@ -93,7 +93,8 @@ static void server_parse_args(int argc, char **argv,
 
 static struct config *server_load_config(const struct server_options *opt)
 {
-    struct config *cfg = config_load_dir(opt->config_dir, NULL);
+    struct config *cfg =
+        config_load_dir_flags(opt->config_dir, CONFIG_QUIET_UNUSED, NULL);
     if (cfg == NULL)
         log_fatal("%s/main.cf has errors; run \"postino check\"",
                   opt->config_dir);

@@ -198,7 +198,8 @@ static int master_start_services(struct master_state *m)
  * configuration.  A configuration with errors changes nothing. */
 static void master_reload(struct master_state *m)
 {
-    struct config *cfg = config_load_dir(m->ctx.config_dir, NULL);
+    struct config *cfg = config_load_dir_flags(m->ctx.config_dir,
+                                                CONFIG_QUIET_UNUSED, NULL);
     if (cfg == NULL) {
         log_error("reload: main.cf has errors; configuration not changed");
         return;
@@ -469,7 +470,8 @@ int main(int argc, char **argv)
     m.ctx.config_dir = opt.config_dir;
     m.ctx.log_stderr = opt.log_stderr;
     m.ctx.verbose = opt.verbose;
-    m.ctx.cfg = config_load_dir(opt.config_dir, NULL);
+    m.ctx.cfg = config_load_dir_flags(opt.config_dir, CONFIG_QUIET_UNUSED,
+                                       NULL);
     if (m.ctx.cfg == NULL)
         log_fatal("%s/main.cf has errors; run \"postino check\"",
                   opt.config_dir);

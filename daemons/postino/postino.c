@@ -168,7 +168,8 @@ static int postino_reload(const char *config_dir)
 
 static struct config *postino_plain_config(const char *config_dir)
 {
-    struct config *cfg = config_load_dir(config_dir, NULL);
+    struct config *cfg = config_load_dir_flags(config_dir, CONFIG_QUIET_UNUSED,
+                                              NULL);
     if (cfg == NULL)
         log_fatal("%s/main.cf has errors; run \"postino check\"", config_dir);
     return cfg;

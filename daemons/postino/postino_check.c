@@ -170,14 +170,14 @@ static int check_overrides(const char *config_dir,
 {
     if (e->override_count == 0)
         return 0;
-    int errors = 0;
-    struct config *cfg = check_load_main_cf(config_dir, &errors);
+    struct config *cfg =
+        config_load_dir_flags(config_dir, CONFIG_QUIET_UNUSED, NULL);
     if (cfg == NULL)
         return 0; /* main.cf's own errors were counted already */
     for (size_t i = 0; i < e->override_count; i++)
         config_set_override(cfg, e->overrides[i].name, e->overrides[i].value,
                             e->file, e->line);
-    errors = config_check(cfg);
+    int errors = config_check(cfg);
     config_free(cfg);
     return errors;
 }

@@ -24,7 +24,7 @@ def process_gone(pid):
     """True when pid has exited (a zombie not yet reaped counts as gone)."""
     try:
         return proc_status(pid)["State"].startswith("Z")
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return True
 
 
