@@ -419,3 +419,22 @@ def test_make_run_instance_starts_and_ctrl_c_stops_it(tmp_path):
             except OSError:
                 continue
             assert marker not in cmdline.split(b"\0"), "process left behind"
+
+
+def test_check_creates_missing_directories_and_reports_bad_modes(
+        plain_instance):
+    inst = plain_instance
+    result = inst.postino("check")
+    assert result.returncode == 0, result.stderr
+    for name in ("pid", "private", "public"):
+        assert f"creating missing directory {inst.queue}/{name}" in \
+            result.stderr
+    assert oct((inst.queue / "private").stat().st_mode & 0o7777) == "0o700"
+    os.chmod(inst.queue / "private", 0o755)
+    result = inst.postino("check")
+    assert result.returncode == 1
+    assert (f"{inst.queue}/private: mode 0755, should be 0700 "
+            f"(chmod 0700 {inst.queue}/private)") in result.stderr
+    started = inst.postino("start")
+    assert started.returncode == 1
+    assert inst.postino("status").returncode == 1
