@@ -52,7 +52,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 PROGRAM_BINS := $(PROGRAMS:%=$(BUILD)/bin/%)
 TEST_BINS := $(TEST_PROGRAMS:%=$(BUILD)/test-bin/%)
 
-.PHONY: all deps test unit-test integration-test run install clean clang-check
+.PHONY: all deps test unit-test integration-test run install clean clang-check \
+	fuzz
 all: $(PROGRAM_BINS) $(TEST_BINS) $(UNIT_TESTS)
 
 $(BUILD)/include/postino_paths.h: FORCE
@@ -124,6 +125,23 @@ install: all
 	  if [ -e $(DESTDIR)$(CONFIG_DIR)/$$f ]; then \
 	    install -m 0644 conf/$$f $(DESTDIR)$(CONFIG_DIR)/$$f.new; \
 	  else install -m 0644 conf/$$f $(DESTDIR)$(CONFIG_DIR)/$$f; fi; done
+
+# Fuzzing (on demand, clang's libFuzzer): each tests/fuzz/fuzz_NAME.c runs
+# for FUZZ_SECONDS against the library built with ASan and UBSan.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build/fuzz
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I lib -I tables \
+	-I $(FUZZ_BUILD)/include -fsanitize=fuzzer,address,undefined
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) \
+	  $(FUZZ_BUILD)/include/postino_paths.h
+	@set -e; for f in tests/fuzz/fuzz_*.c; do \
+	  name=$$(basename $$f .c); mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+	  clang $(FUZZ_FLAGS) -o $(FUZZ_BUILD)/$$name $$f $(LIB_SRC) $(LDLIBS); \
+	  echo "== $$name ($(FUZZ_SECONDS) s)"; \
+	  $(FUZZ_BUILD)/$$name -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=20000 $(FUZZ_BUILD)/corpus/$$name 2>&1 | tail -n 3; \
+	done
 
 clean:
 	rm -rf build
