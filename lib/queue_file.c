@@ -1,0 +1,452 @@
+/*
+ * queue_file - writing, reading and marking queue files.  See queue_file.h
+ * and docs/queue-format.md.
+ */
+#include "queue_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "safe_file.h"
+
+#define QUEUE_WRITE_CHUNK (64 * 1024)
+#define QUEUE_READ_CHUNK (64 * 1024)
+#define QUEUE_SIZE_FORMAT "%15lld %15lld %15ld"
+#define QUEUE_SIZE_LEN 47
+#define QUEUE_PATH_MAX 4096
+
+/* Where a file is in its record order; writer and reader share it. */
+enum queue_stage {
+    STAGE_START,      /* expecting V */
+    STAGE_SIZE,       /* expecting S */
+    STAGE_ENVELOPE,   /* T A F O N R D, then M */
+    STAGE_CONTENT,    /* B, then X */
+    STAGE_EXTRACTED,  /* A O N R D, then E */
+    STAGE_END,        /* nothing more */
+};
+
+/* The stage after a record of this type in this stage, or -1 when the
+ * record is out of order or unknown. */
+static int queue_next_stage(int stage, int type)
+{
+    switch (stage) {
+    case STAGE_START:
+        return type == QUEUE_REC_VERSION ? STAGE_SIZE : -1;
+    case STAGE_SIZE:
+        return type == QUEUE_REC_SIZE ? STAGE_ENVELOPE : -1;
+    case STAGE_ENVELOPE:
+        if (type == QUEUE_REC_CONTENT)
+            return STAGE_CONTENT;
+        return strchr("TAFONRD", type) && type != 0 ? STAGE_ENVELOPE : -1;
+    case STAGE_CONTENT:
+        if (type == QUEUE_REC_END_CONTENT)
+            return STAGE_EXTRACTED;
+        return type == QUEUE_REC_BLOCK ? STAGE_CONTENT : -1;
+    case STAGE_EXTRACTED:
+        if (type == QUEUE_REC_END)
+            return STAGE_END;
+        return strchr("AONRD", type) && type != 0 ? STAGE_EXTRACTED : -1;
+    default:
+        return -1;
+    }
+}
+
+/* --- Writing ------------------------------------------------------------ */
+
+static int writer_flush(struct queue_writer *w)
+{
+    if (w->pending.len == 0)
+        return 0;
+    if (safe_file_write_all(w->fd, w->pending.data, w->pending.len) != 0)
+        return -1;
+    w->written += (off_t)w->pending.len;
+    buf_reset(&w->pending);
+    return 0;
+}
+
+static int writer_put(struct queue_writer *w, int type, const void *data,
+                      size_t len)
+{
+    if (len > QUEUE_RECORD_MAX) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    unsigned char header[QUEUE_RECORD_HEADER] = {
+        (unsigned char)type, (unsigned char)(len >> 24),
+        (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+        (unsigned char)len,
+    };
+    if (buf_append(&w->pending, header, sizeof(header)) != 0 ||
+        buf_append(&w->pending, data, len) != 0)
+        return -1;
+    if (w->pending.len >= QUEUE_WRITE_CHUNK)
+        return writer_flush(w);
+    return 0;
+}
+
+/* Offset the next record will have. */
+static off_t writer_offset(const struct queue_writer *w)
+{
+    return w->written + (off_t)w->pending.len;
+}
+
+static void writer_release(struct queue_writer *w)
+{
+    buf_free(&w->temp_path);
+    buf_free(&w->dir);
+    buf_free(&w->pending);
+    w->fd = -1;
+}
+
+int queue_writer_open(struct queue_writer *w, const char *dir,
+                      struct buf *error)
+{
+    memset(w, 0, sizeof(*w));
+    buf_init(&w->temp_path, QUEUE_PATH_MAX);
+    buf_init(&w->dir, QUEUE_PATH_MAX);
+    buf_init(&w->pending, QUEUE_WRITE_CHUNK + QUEUE_RECORD_MAX +
+                              QUEUE_RECORD_HEADER);
+    if (buf_set_str(&w->dir, dir) != 0) {
+        buf_printf(error, "queue directory name too long");
+        writer_release(w);
+        return -1;
+    }
+    w->fd = safe_file_create_temp(dir, "tmp.", 0600, &w->temp_path);
+    if (w->fd < 0) {
+        int saved = errno;
+        buf_printf(error, "create queue file in %s: %s", dir,
+                   strerror(errno));
+        writer_release(w);
+        errno = saved;
+        return -1;
+    }
+    char size[QUEUE_SIZE_LEN + 1];
+    snprintf(size, sizeof(size), QUEUE_SIZE_FORMAT, 0LL, 0LL, 0L);
+    w->stage = STAGE_START;
+    if (writer_put(w, QUEUE_REC_VERSION, QUEUE_FORMAT_VERSION, 1) != 0)
+        goto fail;
+    w->size_offset = writer_offset(w) + QUEUE_RECORD_HEADER;
+    if (writer_put(w, QUEUE_REC_SIZE, size, QUEUE_SIZE_LEN) != 0)
+        goto fail;
+    w->stage = STAGE_ENVELOPE;
+    return 0;
+fail:
+    buf_printf(error, "write queue file: %s", strerror(errno));
+    queue_writer_abort(w);
+    return -1;
+}
+
+int queue_writer_add(struct queue_writer *w, int type, const void *data,
+                     size_t len)
+{
+    if (type == QUEUE_REC_VERSION || type == QUEUE_REC_SIZE ||
+        type == QUEUE_REC_END || type == QUEUE_REC_DONE) {
+        errno = EINVAL;
+        return -1;
+    }
+    int next = queue_next_stage(w->stage, type);
+    if (next < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (type == QUEUE_REC_CONTENT)
+        w->content_offset = writer_offset(w);
+    if (type == QUEUE_REC_END_CONTENT)
+        w->content_end = writer_offset(w);
+    if (type == QUEUE_REC_RCPT)
+        w->recipients++;
+    if (writer_put(w, type, data, len) != 0)
+        return -1;
+    w->stage = next;
+    return 0;
+}
+
+int queue_writer_add_content(struct queue_writer *w, const void *data,
+                             size_t len)
+{
+    if (w->stage == STAGE_ENVELOPE &&
+        queue_writer_add(w, QUEUE_REC_CONTENT, "", 0) != 0)
+        return -1;
+    const char *p = data;
+    while (len > 0) {
+        size_t n = len < QUEUE_BLOCK_MAX ? len : QUEUE_BLOCK_MAX;
+        if (queue_writer_add(w, QUEUE_REC_BLOCK, p, n) != 0)
+            return -1;
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Microseconds as 5 hex digits, then the inode: unique among the files
+ * that exist at once, without a lock. */
+static void queue_make_id(char id[QUEUE_ID_SIZE], ino_t inode,
+                          unsigned attempt)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    unsigned long usec = ((unsigned long)now.tv_usec + attempt) & 0xFFFFF;
+    snprintf(id, QUEUE_ID_SIZE, "%05lX%llX", usec,
+             (unsigned long long)inode);
+}
+
+static int writer_finish_records(struct queue_writer *w)
+{
+    if (w->stage == STAGE_ENVELOPE &&
+        queue_writer_add(w, QUEUE_REC_CONTENT, "", 0) != 0)
+        return -1;
+    if (w->stage == STAGE_CONTENT &&
+        queue_writer_add(w, QUEUE_REC_END_CONTENT, "", 0) != 0)
+        return -1;
+    if (w->stage != STAGE_EXTRACTED) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (writer_put(w, QUEUE_REC_END, "", 0) != 0 || writer_flush(w) != 0)
+        return -1;
+    w->stage = STAGE_END;
+    char size[QUEUE_SIZE_LEN + 1];
+    long long content_size = (long long)(w->content_end - w->content_offset);
+    snprintf(size, sizeof(size), QUEUE_SIZE_FORMAT,
+             (long long)w->content_offset, content_size, w->recipients);
+    if (pwrite(w->fd, size, QUEUE_SIZE_LEN, w->size_offset) != QUEUE_SIZE_LEN)
+        return -1;
+    return 0;
+}
+
+/* Links the temporary file to its queue ID, never over another file. */
+static int writer_link(struct queue_writer *w, char id[QUEUE_ID_SIZE])
+{
+    struct stat st;
+    if (fstat(w->fd, &st) != 0)
+        return -1;
+    struct buf final;
+    buf_init(&final, QUEUE_PATH_MAX);
+    for (unsigned attempt = 0; attempt < 16; attempt++) {
+        queue_make_id(id, st.st_ino, attempt);
+        buf_reset(&final);
+        if (buf_printf(&final, "%s/%s", buf_cstr(&w->dir), id) != 0)
+            break;
+        if (link(buf_cstr(&w->temp_path), buf_cstr(&final)) == 0) {
+            buf_free(&final);
+            return 0;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    int saved = errno;
+    buf_free(&final);
+    errno = saved;
+    return -1;
+}
+
+int queue_writer_commit(struct queue_writer *w, char id[QUEUE_ID_SIZE],
+                        struct buf *error)
+{
+    id[0] = '\0';
+    if (writer_finish_records(w) != 0 || fsync(w->fd) != 0 ||
+        writer_link(w, id) != 0) {
+        int saved = errno;
+        buf_printf(error, "write queue file %s: %s", buf_cstr(&w->temp_path),
+                   strerror(errno));
+        queue_writer_abort(w);
+        id[0] = '\0';
+        errno = saved;
+        return -1;
+    }
+    /* From the link on the message exists under its ID; what is left is
+     * to remove the temporary name and make the directory durable. */
+    int rc = 0;
+    if (unlink(buf_cstr(&w->temp_path)) != 0 ||
+        safe_file_fsync_dir(buf_cstr(&w->dir)) != 0) {
+        buf_printf(error, "commit queue file %s: %s", id, strerror(errno));
+        rc = -1;
+    }
+    int saved = errno;
+    if (close(w->fd) != 0 && rc == 0) {
+        buf_printf(error, "close queue file %s: %s", id, strerror(errno));
+        saved = errno;
+        rc = -1;
+    }
+    writer_release(w);
+    errno = saved;
+    return rc;
+}
+
+void queue_writer_abort(struct queue_writer *w)
+{
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlink(buf_cstr(&w->temp_path));
+    }
+    writer_release(w);
+}
+
+/* --- Reading ------------------------------------------------------------ */
+
+void queue_record_init(struct queue_record *rec)
+{
+    rec->type = 0;
+    rec->offset = 0;
+    buf_init(&rec->data, QUEUE_RECORD_MAX);
+}
+
+void queue_record_free(struct queue_record *rec)
+{
+    buf_free(&rec->data);
+}
+
+void queue_reader_attach(struct queue_reader *r, int fd)
+{
+    memset(r, 0, sizeof(*r));
+    r->fd = fd;
+    buf_init(&r->in, QUEUE_READ_CHUNK + QUEUE_RECORD_MAX +
+                         QUEUE_RECORD_HEADER);
+    r->stage = STAGE_START;
+}
+
+int queue_reader_open(struct queue_reader *r, const char *path,
+                      struct buf *error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        buf_printf(error, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    queue_reader_attach(r, fd);
+    r->owns_fd = 1;
+    return 0;
+}
+
+void queue_reader_close(struct queue_reader *r)
+{
+    if (r->owns_fd && r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    buf_free(&r->in);
+}
+
+/* Makes at least need bytes available from in_pos; 1, 0 at end of file
+ * with fewer, -1 on error. */
+static int reader_fill(struct queue_reader *r, size_t need)
+{
+    while (r->in.len - r->in_pos < need) {
+        if (r->in_pos > 0) {
+            r->in_offset += (off_t)r->in_pos;
+            buf_consume(&r->in, r->in_pos);
+            r->in_pos = 0;
+        }
+        size_t want = need - r->in.len;
+        if (want < QUEUE_READ_CHUNK)
+            want = QUEUE_READ_CHUNK;
+        if (buf_reserve(&r->in, want) != 0)
+            return -1;
+        ssize_t n = read(r->fd, r->in.data + r->in.len, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        r->in.len += (size_t)n;
+        r->in.data[r->in.len] = '\0';
+    }
+    return 1;
+}
+
+static int reader_corrupt(struct buf *error, off_t offset, const char *why)
+{
+    buf_printf(error, "corrupt queue file at offset %lld: %s",
+               (long long)offset, why);
+    return -1;
+}
+
+int queue_reader_next(struct queue_reader *r, struct queue_record *rec,
+                      struct buf *error)
+{
+    if (r->done)
+        return 0;
+    off_t offset = r->in_offset + (off_t)r->in_pos;
+    int got = reader_fill(r, QUEUE_RECORD_HEADER);
+    if (got < 0) {
+        buf_printf(error, "read queue file: %s", strerror(errno));
+        return -1;
+    }
+    if (got == 0)
+        return reader_corrupt(error, offset,
+                              r->in.len == r->in_pos
+                                  ? "file ends before its end record"
+                                  : "file ends inside a record header");
+    const unsigned char *h = (const unsigned char *)r->in.data + r->in_pos;
+    int type = h[0];
+    size_t len = ((size_t)h[1] << 24) | ((size_t)h[2] << 16) |
+                 ((size_t)h[3] << 8) | (size_t)h[4];
+    int next = queue_next_stage(r->stage, type);
+    if (next < 0) {
+        char why[64];
+        snprintf(why, sizeof(why), "record type 0x%02x out of order", type);
+        return reader_corrupt(error, offset, why);
+    }
+    if (len > QUEUE_RECORD_MAX)
+        return reader_corrupt(error, offset, "record too long");
+    got = reader_fill(r, QUEUE_RECORD_HEADER + len);
+    if (got <= 0)
+        return got < 0 ? -1 : reader_corrupt(error, offset,
+                                             "file ends inside a record");
+    rec->type = type;
+    rec->offset = offset;
+    if (buf_set(&rec->data, r->in.data + r->in_pos + QUEUE_RECORD_HEADER,
+                len) != 0) {
+        buf_printf(error, "read queue file: %s", strerror(errno));
+        return -1;
+    }
+    r->in_pos += QUEUE_RECORD_HEADER + len;
+    r->stage = next;
+    if (type == QUEUE_REC_VERSION &&
+        strcmp(buf_cstr(&rec->data), QUEUE_FORMAT_VERSION) != 0)
+        return reader_corrupt(error, offset, "unknown format version");
+    if (next == STAGE_END) {
+        r->done = 1;
+        if (reader_fill(r, 1) != 0)
+            return reader_corrupt(error, offset + QUEUE_RECORD_HEADER,
+                                  "data after the end record");
+        return 0;
+    }
+    return 1;
+}
+
+/* --- Marking and names --------------------------------------------------- */
+
+int queue_file_mark_done(int fd, off_t record_offset)
+{
+    char type;
+    if (pread(fd, &type, 1, record_offset) != 1)
+        return -1;
+    if (type == QUEUE_REC_DONE)
+        return 0;
+    if (type != QUEUE_REC_RCPT) {
+        errno = EINVAL;
+        return -1;
+    }
+    type = QUEUE_REC_DONE;
+    if (pwrite(fd, &type, 1, record_offset) != 1 || fdatasync(fd) != 0)
+        return -1;
+    return 0;
+}
+
+int queue_id_valid(const char *name)
+{
+    size_t n = 0;
+    for (; name[n] != '\0'; n++)
+        if (!((name[n] >= '0' && name[n] <= '9') ||
+              (name[n] >= 'A' && name[n] <= 'F')))
+            return 0;
+    return n >= 6 && n < QUEUE_ID_SIZE;
+}
