@@ -33,6 +33,13 @@ static const struct queue_dir_spec queue_dirs[] = {
     { "pid", 0755, 0, 0 },
     { "private", 0700, 1, 0 },
     { "public", 0710, 1, 1 },
+    /* The queue (docs/queue-format.md). */
+    { "maildrop", 01730, 1, 1 },
+    { "incoming", 0700, 1, 0 },
+    { "active", 0700, 1, 0 },
+    { "deferred", 0700, 1, 0 },
+    { "hold", 0700, 1, 0 },
+    { "corrupt", 0700, 1, 0 },
 };
 
 struct check_ids {

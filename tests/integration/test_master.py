@@ -426,7 +426,8 @@ def test_check_creates_missing_directories_and_reports_bad_modes(
     inst = plain_instance
     result = inst.postino("check")
     assert result.returncode == 0, result.stderr
-    for name in ("pid", "private", "public"):
+    for name in ("pid", "private", "public", "maildrop", "incoming",
+                 "active", "deferred", "hold", "corrupt"):
         assert f"creating missing directory {inst.queue}/{name}" in \
             result.stderr
     assert oct((inst.queue / "private").stat().st_mode & 0o7777) == "0o700"
