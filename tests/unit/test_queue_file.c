@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "log.h"
 #include "queue_file.h"
+#include "text.h"
 
 struct expected_record {
     int type;
@@ -69,7 +70,7 @@ static int list_dir(const char *dir, char *id, size_t id_size, int *temps)
         if (strncmp(e->d_name, "tmp.", 4) == 0)
             (*temps)++;
         else if (id != NULL)
-            snprintf(id, id_size, "%s", e->d_name);
+            assert_int_equal(text_copy(id, id_size, e->d_name), 0);
     }
     closedir(d);
     return count;
