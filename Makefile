@@ -53,8 +53,12 @@ PROGRAM_BINS := $(PROGRAMS:%=$(BUILD)/bin/%)
 TEST_BINS := $(TEST_PROGRAMS:%=$(BUILD)/test-bin/%)
 
 .PHONY: all deps test unit-test integration-test run install clean clang-check \
-	fuzz
-all: $(PROGRAM_BINS) $(TEST_BINS) $(UNIT_TESTS)
+	fuzz bench
+all: $(PROGRAM_BINS) $(TEST_BINS) $(UNIT_TESTS) $(BUILD)/bin/newaliases
+
+# newaliases is postino-map under another name (it looks at argv[0]).
+$(BUILD)/bin/newaliases: $(BUILD)/bin/postino-map
+	ln -sf postino-map $@
 
 $(BUILD)/include/postino_paths.h: FORCE
 	@mkdir -p $(dir $@)
@@ -119,7 +123,10 @@ install: all
 	install -d $(DESTDIR)$(COMMAND_DIR) $(DESTDIR)$(DAEMON_DIR) \
 	  $(DESTDIR)$(CONFIG_DIR) $(DESTDIR)$(QUEUE_DIR) $(DESTDIR)$(DATA_DIR)
 	install -m 0755 $(BUILD)/bin/postino $(DESTDIR)$(COMMAND_DIR)/postino
-	for p in $(filter-out postino,$(PROGRAMS)); do \
+	install -m 0755 $(BUILD)/bin/postino-map \
+	  $(DESTDIR)$(COMMAND_DIR)/postino-map
+	ln -sf postino-map $(DESTDIR)$(COMMAND_DIR)/newaliases
+	for p in $(filter-out postino postino-map,$(PROGRAMS)); do \
 	  install -m 0755 $(BUILD)/bin/$$p $(DESTDIR)$(DAEMON_DIR)/$$p || exit 1; done
 	for f in main.cf master.cf; do \
 	  if [ -e $(DESTDIR)$(CONFIG_DIR)/$$f ]; then \
@@ -143,8 +150,13 @@ fuzz:
 	    -max_len=20000 $(FUZZ_BUILD)/corpus/$$name 2>&1 | tail -n 3; \
 	done
 
+# Benchmarks against Postfix (on demand; installs Postfix if missing).
+bench: all
+	BUILD=$(abspath $(BUILD)) bench/tables.sh
+
 clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/daemons/*/*.d) \
+	$(wildcard $(BUILD)/tables/*/*.d) \
 	$(wildcard $(BUILD)/tests/*/*.d) $(wildcard $(BUILD)/tests/services/*/*.d)

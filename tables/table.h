@@ -59,6 +59,9 @@ enum table_result {
 /* table_open flags. */
 enum {
     TABLE_FLAG_KEEP_CASE = 1, /* do not fold keys (postino-map -f) */
+    TABLE_FLAG_BULK = 2,      /* many lookups to come (postino-map -q -):
+                               * hash and btree keep up to 256 MiB of the
+                               * file in memory instead of 4 MiB */
 };
 
 struct table;

@@ -14,7 +14,11 @@
 
 struct table_ops {
     const char *type;
+    /* 0, or -1 with the reason appended to error; on failure the driver
+     * has released whatever it allocated: close is not called. */
     int (*open)(struct table *t, const char *name, struct buf *error);
+    /* TABLE_FOUND (value replaced), TABLE_NOT_FOUND, or TABLE_ERROR with
+     * the reason appended to error.  table.c has checked the key length. */
     int (*lookup)(struct table *t, const char *key, struct buf *value,
                   struct buf *error);
     /* NULL: the type cannot be listed. */
