@@ -19,18 +19,17 @@
 #include "config.h"
 
 #include "buf.h"
+#include "line_source.h"
 #include "log.h"
 #include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define CONFIG_FILE_MAX ((size_t)64 << 20)
 #define CONFIG_VALUE_MAX ((size_t)CONFIG_LINE_MAX * 16) /* once expanded */
@@ -83,11 +82,6 @@ struct config {
 /* ---------------------------------------------------------------------
  * Small helpers.
  */
-
-static int is_space(char c)
-{
-    return isspace((unsigned char)c) != 0;
-}
 
 static int is_name_char(char c)
 {
@@ -1281,127 +1275,54 @@ void config_foreach(struct config *cfg,
 
 int config_read_file(const char *path, struct buf *text)
 {
-    buf_init(text, CONFIG_FILE_MAX);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -1;
-    char chunk[8192];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            break;
-        if (n < 0 || buf_append(text, chunk, (size_t)n) != 0) {
-            int saved = errno == EMSGSIZE ? EFBIG : errno;
-            (void)close(fd); /* read-only: nothing to lose; errno kept */
-            buf_free(text);
-            errno = saved;
-            return -1;
-        }
-    }
-    if (close(fd) != 0) {
-        int saved = errno;
-        buf_free(text);
-        errno = saved;
-        return -1;
-    }
-    return 0;
+    if (line_source_read_file(path, CONFIG_FILE_MAX, text) == 0)
+        return 0;
+    int saved = errno;
+    buf_free(text);
+    errno = saved;
+    return -1;
 }
 
-struct line_reader {
-    struct buf line;
-    int have;      /* a logical line is open */
-    int start;     /* its first line number */
-    const char *problem;
-    int problem_line;
+struct lines_context {
     config_line_fn *fn;
     void *ctx;
 };
 
-static void reader_flush(struct line_reader *r)
+/* One logical line, or its problem, in config_line_fn's terms. */
+static int read_line(void *ctx_ptr, const struct line_source_line *l)
 {
-    if (!r->have)
-        return;
-    char empty[1] = "";
-    if (r->problem)
-        r->fn(r->ctx, r->problem_line, NULL, r->problem);
-    else
-        r->fn(r->ctx, r->start, r->line.data ? r->line.data : empty, NULL);
-    r->have = 0;
-    r->problem = NULL;
-    buf_reset(&r->line);
-}
-
-static void reader_fail(struct line_reader *r, int line_no,
-                        const char *problem)
-{
-    if (r->problem == NULL) {
-        r->problem = problem;
-        r->problem_line = line_no;
+    const struct lines_context *ctx = ctx_ptr;
+    switch (l->problem) {
+    case LINE_SOURCE_OK:
+        ctx->fn(ctx->ctx, l->line, l->text, NULL);
+        break;
+    case LINE_SOURCE_NUL:
+        ctx->fn(ctx->ctx, l->where, NULL, "line contains a NUL byte");
+        break;
+    case LINE_SOURCE_ORPHAN:
+        ctx->fn(ctx->ctx, l->where, NULL, "line starts with white space, "
+                "but there is no line before it to continue");
+        break;
+    case LINE_SOURCE_TOO_LONG:
+        ctx->fn(ctx->ctx, l->line, NULL, "logical line is longer than "
+                CONFIG_STRINGIFY(CONFIG_LINE_MAX) " bytes");
+        break;
     }
-}
-
-static void reader_append(struct line_reader *r, const char *body,
-                          size_t len, int continued)
-{
-    if ((continued && buf_append_char(&r->line, ' ') != 0) ||
-        buf_append(&r->line, body, len) != 0)
-        reader_fail(r, r->start, errno == EMSGSIZE
-                    ? "logical line is longer than "
-                      CONFIG_STRINGIFY(CONFIG_LINE_MAX) " bytes"
-                    : "out of memory");
-}
-
-static void reader_physical(struct line_reader *r, const char *p, size_t n,
-                            int line_no)
-{
-    int has_nul = memchr(p, '\0', n) != NULL;
-    size_t skip = 0;
-    while (skip < n && is_space(p[skip]))
-        skip++;
-    while (n > skip && is_space(p[n - 1]))
-        n--;
-    if (skip == n)
-        return; /* blank */
-    if (p[skip] == '#') {
-        if (has_nul)
-            r->fn(r->ctx, line_no, NULL, "line contains a NUL byte");
-        return;
-    }
-    int continued = skip > 0;
-    if (continued && !r->have) {
-        r->fn(r->ctx, line_no, NULL, "line starts with white space, but "
-              "there is no line before it to continue");
-        return;
-    }
-    if (!continued) {
-        reader_flush(r);
-        r->have = 1;
-        r->start = line_no;
-    }
-    if (has_nul)
-        reader_fail(r, line_no, "line contains a NUL byte");
-    if (r->problem == NULL)
-        reader_append(r, p + skip, n - skip, continued);
+    return 0;
 }
 
 void config_read_lines(const char *text, size_t len, config_line_fn *fn,
                        void *ctx)
 {
-    struct line_reader r = { .fn = fn, .ctx = ctx };
-    buf_init(&r.line, CONFIG_LINE_MAX);
-    int line_no = 0;
-    size_t pos = 0;
-    while (pos < len) {
-        const char *p = text + pos;
-        const char *nl = memchr(p, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - p) : len - pos;
-        reader_physical(&r, p, n, ++line_no);
-        pos += n + (nl != NULL);
-    }
-    reader_flush(&r);
-    buf_free(&r.line);
+    struct lines_context lines = { fn, ctx };
+    const struct line_source src = {
+        .max_len = CONFIG_LINE_MAX,
+        .flags = LINE_SOURCE_COMMENT_NUL,
+        .fn = read_line,
+        .ctx = &lines,
+    };
+    if (line_source_parse_copy(&src, text, len) < 0)
+        fn(ctx, 0, NULL, "out of memory");
 }
 
 /* ---------------------------------------------------------------------

@@ -171,6 +171,7 @@ void config_foreach(struct config *cfg,
  * When a line cannot be used, fn gets line NULL and problem says why
  * (a NUL byte, longer than CONFIG_LINE_MAX, a continuation with nothing
  * to continue); line_no is then the line to report.  fn may modify line.
+ * Both are thin wrappers around line_source.h, which has the rules.
  */
 struct buf;
 typedef void config_line_fn(void *ctx, int line_no, char *line,

@@ -5,10 +5,11 @@
  *
  *     int errors = alias_source_read("/etc/aliases", add, ctx, &error);
  *
- * The file is read whole, split into physical lines, and the physical lines
- * into logical entries (a line starting with white space continues the
- * entry above it).  Each entry is then taken apart into its name and its
- * list of items.  Buffers are reused from entry to entry.
+ * The file is read whole and split into logical entries by line_source (a
+ * line starting with white space continues the entry above it; every line
+ * with a NUL byte is reported, and continuation lines before any entry
+ * make one bad entry).  Each entry is then taken apart into its name and
+ * its list of items.  Buffers are reused from entry to entry.
  */
 #include "alias_source.h"
 
@@ -16,28 +17,19 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "line_source.h"
 #include "log.h"
-#include "safe_file.h"
 #include "table.h"
-
-enum entry_state {
-    ENTRY_NONE, /* no entry started yet */
-    ENTRY_OK,   /* logical holds the entry so far */
-    ENTRY_BAD,  /* the entry had an error: its continuations are skipped */
-};
 
 struct alias_parser {
     const char *file;
     alias_source_fn *fn;
     void *ctx;
     struct buf *error;
-    struct buf logical; /* the entry, continuation lines joined */
-    struct buf name;    /* the name, unquoted */
-    struct buf value;   /* the items joined with ", " */
-    enum entry_state state;
+    struct buf name;  /* the name, unquoted */
+    struct buf value; /* the items joined with ", " */
     int entry_line;
     int errors;
-    int stopped;
 };
 
 static int is_blank(char c)
@@ -228,116 +220,98 @@ static int parse_items(struct alias_parser *p, const char *s, const char *end)
     return 0;
 }
 
-/* Takes the finished entry in p->logical apart and hands it over. */
-static void finish_entry(struct alias_parser *p)
+/* Takes one entry (a logical line) apart and hands it over.  0, or -1
+ * when fn stopped the read. */
+static int take_entry(struct alias_parser *p, const char *s, size_t len)
 {
-    enum entry_state state = p->state;
-    p->state = ENTRY_NONE;
-    if (state != ENTRY_OK || p->stopped)
-        return;
-    const char *s = p->logical.data, *end = s + p->logical.len;
+    const char *end = s + len;
     int bad = *s == '"' ? parse_quoted_name(p, &s, end)
                         : parse_plain_name(p, &s, end);
     if (bad || parse_items(p, s, end) != 0)
-        return;
+        return 0;
     if (p->fn(p->ctx, p->name.data, p->name.len, p->value.data, p->value.len,
               p->file, p->entry_line) != 0) {
         p->errors++;
-        p->stopped = 1;
+        return -1;
     }
+    return 0;
 }
 
-static void start_entry(struct alias_parser *p, const char *start,
-                        const char *end, int line)
+/* One logical line from line_source, or a problem in it. */
+static int source_line(void *ctx, const struct line_source_line *l)
 {
-    finish_entry(p);
-    p->entry_line = line;
-    p->state = ENTRY_OK;
-    if (buf_set(&p->logical, start, (size_t)(end - start)) != 0) {
-        parser_error(p, line, "entry longer than %d bytes", TABLE_VALUE_MAX);
-        p->state = ENTRY_BAD;
-    }
-}
-
-static void continue_entry(struct alias_parser *p, const char *start,
-                           const char *end, int line)
-{
-    if (p->state == ENTRY_NONE) {
-        parser_error(p, line,
+    struct alias_parser *p = ctx;
+    switch (l->problem) {
+    case LINE_SOURCE_OK:
+        p->entry_line = l->line;
+        return take_entry(p, l->text, l->len);
+    case LINE_SOURCE_NUL:
+        parser_error(p, l->where, "NUL byte in line");
+        break;
+    case LINE_SOURCE_ORPHAN:
+        parser_error(p, l->where,
                      "continuation line (starting with white space) "
                      "without an entry above it");
-        p->state = ENTRY_BAD;
-        p->entry_line = line;
-        return;
-    }
-    if (p->state == ENTRY_BAD)
-        return;
-    if (buf_append_char(&p->logical, ' ') != 0 ||
-        buf_append(&p->logical, start, (size_t)(end - start)) != 0) {
-        parser_error(p, p->entry_line, "entry longer than %d bytes",
+        break;
+    case LINE_SOURCE_TOO_LONG:
+        parser_error(p, l->line, "entry longer than %d bytes",
                      TABLE_VALUE_MAX);
-        p->state = ENTRY_BAD;
+        break;
     }
+    return 0;
 }
 
-/* One physical line, without its newline. */
-static void parse_line(struct alias_parser *p, const char *line,
-                       const char *end, int line_no)
+/* A parser and the line source that feeds it. */
+static void parser_init(struct alias_parser *p, struct line_source *src,
+                        const char *file, alias_source_fn *fn, void *ctx,
+                        struct buf *error)
 {
-    const char *start = line, *stop = end;
-    trim(&start, &stop);
-    if (start == stop || *start == '#')
-        return;
-    if (memchr(line, '\0', (size_t)(end - line)) != NULL) {
-        if (!is_blank(*line))
-            finish_entry(p);
-        parser_error(p, line_no, "NUL byte in line");
-        p->state = ENTRY_BAD;
-        return;
-    }
-    if (is_blank(*line))
-        continue_entry(p, start, stop, line_no);
-    else
-        start_entry(p, start, stop, line_no);
+    *p = (struct alias_parser){ .file = file, .fn = fn, .ctx = ctx,
+                                .error = error };
+    buf_init(&p->name, TABLE_KEY_MAX);
+    buf_init(&p->value, TABLE_VALUE_MAX);
+    *src = (struct line_source){
+        .max_len = TABLE_VALUE_MAX,
+        .flags = LINE_SOURCE_EACH_NUL | LINE_SOURCE_ORPHAN_GROUP,
+        .fn = source_line,
+        .ctx = p,
+    };
+}
+
+/* Frees the parser; returns its error count. */
+static int parser_done(struct alias_parser *p)
+{
+    buf_free(&p->name);
+    buf_free(&p->value);
+    return p->errors;
 }
 
 int alias_source_parse(const char *text, size_t len, const char *file,
                        alias_source_fn *fn, void *ctx, struct buf *error)
 {
-    struct alias_parser p = { .file = file, .fn = fn, .ctx = ctx,
-                              .error = error, .state = ENTRY_NONE };
-    buf_init(&p.logical, TABLE_VALUE_MAX);
-    buf_init(&p.name, TABLE_KEY_MAX);
-    buf_init(&p.value, TABLE_VALUE_MAX);
-    const char *s = text, *end = text + len;
-    int line_no = 0;
-    while (s < end && !p.stopped) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        const char *stop = nl != NULL ? nl : end;
-        parse_line(&p, s, stop, ++line_no);
-        s = nl != NULL ? nl + 1 : end;
-    }
-    finish_entry(&p);
-    buf_free(&p.logical);
-    buf_free(&p.name);
-    buf_free(&p.value);
-    return p.errors;
+    struct alias_parser p;
+    struct line_source src;
+    parser_init(&p, &src, file, fn, ctx, error);
+    if (line_source_parse_copy(&src, text, len) < 0)
+        parser_error(&p, 1, "%s", strerror(ENOMEM));
+    return parser_done(&p);
 }
 
 int alias_source_read(const char *path, alias_source_fn *fn, void *ctx,
                       struct buf *error)
 {
     struct buf text;
-    buf_init(&text, BUF_LIMIT_MAX);
-    if (safe_file_read_all(path, &text) != 0) {
+    if (line_source_read_file(path, BUF_LIMIT_MAX, &text) != 0) {
         int saved = errno;
         (void)buf_printf(error, "cannot read %s: %s", path, strerror(saved));
         buf_free(&text);
         errno = saved;
         return -1;
     }
-    int errors = alias_source_parse(text.data != NULL ? text.data : "",
-                                    text.len, path, fn, ctx, error);
+    struct alias_parser p;
+    struct line_source src;
+    parser_init(&p, &src, path, fn, ctx, error);
+    (void)line_source_parse(&src, text.data, text.len); /* p counts a stop */
     buf_free(&text);
-    return errors;
+    return parser_done(&p);
 }

@@ -35,8 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "line_source.h"
 #include "log.h"
-#include "safe_file.h"
 #include "table_driver.h"
 
 /* How much of a pattern an error message shows. */
@@ -205,13 +205,6 @@ static size_t skip_blanks(const char *s, size_t len, size_t pos)
     while (pos < len && is_blank(s[pos]))
         pos++;
     return pos;
-}
-
-static size_t trim_end(const char *s, size_t len)
-{
-    while (len > 0 && is_blank(s[len - 1]))
-        len--;
-    return len;
 }
 
 /* ------------------------------------------------------------- rules */
@@ -568,15 +561,6 @@ static void parse_endif(struct parser *p, const char *s, size_t len)
 /* One logical line: a rule, an if or an endif. */
 static void parse_logical(struct parser *p, const char *s, size_t len)
 {
-    len = trim_end(s, len);
-    if (len > TABLE_VALUE_MAX) {
-        syntax_error(p, "line longer than %d bytes", TABLE_VALUE_MAX);
-        return;
-    }
-    if (memchr(s, '\0', len) != NULL) {
-        syntax_error(p, "NUL byte in line");
-        return;
-    }
     size_t word = 0;
     while (word < len && is_alnum(s[word]))
         word++;
@@ -591,67 +575,27 @@ static void parse_logical(struct parser *p, const char *s, size_t len)
         parse_rule(p, s, len);
 }
 
-/* The logical line being collected, moved to start..start+len. */
-struct logical_line {
-    char *start; /* NULL: none */
-    size_t len;
-    int line; /* where it began */
-};
-
-static void flush_logical(struct parser *p, struct logical_line *l)
+/* One logical line from line_source, or its problem. */
+static int source_line(void *ctx, const struct line_source_line *l)
 {
-    if (l->start == NULL)
-        return;
-    p->line = l->line;
-    parse_logical(p, l->start, l->len);
-    l->start = NULL;
-}
-
-/* Moves the continuation text behind the logical line, joined with one
- * space.  The text always lies after the line, so memmove is safe. */
-static void join_continuation(struct logical_line *l, const char *text,
-                              size_t text_len)
-{
-    l->len = trim_end(l->start, l->len);
-    if (l->len > TABLE_VALUE_MAX)
-        return; /* already too long: reported when parsed */
-    l->start[l->len++] = ' ';
-    memmove(l->start + l->len, text, text_len);
-    l->len += text_len;
-}
-
-static void physical_line(struct parser *p, struct logical_line *l,
-                          char *s, size_t len, int line)
-{
-    size_t skip = skip_blanks(s, len, 0);
-    if (skip == len || s[skip] == '#')
-        return; /* blank or comment: does not end the logical line */
-    if (skip == 0) {
-        flush_logical(p, l);
-        *l = (struct logical_line){.start = s, .len = len, .line = line};
-        return;
-    }
-    if (l->start == NULL) {
-        p->line = line;
+    struct parser *p = ctx;
+    p->line = l->problem == LINE_SOURCE_ORPHAN ? l->where : l->line;
+    switch (l->problem) {
+    case LINE_SOURCE_OK:
+        parse_logical(p, l->text, l->len);
+        break;
+    case LINE_SOURCE_NUL:
+        syntax_error(p, "NUL byte in line");
+        break;
+    case LINE_SOURCE_ORPHAN:
         syntax_error(p, "continuation line (starting with white space) "
                         "without a line before it");
-        return;
+        break;
+    case LINE_SOURCE_TOO_LONG:
+        syntax_error(p, "line longer than %d bytes", TABLE_VALUE_MAX);
+        break;
     }
-    join_continuation(l, s + skip, trim_end(s + skip, len - skip));
-}
-
-static void parse_text(struct parser *p, char *text, size_t size)
-{
-    struct logical_line l = {.start = NULL, .len = 0, .line = 0};
-    char *end = text + size;
-    int line = 0;
-    for (char *s = text; s < end;) {
-        char *newline = memchr(s, '\n', (size_t)(end - s));
-        char *line_end = newline ? newline : end;
-        physical_line(p, &l, s, (size_t)(line_end - s), ++line);
-        s = newline ? newline + 1 : end;
-    }
-    flush_logical(p, &l);
+    return 0;
 }
 
 /* Reports every if that has no endif, innermost first. */
@@ -671,8 +615,7 @@ static int load_file(struct pcre_table *tbl, const char *path,
                      struct buf *error)
 {
     struct buf text;
-    buf_init(&text, BUF_LIMIT_MAX);
-    if (safe_file_read_all(path, &text) != 0) {
+    if (line_source_read_file(path, BUF_LIMIT_MAX, &text) != 0) {
         report(error, "%s: %s", path, strerror(errno));
         buf_free(&text);
         return -1;
@@ -685,8 +628,13 @@ static int load_file(struct pcre_table *tbl, const char *path,
         .errors = 0,
         .open_if = NO_RULE,
     };
-    if (text.len > 0)
-        parse_text(&p, text.data, text.len);
+    const struct line_source src = {
+        .max_len = TABLE_VALUE_MAX,
+        .flags = LINE_SOURCE_LENGTH_FIRST,
+        .fn = source_line,
+        .ctx = &p,
+    };
+    (void)line_source_parse(&src, text.data, text.len); /* never stopped */
     check_open_ifs(&p);
     buf_free(&text);
     return p.errors == 0 ? 0 : -1;
