@@ -92,6 +92,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBRARY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
+# Unit tests of a daemon's own modules link those objects too.
+$(BUILD)/tests/test_anvil_table: $(BUILD)/daemons/anvil/anvil_table.o
+
 deps:
 	@tools/deps.sh
 
