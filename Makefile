@@ -156,6 +156,12 @@ fuzz:
 # Benchmarks against Postfix (on demand; installs Postfix if missing).
 bench: all
 	BUILD=$(abspath $(BUILD)) bench/tables.sh
+	BUILD=$(abspath $(BUILD)) bench/receive.sh
+
+# The receive-path benchmark alone (smtp-source against smtpd and cleanup).
+.PHONY: bench-receive
+bench-receive: all
+	BUILD=$(abspath $(BUILD)) bench/receive.sh
 
 clean:
 	rm -rf build
