@@ -273,3 +273,68 @@ def test_c_client_without_anvil_fails_cleanly(tmp_path):
     assert result.returncode == 1
     assert result.stdout.startswith("error: connect to ")
     assert "No such file or directory" in result.stdout
+
+
+def anvil_pids(inst):
+    pids = []
+    for pid in inst.processes():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv0 = f.read().split(b"\0")[0]
+        except OSError:
+            continue
+        if os.path.basename(argv0) == b"anvil":
+            pids.append(pid)
+    return pids
+
+
+def wait_for(predicate, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_one_process_that_leaves_when_idle_and_not_before(plain_instance):
+    inst = plain_instance
+    inst.write_master_cf("anvil unix - - n - 1 anvil -o max_idle=1s\n")
+    inst.start()
+    s = Session(inst)
+    assert s.connect() == (1, 1)
+    others = [Session(inst) for _ in range(5)]
+    assert [o.connect() for o in others] == [(n, n) for n in range(2, 7)]
+    [pid] = anvil_pids(inst)
+    time.sleep(1.5)  # longer than max_idle, with sessions open
+    assert anvil_pids(inst) == [pid]
+    assert int(s.ask(request="message")["rate"]) == 1
+    for x in [s] + others:
+        x.close()
+    wait_for(lambda: not anvil_pids(inst), "idle anvil to exit")
+    assert "throttling" not in inst.log()
+    assert f"pid {pid}" not in inst.log()  # no exit status warning
+    # The next session starts a new anvil, with a fresh table.
+    again = Session(inst)
+    assert again.connect() == (1, 1)
+    again.close()
+
+
+def test_reload_ends_the_sessions_of_the_old_anvil(plain_instance):
+    inst = plain_instance
+    start_anvil(inst)
+    s = Session(inst)
+    assert s.connect() == (1, 1)
+    [old] = anvil_pids(inst)
+    result = inst.postino("reload")
+    assert result.returncode == 0, result.stderr
+    # The old anvil exits at once; its clients see the connection close
+    # and go on without limits (smtpd logs a warning).
+    assert s.closed_by_peer()
+    wait_for(lambda: old not in anvil_pids(inst), "old anvil to exit")
+    # On its way out it logged what it had seen.
+    inst.wait_log(rf"postino/anvil\[{old}\]: statistics: max connection "
+                  r"count 1 for \(smtp:127\.0\.0\.1\)")
+    fresh = Session(inst)
+    assert fresh.connect() == (1, 1)
+    assert old not in anvil_pids(inst)
+    for x in (s, fresh):
+        x.close()
