@@ -1,0 +1,103 @@
+/*
+ * smtpd_peer - who is on the other end: the numeric address and port, and
+ * a name that may be trusted.
+ *
+ * Loopback clients are "localhost" without any lookup.  For the others,
+ * with smtpd_peername_lookup = yes (Postfix's default) the name comes from
+ * a reverse lookup that a forward lookup of that name confirms (the name
+ * must resolve back to the client's address, else anybody who controls a
+ * reverse zone could claim any name); it is "unknown" when either step
+ * fails or the lookup is off.  The result also says whether the client
+ * is in mynetworks.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "network_match.h"
+#include "smtpd.h"
+#include "text.h"
+
+/* 1 when one of name's addresses is the client's. */
+static int smtpd_peer_forward_confirms(const char *name, const char *addr)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(name, NULL, &hints, &res) != 0)
+        return 0;
+    unsigned char want[16], got[16];
+    int want_family, got_family, found = 0;
+    if (network_parse_address(addr, want, &want_family) != 0) {
+        freeaddrinfo(res);
+        return 0;
+    }
+    for (struct addrinfo *ai = res; ai && !found; ai = ai->ai_next) {
+        char text[NI_MAXHOST];
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof(text),
+                        NULL, 0, NI_NUMERICHOST) != 0)
+            continue;
+        found = network_parse_address(text, got, &got_family) == 0 &&
+                got_family == want_family &&
+                memcmp(got, want, want_family == 4 ? 4 : 16) == 0;
+    }
+    freeaddrinfo(res);
+    return found;
+}
+
+static void smtpd_peer_lookup_name(struct smtpd_session *s,
+                                   const struct sockaddr *sa, socklen_t len)
+{
+    char name[NI_MAXHOST];
+    if (getnameinfo(sa, len, name, sizeof(name), NULL, 0, NI_NAMEREQD) != 0)
+        return;
+    if (!smtpd_policy_valid_hostname(name)) {
+        log_warn("%s: hostname %s has invalid syntax", s->client_addr, name);
+        return;
+    }
+    if (!smtpd_peer_forward_confirms(name, s->client_addr)) {
+        log_warn("hostname %s does not resolve to address %s", name,
+                 s->client_addr);
+        return;
+    }
+    (void)text_copy(s->client_name, sizeof(s->client_name), name);
+}
+
+void smtpd_peer_identify(struct smtpd_session *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    (void)text_copy(s->client_addr, sizeof(s->client_addr), "unknown");
+    (void)text_copy(s->client_port, sizeof(s->client_port), "0");
+    (void)text_copy(s->client_name, sizeof(s->client_name), "unknown");
+    if (getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0) {
+        char host[NI_MAXHOST], port[NI_MAXSERV];
+        if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host),
+                        port, sizeof(port),
+                        NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+            /* "::ffff:192.0.2.1" is logged as Postfix does: 192.0.2.1 */
+            const char *shown = strncmp(host, "::ffff:", 7) == 0 &&
+                                strchr(host + 7, ':') == NULL
+                                    ? host + 7 : host;
+            (void)text_copy(s->client_addr, sizeof(s->client_addr), shown);
+            (void)text_copy(s->client_port, sizeof(s->client_port), port);
+        }
+        if (network_is_loopback(s->client_addr))
+            (void)text_copy(s->client_name, sizeof(s->client_name),
+                            "localhost");
+        else if (s->smtpd->peername_lookup)
+            smtpd_peer_lookup_name(s, (struct sockaddr *)&ss, len);
+    } else {
+        log_warn("getpeername: %s", strerror(errno));
+    }
+    struct buf id;
+    buf_init(&id, sizeof(s->client_id) - 1);
+    (void)buf_printf(&id, "%s[%s]", s->client_name, s->client_addr);
+    (void)text_copy(s->client_id, sizeof(s->client_id), buf_cstr(&id));
+    buf_free(&id);
+    s->in_mynetworks = s->smtpd->mynetworks != NULL &&
+        network_list_match(s->smtpd->mynetworks, s->client_addr,
+                           s->client_name);
+}

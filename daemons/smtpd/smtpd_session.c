@@ -1,0 +1,680 @@
+/*
+ * smtpd_session - one SMTP session: the greeting, the command loop, the
+ * replies and the limits, and the log lines Postfix's tools read.
+ *
+ * Reading: one command line at a time, at most line_length_limit octets
+ * (RFC 5321 4.5.3.1.4 allows 512 with CRLF; ESMTP parameters need more).
+ * A longer line is read to its end and answered "500 5.5.2 Error: line too
+ * long" (it is never split into two commands).  A line ended by a bare LF,
+ * or holding a bare CR or a NUL, is refused with 500 5.5.2 (RFC 5321
+ * 2.3.8; the SMTP smuggling class of attacks depends on servers that take
+ * such line ends).
+ *
+ * Pipelining (RFC 2920): replies are queued and sent when the client has
+ * nothing more buffered, so a pipelined group gets its replies in one
+ * write.  A client must not pipeline past DATA (the 354 decides whether
+ * content follows): input after DATA before the 354 ends the session;
+ * input after STARTTLS before the handshake is thrown away and logged
+ * (lib/tls.h); BDAT chunks may be pipelined, as RFC 3030 allows.
+ *
+ * Errors: every 4xx/5xx reply counts; from smtpd_soft_error_limit on, each
+ * costs smtpd_error_sleep_time before it is sent; at
+ * smtpd_hard_error_limit the session ends with "421 4.7.0 Error: too many
+ * errors".  A command that waits more than smtpd_timeout for input gets
+ * "421 4.4.2 Error: timeout exceeded" and the connection is closed.
+ *
+ * Enhanced status codes (RFC 2034, RFC 3463) are on every reply after the
+ * greeting.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "smtpd.h"
+#include "text.h"
+
+#define SMTPD_REPLY_MAX 1024
+#define SMTPD_TLS_HANDSHAKE_MS 60000
+
+static const char *const smtpd_command_names[SMTPD_CMD_COUNT] = {
+    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
+    "rset", "noop", "vrfy", "expn", "help", "quit", "unknown",
+};
+
+/* ---- replies and logs ---------------------------------------------- */
+
+void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
+{
+    char text[SMTPD_REPLY_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        log_panic("reply format error");
+    s->last_code = atoi(text);
+    if (text[0] == '4' || text[0] == '5') {
+        s->errors++;
+        if (s->errors >= s->smtpd->soft_error_limit &&
+            s->smtpd->error_sleep > 0) {
+            (void)stream_flush(&s->stream);
+            sleep((unsigned)s->smtpd->error_sleep);
+        }
+    }
+    (void)stream_puts(&s->stream, text);
+    (void)stream_puts(&s->stream, "\r\n");
+}
+
+const char *smtpd_protocol_name(const struct smtpd_session *s)
+{
+    if (!s->esmtp)
+        return "SMTP";
+    if (s->tls && s->sasl_done)
+        return "ESMTPSA";
+    if (s->tls)
+        return "ESMTPS";
+    if (s->sasl_done)
+        return "ESMTPA";
+    return "ESMTP";
+}
+
+void smtpd_log_reject(struct smtpd_session *s, const char *command,
+                      const char *reply, const char *recipient)
+{
+    struct buf line;
+    buf_init(&line, 4096);
+    (void)buf_printf(&line, "%s: reject: %s from %s: %s; from=<%s>",
+                     s->queue_id[0] ? s->queue_id : "NOQUEUE", command,
+                     s->client_id, reply, buf_cstr(&s->sender));
+    if (recipient != NULL)
+        (void)buf_printf(&line, " to=<%s>", recipient);
+    (void)buf_printf(&line, " proto=%s helo=<%s>", smtpd_protocol_name(s),
+                     buf_cstr(&s->helo));
+    log_info("%s", buf_cstr(&line));
+    buf_free(&line);
+}
+
+static void smtpd_log_disconnect(struct smtpd_session *s)
+{
+    struct buf line;
+    buf_init(&line, 2048);
+    (void)buf_printf(&line, "disconnect from %s", s->client_id);
+    unsigned long total = 0, ok = 0;
+    for (int i = 0; i < SMTPD_CMD_COUNT; i++) {
+        if (s->count_total[i] == 0)
+            continue;
+        total += s->count_total[i];
+        ok += s->count_ok[i];
+        if (s->count_ok[i] == s->count_total[i])
+            (void)buf_printf(&line, " %s=%lu", smtpd_command_names[i],
+                             s->count_total[i]);
+        else
+            (void)buf_printf(&line, " %s=%lu/%lu", smtpd_command_names[i],
+                             s->count_ok[i], s->count_total[i]);
+    }
+    if (ok == total)
+        (void)buf_printf(&line, " commands=%lu", total);
+    else
+        (void)buf_printf(&line, " commands=%lu/%lu", ok, total);
+    log_info("%s", buf_cstr(&line));
+    buf_free(&line);
+}
+
+/* ---- transaction ---------------------------------------------------- */
+
+void smtpd_transaction_reset(struct smtpd_session *s)
+{
+    if (s->cleanup_open) {
+        cleanup_client_abort(&s->cleanup);
+        s->cleanup_open = 0;
+    }
+    s->in_mail = 0;
+    buf_reset(&s->sender);
+    s->mail_flags = 0;
+    s->smtputf8 = 0;
+    s->body = SMTP_BODY_NONE;
+    s->ret = SMTP_RET_NONE;
+    buf_reset(&s->envid);
+    s->declared_size = -1;
+    s->rcpt_count = 0;
+    s->queue_id[0] = '\0';
+    s->bdat = SMTPD_BDAT_NONE;
+    s->bdat_size = 0;
+    s->bdat_cr = 0;
+    buf_reset(&s->bdat_reply);
+}
+
+/* Text from the client made safe for a log line: printable ASCII and
+ * UTF-8 kept, anything else '?'. */
+static void smtpd_set_printable(struct buf *out, const char *text)
+{
+    buf_reset(out);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        (void)buf_append_char(out, (*p < 0x20 || *p == 0x7f) ? '?'
+                                                               : (char)*p);
+}
+
+/* ---- commands ------------------------------------------------------- */
+
+/* The argument after the verb, or "" (one space separates them). */
+static const char *smtpd_argument(const char *line, size_t verb_len)
+{
+    const char *arg = line + verb_len;
+    while (*arg == ' ')
+        arg++;
+    return arg;
+}
+
+static void smtpd_helo(struct smtpd_session *s, const char *arg, int esmtp)
+{
+    if (arg[0] == '\0') {
+        smtpd_reply(s, "501 5.5.4 Syntax: %s hostname",
+                    esmtp ? "EHLO" : "HELO");
+        return;
+    }
+    smtpd_transaction_reset(s);
+    smtpd_set_printable(&s->helo, arg);
+    s->esmtp = esmtp;
+    const struct smtpd *d = s->smtpd;
+    if (!esmtp) {
+        s->extensions = 0;
+        smtpd_reply(s, "250 %s", d->myhostname);
+        return;
+    }
+    s->extensions = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
+                    SMTP_EXT_SMTPUTF8;
+    int auth = d->sasl_enable && !s->sasl_done &&
+               (s->tls != NULL || !d->tls_auth_only);
+    if (auth)
+        s->extensions |= SMTP_EXT_AUTH;
+    smtpd_reply(s, "250-%s", d->myhostname);
+    smtpd_reply(s, "250-PIPELINING");
+    if (d->message_size_limit > 0)
+        smtpd_reply(s, "250-SIZE %ld", d->message_size_limit);
+    else
+        smtpd_reply(s, "250-SIZE");
+    if (d->tls != NULL && s->tls == NULL)
+        smtpd_reply(s, "250-STARTTLS");
+    if (auth)
+        smtpd_reply(s, "250-AUTH %s", SASL_MECHANISMS);
+    smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
+    smtpd_reply(s, "250-8BITMIME");
+    smtpd_reply(s, "250-DSN");
+    smtpd_reply(s, "250-SMTPUTF8");
+    smtpd_reply(s, "250 CHUNKING");
+}
+
+/* "FROM:" or "TO:" after the verb; returns what follows, or NULL. */
+static const char *smtpd_path_argument(const char *line, const char *keyword)
+{
+    const char *p = line + 4;
+    if (*p != ' ')
+        return NULL;
+    p++;
+    size_t klen = strlen(keyword);
+    if (strncasecmp(p, keyword, klen) != 0)
+        return NULL;
+    return p + klen;
+}
+
+static void smtpd_address_error(struct smtpd_session *s)
+{
+    const struct smtp_address *a = &s->addr;
+    smtpd_reply(s, "%d %s %s", a->reply_code, a->status,
+                buf_cstr(&a->reason));
+}
+
+static void smtpd_mail(struct smtpd_session *s)
+{
+    const struct smtpd *d = s->smtpd;
+    const char *line = buf_cstr(&s->line);
+    if (d->helo_required && s->helo.len == 0) {
+        smtpd_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+        return;
+    }
+    if (s->in_mail) {
+        smtpd_reply(s, "503 5.5.1 Error: nested MAIL command");
+        return;
+    }
+    const char *arg = smtpd_path_argument(line, "FROM:");
+    if (arg == NULL) {
+        smtpd_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+        return;
+    }
+    size_t len = s->line.len - (size_t)(arg - line);
+    if (smtp_address_parse(&s->addr, SMTP_ADDRESS_MAIL, arg, len,
+                           s->extensions) != SMTP_ADDRESS_OK) {
+        smtpd_address_error(s);
+        return;
+    }
+    const struct smtp_address *a = &s->addr;
+    if ((a->seen & SMTP_PARAM_BIT(SMTP_PARAM_SIZE)) &&
+        d->message_size_limit > 0 && a->size > d->message_size_limit) {
+        smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+        buf_set_str(&s->sender, buf_cstr(&a->address));
+        smtpd_log_reject(s, "MAIL", "552 5.3.4 Message size exceeds fixed "
+                                    "limit", NULL);
+        buf_reset(&s->sender);
+        return;
+    }
+    smtpd_transaction_reset(s);
+    if (buf_set_str(&s->sender, buf_cstr(&a->address)) != 0 ||
+        buf_set(&s->envid, a->envid.data, a->envid.len) != 0) {
+        smtpd_reply(s, "451 4.3.0 Error: out of memory");
+        return;
+    }
+    if (!s->smtpd->delay_reject) {
+        struct buf reply;
+        buf_init(&reply, SMTPD_REPLY_MAX);
+        int rejected = smtpd_policy_sender(s, &reply) != 0;
+        if (rejected) {
+            smtpd_reply(s, "%s", buf_cstr(&reply));
+            smtpd_log_reject(s, "MAIL", buf_cstr(&reply), NULL);
+            buf_reset(&s->sender);
+        }
+        buf_free(&reply);
+        if (rejected)
+            return;
+    }
+    s->in_mail = 1;
+    s->mail_flags = a->flags;
+    s->smtputf8 = a->smtputf8;
+    s->body = a->body;
+    s->ret = a->ret;
+    s->declared_size = (a->seen & SMTP_PARAM_BIT(SMTP_PARAM_SIZE)) ? a->size
+                                                                    : -1;
+    smtpd_reply(s, "250 2.1.0 Ok");
+}
+
+/* "rfc822;user@example.org" for the cleanup envelope, or NULL. */
+static const char *smtpd_orcpt(const struct smtp_address *a, struct buf *out)
+{
+    if (!(a->seen & SMTP_PARAM_BIT(SMTP_PARAM_ORCPT)))
+        return NULL;
+    buf_reset(out);
+    if (buf_printf(out, "%s;", buf_cstr(&a->orcpt_type)) != 0 ||
+        buf_append(out, a->orcpt.data, a->orcpt.len) != 0)
+        return NULL;
+    return memchr(out->data, '\0', out->len) ? NULL : buf_cstr(out);
+}
+
+static const char *smtpd_notify(const struct smtp_address *a, struct buf *out)
+{
+    if (!(a->seen & SMTP_PARAM_BIT(SMTP_PARAM_NOTIFY)))
+        return NULL;
+    buf_reset(out);
+    if (a->notify & SMTP_NOTIFY_NEVER)
+        return buf_set_str(out, "NEVER") == 0 ? buf_cstr(out) : NULL;
+    static const struct { unsigned bit; const char *name; } names[] = {
+        { SMTP_NOTIFY_SUCCESS, "SUCCESS" }, { SMTP_NOTIFY_FAILURE, "FAILURE" },
+        { SMTP_NOTIFY_DELAY, "DELAY" },
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (a->notify & names[i].bit)
+            (void)buf_printf(out, "%s%s", out->len ? "," : "", names[i].name);
+    return buf_cstr(out);
+}
+
+static void smtpd_rcpt_accept(struct smtpd_session *s)
+{
+    const struct smtp_address *a = &s->addr;
+    if (!s->cleanup_open && smtpd_cleanup_open(s) != 0) {
+        smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+        return;
+    }
+    struct buf orcpt, notify, error;
+    buf_init(&orcpt, SMTP_ORCPT_MAX + 64);
+    buf_init(&notify, 64);
+    buf_init(&error, 1024);
+    if (cleanup_client_add_recipient(&s->cleanup, buf_cstr(&a->address),
+                                     smtpd_orcpt(a, &orcpt),
+                                     smtpd_notify(a, &notify),
+                                     &error) != 0) {
+        log_warn("%s: cleanup: %s", s->queue_id, buf_cstr(&error));
+        s->cleanup_open = 0;
+        smtpd_transaction_reset(s);
+        smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+    } else {
+        s->rcpt_count++;
+        smtpd_reply(s, "250 2.1.5 Ok");
+    }
+    buf_free(&orcpt);
+    buf_free(&notify);
+    buf_free(&error);
+}
+
+static void smtpd_rcpt(struct smtpd_session *s)
+{
+    const char *line = buf_cstr(&s->line);
+    if (!s->in_mail) {
+        smtpd_reply(s, "503 5.5.1 Error: need MAIL command");
+        return;
+    }
+    if (s->bdat != SMTPD_BDAT_NONE) {
+        smtpd_reply(s, "503 5.5.1 Error: RCPT after BDAT");
+        return;
+    }
+    if (s->rcpt_count >= (size_t)s->smtpd->recipient_limit) {
+        smtpd_reply(s, "452 4.5.3 Error: too many recipients");
+        return;
+    }
+    const char *arg = smtpd_path_argument(line, "TO:");
+    if (arg == NULL) {
+        smtpd_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+        return;
+    }
+    size_t len = s->line.len - (size_t)(arg - line);
+    unsigned ext = s->extensions | (s->smtputf8 ? SMTP_UTF8_TRANSACTION : 0);
+    if (smtp_address_parse(&s->addr, SMTP_ADDRESS_RCPT, arg, len, ext) !=
+        SMTP_ADDRESS_OK) {
+        smtpd_address_error(s);
+        return;
+    }
+    struct buf reply;
+    buf_init(&reply, SMTPD_REPLY_MAX);
+    if (smtpd_policy_recipient(s, &s->addr, &reply) != 0) {
+        smtpd_reply(s, "%s", buf_cstr(&reply));
+        smtpd_log_reject(s, "RCPT", buf_cstr(&reply),
+                         buf_cstr(&s->addr.address));
+    } else {
+        smtpd_rcpt_accept(s);
+    }
+    buf_free(&reply);
+}
+
+static void smtpd_starttls(struct smtpd_session *s, const char *arg)
+{
+    if (arg[0] != '\0') {
+        smtpd_reply(s, "501 5.5.4 Syntax: STARTTLS");
+        return;
+    }
+    if (s->tls != NULL) {
+        smtpd_reply(s, "554 5.5.1 Error: TLS already active");
+        return;
+    }
+    if (s->smtpd->tls == NULL) {
+        smtpd_reply(s, "502 5.5.1 Error: command not implemented");
+        return;
+    }
+    smtpd_reply(s, "220 2.0.0 Ready to start TLS");
+    size_t pending = 0;
+    struct buf error;
+    buf_init(&error, 1024);
+    int rc = tls_session_start_on_stream(s->smtpd->tls, &s->stream, NULL,
+                                         SMTPD_TLS_HANDSHAKE_MS,
+                                         TLS_PENDING_DISCARD, &pending,
+                                         &s->tls, &error);
+    if (pending > 0)
+        log_warn("%s: discarding %zu bytes of pipelined input after "
+                 "STARTTLS", s->client_id, pending);
+    if (rc != TLS_OK) {
+        log_info("SSL_accept error from %s: %s", s->client_id,
+                 buf_cstr(&error));
+        log_info("lost connection after STARTTLS from %s", s->client_id);
+        s->quit = 1;
+        buf_free(&error);
+        return;
+    }
+    buf_free(&error);
+    buf_reset(&s->tls_info);
+    (void)tls_session_describe(s->tls, &s->tls_info);
+    log_info("%s TLS connection established from %s: %s",
+             tls_trust_name(tls_session_trust(s->tls)), s->client_id,
+             buf_cstr(&s->tls_info));
+    /* RFC 3207 4.2: forget everything learned before the handshake. */
+    smtpd_transaction_reset(s);
+    buf_reset(&s->helo);
+    s->esmtp = 0;
+    s->extensions = 0;
+    s->sasl_done = 0;
+    buf_reset(&s->sasl_method);
+    buf_reset(&s->sasl_username);
+}
+
+static void smtpd_vrfy(struct smtpd_session *s, const char *arg)
+{
+    if (s->smtpd->disable_vrfy) {
+        smtpd_reply(s, "502 5.5.1 VRFY command is disabled");
+        return;
+    }
+    if (arg[0] == '\0') {
+        smtpd_reply(s, "501 5.5.4 Syntax: VRFY address");
+        return;
+    }
+    smtpd_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message "
+                   "and attempt delivery");
+}
+
+/* Commands that a session with mandatory TLS may give before STARTTLS. */
+static int smtpd_allowed_before_tls(enum smtpd_command_id id)
+{
+    return id == SMTPD_CMD_HELO || id == SMTPD_CMD_EHLO ||
+           id == SMTPD_CMD_STARTTLS || id == SMTPD_CMD_NOOP ||
+           id == SMTPD_CMD_RSET || id == SMTPD_CMD_QUIT ||
+           id == SMTPD_CMD_UNKNOWN;
+}
+
+static enum smtpd_command_id smtpd_command_lookup(const char *line,
+                                                  size_t *verb_len)
+{
+    size_t n = strcspn(line, " ");
+    *verb_len = n;
+    static const char *const verbs[SMTPD_CMD_UNKNOWN] = {
+        "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
+        "RSET", "NOOP", "VRFY", "EXPN", "HELP", "QUIT",
+    };
+    for (int i = 0; i < SMTPD_CMD_UNKNOWN; i++)
+        if (strlen(verbs[i]) == n && strncasecmp(line, verbs[i], n) == 0)
+            return (enum smtpd_command_id)i;
+    return SMTPD_CMD_UNKNOWN;
+}
+
+static const char *const smtpd_command_upper[SMTPD_CMD_COUNT] = {
+    "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
+    "RSET", "NOOP", "VRFY", "EXPN", "HELP", "QUIT", "UNKNOWN",
+};
+
+static void smtpd_dispatch(struct smtpd_session *s)
+{
+    const char *line = buf_cstr(&s->line);
+    size_t verb_len;
+    enum smtpd_command_id id = smtpd_command_lookup(line, &verb_len);
+    const char *arg = smtpd_argument(line, verb_len);
+    s->count_total[id]++;
+    s->last_command = smtpd_command_upper[id];
+    s->last_code = 0;
+    if (s->smtpd->tls_level == SMTPD_TLS_ENCRYPT && s->tls == NULL &&
+        !smtpd_allowed_before_tls(id)) {
+        smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+        return;
+    }
+    switch (id) {
+    case SMTPD_CMD_HELO: smtpd_helo(s, arg, 0); break;
+    case SMTPD_CMD_EHLO: smtpd_helo(s, arg, 1); break;
+    case SMTPD_CMD_STARTTLS: smtpd_starttls(s, arg); break;
+    case SMTPD_CMD_AUTH: smtpd_auth_command(s, arg); break;
+    case SMTPD_CMD_MAIL: smtpd_mail(s); break;
+    case SMTPD_CMD_RCPT: smtpd_rcpt(s); break;
+    case SMTPD_CMD_DATA:
+        if (arg[0] != '\0')
+            smtpd_reply(s, "501 5.5.4 Syntax: DATA");
+        else
+            smtpd_data_command(s);
+        break;
+    case SMTPD_CMD_BDAT: smtpd_bdat_command(s, arg); break;
+    case SMTPD_CMD_RSET:
+        if (arg[0] != '\0') {
+            smtpd_reply(s, "501 5.5.4 Syntax: RSET");
+            break;
+        }
+        smtpd_transaction_reset(s);
+        smtpd_reply(s, "250 2.0.0 Ok");
+        break;
+    case SMTPD_CMD_NOOP: smtpd_reply(s, "250 2.0.0 Ok"); break;
+    case SMTPD_CMD_VRFY: smtpd_vrfy(s, arg); break;
+    case SMTPD_CMD_EXPN:
+        smtpd_reply(s, "502 5.5.1 Error: command not implemented");
+        break;
+    case SMTPD_CMD_HELP:
+        smtpd_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT "
+                       "RSET NOOP QUIT HELP VRFY STARTTLS AUTH");
+        break;
+    case SMTPD_CMD_QUIT:
+        smtpd_reply(s, "221 2.0.0 Bye");
+        s->quit = 1;
+        break;
+    default:
+        smtpd_reply(s, "500 5.5.2 Error: command not recognized");
+        break;
+    }
+    if (s->last_code > 0 && s->last_code < 400)
+        s->count_ok[id]++;
+}
+
+/* ---- the loop ------------------------------------------------------- */
+
+/* Reads one command; 0 with s->line set, 1 when it was answered already
+ * (bad line), -1 when the session is over. */
+static int smtpd_read_command(struct smtpd_session *s)
+{
+    if (stream_pending(&s->stream) == 0 &&
+        stream_flush(&s->stream) != STREAM_OK) {
+        log_info("lost connection after %s from %s", s->last_command,
+                 s->client_id);
+        return -1;
+    }
+    enum stream_line_ending ending;
+    int rc = stream_read_line(&s->stream, &s->line, (size_t)s->smtpd->line_limit,
+                              &ending);
+    if (rc == STREAM_TIMEOUT) {
+        smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+                    s->smtpd->myhostname);
+        (void)stream_flush(&s->stream);
+        log_info("timeout after %s from %s", s->last_command, s->client_id);
+        return -1;
+    }
+    if (rc == STREAM_TOO_LONG) {
+        smtpd_reply(s, "500 5.5.2 Error: line too long");
+        return 1;
+    }
+    if (rc != STREAM_OK || ending == STREAM_LINE_EOF) {
+        log_info("lost connection after %s from %s", s->last_command,
+                 s->client_id);
+        return -1;
+    }
+    if (ending == STREAM_LINE_LF) {
+        smtpd_reply(s, "500 5.5.2 Error: bare <LF> received");
+        return 1;
+    }
+    if (memchr(s->line.data ? s->line.data : "", '\0', s->line.len)) {
+        smtpd_reply(s, "500 5.5.2 Error: NUL character received");
+        return 1;
+    }
+    if (memchr(s->line.data ? s->line.data : "", '\r', s->line.len)) {
+        smtpd_reply(s, "500 5.5.2 Error: bare <CR> received");
+        return 1;
+    }
+    return 0;
+}
+
+static int smtpd_start_wrapped_tls(struct smtpd_session *s)
+{
+    struct buf error;
+    buf_init(&error, 1024);
+    int rc = tls_session_start_server(s->smtpd->tls, s->fd,
+                                      SMTPD_TLS_HANDSHAKE_MS, &s->tls, &error);
+    if (rc != TLS_OK) {
+        log_info("SSL_accept error from %s: %s", s->client_id,
+                 buf_cstr(&error));
+        log_info("lost connection after CONNECT from %s", s->client_id);
+        buf_free(&error);
+        return -1;
+    }
+    buf_free(&error);
+    tls_session_attach(s->tls, &s->stream);
+    (void)tls_session_describe(s->tls, &s->tls_info);
+    log_info("%s TLS connection established from %s: %s",
+             tls_trust_name(tls_session_trust(s->tls)), s->client_id,
+             buf_cstr(&s->tls_info));
+    return 0;
+}
+
+static void smtpd_session_init(struct smtpd_session *s, struct smtpd *d,
+                               int fd)
+{
+    memset(s, 0, sizeof(*s));
+    s->smtpd = d;
+    s->fd = fd;
+    stream_init(&s->stream, fd, d->timeout_ms);
+    buf_init(&s->tls_info, 512);
+    buf_init(&s->helo, (size_t)d->line_limit + 1);
+    buf_init(&s->sasl_method, 32);
+    buf_init(&s->sasl_username, SASL_PART_MAX + 1);
+    buf_init(&s->line, (size_t)d->line_limit + 1);
+    buf_init(&s->sender, SMTP_PATH_MAX + 1);
+    buf_init(&s->envid, SMTP_ENVID_MAX + 1);
+    buf_init(&s->bdat_reply, 256);
+    smtp_address_init(&s->addr);
+    s->declared_size = -1;
+    s->last_command = "CONNECT";
+}
+
+static void smtpd_session_free(struct smtpd_session *s)
+{
+    smtpd_transaction_reset(s);
+    if (s->tls != NULL) {
+        (void)stream_flush(&s->stream);
+        (void)tls_session_shutdown(s->tls, 1000, NULL);
+        tls_session_detach(&s->stream);
+        tls_session_free(s->tls);
+        s->tls = NULL;
+    }
+    stream_free(&s->stream);
+    buf_free(&s->tls_info);
+    buf_free(&s->helo);
+    buf_free(&s->sasl_method);
+    buf_free(&s->sasl_username);
+    buf_free(&s->line);
+    buf_free(&s->sender);
+    buf_free(&s->envid);
+    buf_free(&s->bdat_reply);
+    smtp_address_free(&s->addr);
+}
+
+static void smtpd_session_loop(struct smtpd_session *s)
+{
+    const struct smtpd *d = s->smtpd;
+    smtpd_reply(s, "220 %s", d->banner);
+    while (!s->quit) {
+        if (s->errors >= d->hard_error_limit) {
+            smtpd_reply(s, "421 4.7.0 %s Error: too many errors",
+                        d->myhostname);
+            log_info("too many errors after %s from %s", s->last_command,
+                     s->client_id);
+            break;
+        }
+        int rc = smtpd_read_command(s);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            smtpd_dispatch(s);
+    }
+    (void)stream_flush(&s->stream);
+}
+
+void smtpd_session_run(struct smtpd *d, int fd)
+{
+    struct smtpd_session s;
+    smtpd_session_init(&s, d, fd);
+    smtpd_peer_identify(&s);
+    log_info("connect from %s", s.client_id);
+    if (!d->tls_wrappermode || smtpd_start_wrapped_tls(&s) == 0)
+        smtpd_session_loop(&s);
+    smtpd_log_disconnect(&s);
+    smtpd_session_free(&s);
+}
