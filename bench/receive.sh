@@ -240,6 +240,11 @@ mydestination = localhost
 mynetworks = 127.0.0.0/8
 inet_interfaces = loopback-only
 inet_protocols = ipv4
+# The same choices as for Postfix above.
+local_recipient_maps =
+alias_maps =
+alias_database =
+smtpd_peername_lookup = no
 EOF
     if [ -n "${POSTINO_MAIN_CF_EXTRA:-}" ]; then
         printf '%s\n' "$POSTINO_MAIN_CF_EXTRA" >>"$dir/etc/main.cf"
@@ -247,7 +252,7 @@ EOF
     cat >"$dir/etc/master.cf" <<EOF
 # bench/receive.sh: receiving only; no qmgr, so mail stays in incoming/
 127.0.0.1:$port inet n  -       n       -       -       smtpd
-cleanup   unix  n       -       n       -       0       cleanup
+cleanup   unix  -       -       n       -       0       cleanup
 anvil     unix  -       -       n       -       1       anvil
 EOF
     "$BUILD/bin/postino" -c "$dir/etc" start-fg >"$dir/master.log" 2>&1 &
