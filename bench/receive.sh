@@ -11,10 +11,10 @@
 #
 # Postfix's smtp-source sends MESSAGES_C messages of SIZE bytes over C
 # parallel sessions (one message per connection, as smtp-source does by
-# default) to each system on 127.0.0.1, Postino and Postfix in turn,
-# for each C in CONCURRENCY, RUNS times in turn, and keeps the best run
-# of each (the machine may have other work).  Only receiving is timed: neither system runs
-# a queue manager, so every accepted message stays in incoming/ (see "Why
+# default) to each system on 127.0.0.1, for each C in CONCURRENCY: Postino
+# and Postfix in turn, RUNS times, keeping the best run of each (the
+# machine may have other work).  Only receiving is timed: neither system
+# runs a queue manager, so every accepted message stays in incoming/ (see "Why
 # no qmgr" below).  After each run the script checks that incoming/ holds
 # exactly the messages sent, then empties it, so every run starts from the
 # same queue.  It prints messages per second for both, the ratio and
