@@ -75,7 +75,13 @@ void cleanup_fail_write(struct cleanup_state *st, int error)
 
 const char *cleanup_attr(const struct cleanup_state *st, const char *name)
 {
-    return record_get_str(&st->envelope, name);
+    /* These values go into header fields and log lines: a line break in
+     * one would let the client write a header of its own. */
+    const char *v = record_get_str(&st->envelope, name);
+    if (v == NULL || strpbrk(v, "\r\n") != NULL ||
+        strlen(v) > CLEANUP_ATTR_TEXT_MAX)
+        return NULL;
+    return v;
 }
 
 void cleanup_log_context(const struct cleanup_state *st, struct buf *out)

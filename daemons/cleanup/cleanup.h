@@ -32,6 +32,8 @@
 #define CLEANUP_RECIPIENT_MAX 100000
 /* Longest address cleanup accepts (envelope or expansion). */
 #define CLEANUP_ADDRESS_MAX 4096
+/* Longest attribute cleanup puts into Received: or the log. */
+#define CLEANUP_ATTR_TEXT_MAX 1024
 
 struct cleanup_tables {
     struct table **tables;
@@ -109,7 +111,7 @@ struct cleanup_state {
 };
 
 /* cleanup.c: records the first problem as the verdict; later ones are
- * ignored, except that DISCARD and REJECT replace a HOLD. */
+ * ignored.  (HOLD is no verdict but a flag: a later problem still wins.) */
 void cleanup_fail(struct cleanup_state *st, enum cleanup_status status,
                   int code, const char *dsn, const char *text);
 /* True once the message will not be queued (reject, discard, defer). */
@@ -120,6 +122,9 @@ void cleanup_log_context(const struct cleanup_state *st, struct buf *out);
 /* The write error errno as a verdict: 452 4.3.1 for a full disk or quota,
  * 451 4.3.0 for anything else. */
 void cleanup_fail_write(struct cleanup_state *st, int error);
+/* An attribute of the open request as text for headers and the log; NULL
+ * when missing, not text (NUL, CR or LF), or longer than
+ * CLEANUP_ATTR_TEXT_MAX. */
 const char *cleanup_attr(const struct cleanup_state *st, const char *name);
 
 /* cleanup_envelope.c */

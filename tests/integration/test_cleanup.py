@@ -541,3 +541,14 @@ def test_full_file_system_defers_then_recovers(instance):
     finally:
         instance.stop()
         subprocess.run(["umount", str(instance.queue)], check=True)
+
+
+def test_attribute_with_line_break_is_not_put_in_received(instance):
+    sock = start(instance)
+    attrs = dict(SMTPD_ATTRS, helo_name="evil\nX-Injected: yes")
+    reply = one_message(sock, MESSAGE, attrs=attrs)
+    assert reply["status"] == "ok"
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert "X-Injected" not in qf.header()
+    assert qf.header().startswith(
+        "Received: from client.example (client.example [192.0.2.1])")
