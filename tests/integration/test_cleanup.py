@@ -552,3 +552,44 @@ def test_attribute_with_line_break_is_not_put_in_received(instance):
     assert "X-Injected" not in qf.header()
     assert qf.header().startswith(
         "Received: from client.example (client.example [192.0.2.1])")
+
+
+def test_header_addresses_rewritten_for_submissions(instance):
+    canonical = write_file(instance, "canonical",
+                           "joe@mx.example.net joe.public@example.net\n"
+                           "team@mx.example.net people@example.net\n")
+    sock = start(instance, f"canonical_maps = texthash:{canonical}\n")
+    content = (b"From: \"Joe Q. Public\" <joe@mx.example.net> (home)\n"
+               b"To: Team (the team)\n <team@mx.example.net>, "
+               b"other@example.org\n"
+               b"Subject: joe@mx.example.net stays here\n\nbody\n")
+    reply = one_message(sock, content, sender="joe@mx.example.net",
+                        flags=CLEANUP_FLAG_SUBMISSION,
+                        attrs=dict(origin="pickup", local_user="1000"))
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.sender == "joe.public@example.net"
+    header = qf.header()
+    assert ("\nFrom: \"Joe Q. Public\" <joe.public@example.net> (home)\n"
+            in header)
+    assert ("\nTo: Team (the team)\n <people@example.net>, "
+            "other@example.org\n" in header)
+    assert "\nSubject: joe@mx.example.net stays here" in header
+    # Mail from a network client keeps its header as it came.
+    reply = one_message(sock, content)
+    header = QueueFile(instance.queue / "incoming" /
+                       reply["queue_id"]).header()
+    assert "<joe@mx.example.net> (home)" in header
+
+
+def test_table_errors_defer(instance):
+    # A pattern that backtracks past PCRE's match limit: a lookup error.
+    sock = checks_instance(instance, "/^Subject: (a|a)*b$/ REJECT\n",
+                           body="/^(x|x)*y$/ REJECT\n")
+    reply = one_message(sock, b"Subject: " + b"a" * 40 + b"c\n\nbody\n")
+    assert (reply["status"], reply["code"], reply["dsn"]) == \
+        ("defer", 451, "4.3.0")
+    instance.wait_log(rf"{reply['queue_id']}: header_checks lookup error")
+    reply = one_message(sock, b"Subject: x\n\n" + b"x" * 40 + b"zy\n")
+    assert (reply["status"], reply["code"]) == ("defer", 451)
+    instance.wait_log(rf"{reply['queue_id']}: body_checks lookup error")
+    assert queue_names(instance) == []
