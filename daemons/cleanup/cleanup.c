@@ -368,7 +368,7 @@ static void cleanup_service(struct server *srv, int fd)
 done:
     state_free(&st);
     stream_free(&s);
-    (void)close(fd); /* the client has its answer, or is gone */
+    /* The skeleton closes fd. */
 }
 
 /* --- Start-up ----------------------------------------------------------- */

@@ -21,13 +21,13 @@ MESSAGE = (b"From: a@example.com\nTo: b@example.org\nSubject: hello\n"
            b"Message-ID: <m1@example.com>\n\nbody line\n")
 
 
-def cleanup_line(extra=""):
-    return f"cleanup unix - - n - 0 {BIN}/cleanup{extra}\n"
+def cleanup_line(extra="", maxproc="0"):
+    return f"cleanup unix - - n - {maxproc} {BIN}/cleanup{extra}\n"
 
 
-def start(inst, main_cf="", extra=""):
+def start(inst, main_cf="", extra="", maxproc="0"):
     inst.write_main_cf("myhostname = mx.example.net\n" + main_cf)
-    inst.write_master_cf(cleanup_line(extra))
+    inst.write_master_cf(cleanup_line(extra, maxproc))
     inst.start()
     return inst.queue / "private" / "cleanup"
 
@@ -437,7 +437,7 @@ def cleanup_children(inst):
 
 
 def test_killed_cleanup_leaves_no_queue_file(instance):
-    sock = start(instance)
+    sock = start(instance, maxproc="1")
     c = CleanupClient(sock)
     qid = c.open(sender="a@example.com")["queue_id"]
     c.rcpt("b@example.org")
@@ -593,3 +593,35 @@ def test_table_errors_defer(instance):
     assert (reply["status"], reply["code"]) == ("defer", 451)
     instance.wait_log(rf"{reply['queue_id']}: body_checks lookup error")
     assert queue_names(instance) == []
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="chroot needs root")
+def test_chroot_without_proc_uses_named_temporary_files(plain_instance):
+    inst = plain_instance
+    inst.write_main_cf("myhostname = mx.example.net\n")
+    # chroot: no /proc inside, so no unnamed files: tmp.* names instead.
+    inst.write_master_cf(f"cleanup unix - - y - 1 {BIN}/cleanup "
+                         "-o daemon_timeout=1s\n")
+    inst.start()
+    sock = inst.queue / "private" / "cleanup"
+    assert one_message(sock, MESSAGE)["status"] == "ok"
+    assert all(not n.startswith("tmp.") for n in queue_names(inst))
+    # A cleanup killed in the middle leaves its tmp.* file ...
+    c = CleanupClient(sock)
+    c.open(sender="a@example.com")
+    c.rcpt("b@example.org")
+    c.data(MESSAGE + b"z" * 200000)
+    time.sleep(0.3)
+    pids = cleanup_children(inst)
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+    inst.wait_log(rf"pid {pids[0]} killed by signal 9")
+    c.close()
+    left = [n for n in queue_names(inst) if n.startswith("tmp.")]
+    assert len(left) == 1
+    # ... which the next cleanup removes once it is older than
+    # daemon_timeout.
+    time.sleep(2.1)
+    assert one_message(sock, MESSAGE)["status"] == "ok"
+    inst.wait_log(r"removed 1 stale temporary file from incoming")
+    assert all(not n.startswith("tmp.") for n in queue_names(inst))
