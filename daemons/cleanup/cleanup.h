@@ -67,10 +67,14 @@ struct cleanup_recipient {
     char *notify;  /* NULL: none */
 };
 
+/* A list in order, with a hash index of the addresses (case folded) so
+ * that duplicates are found quickly even among many recipients. */
 struct cleanup_recipients {
     struct cleanup_recipient *items;
     size_t count;
     size_t cap;
+    size_t *slots;      /* item index + 1; 0: empty */
+    size_t slot_count;  /* a power of two, at least twice count */
 };
 
 struct cleanup_state {
@@ -132,6 +136,9 @@ int cleanup_recipients_add(struct cleanup_recipients *list,
                            const char *address, const char *orcpt,
                            const char *notify);
 void cleanup_recipients_free(struct cleanup_recipients *list);
+/* True when list has address, compared without case. */
+int cleanup_recipients_contains(const struct cleanup_recipients *list,
+                                const char *address);
 /* The sender rewritten, T, A and F records written. */
 void cleanup_envelope_open(struct cleanup_state *st);
 /* Rewrites and expands the recipients of list into st->final. */

@@ -26,7 +26,9 @@
  * Table errors defer (451 4.3.0).  CLEANUP_FLAG_NO_REWRITE skips all of
  * it.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +37,62 @@
 #include "cleanup.h"
 #include "log.h"
 
+/* FNV-1a of the address, folded to lower case. */
+static size_t address_hash(const char *address)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)address; *p; p++) {
+        h ^= (uint64_t)tolower(*p);
+        h *= 1099511628211ULL;
+    }
+    return (size_t)h;
+}
+
+static void index_put(struct cleanup_recipients *list, size_t item)
+{
+    size_t mask = list->slot_count - 1;
+    size_t i = address_hash(list->items[item].address) & mask;
+    while (list->slots[i] != 0)
+        i = (i + 1) & mask;
+    list->slots[i] = item + 1;
+}
+
+/* Keeps the index at most half full; -1 when memory ran out. */
+static int index_grow(struct cleanup_recipients *list)
+{
+    if (list->slot_count >= 2 * (list->count + 1))
+        return 0;
+    size_t n = list->slot_count ? list->slot_count * 2 : 64;
+    size_t *slots = calloc(n, sizeof(*slots));
+    if (slots == NULL)
+        return -1;
+    free(list->slots);
+    list->slots = slots;
+    list->slot_count = n;
+    for (size_t i = 0; i < list->count; i++)
+        index_put(list, i);
+    return 0;
+}
+
+int cleanup_recipients_contains(const struct cleanup_recipients *list,
+                                const char *address)
+{
+    if (list->slot_count == 0)
+        return 0;
+    size_t mask = list->slot_count - 1;
+    for (size_t i = address_hash(address) & mask; list->slots[i] != 0;
+         i = (i + 1) & mask)
+        if (strcasecmp(list->items[list->slots[i] - 1].address, address) == 0)
+            return 1;
+    return 0;
+}
+
 int cleanup_recipients_add(struct cleanup_recipients *list,
                            const char *address, const char *orcpt,
                            const char *notify)
 {
+    if (index_grow(list) != 0)
+        return -1;
     if (list->count >= CLEANUP_RECIPIENT_MAX) {
         errno = EMSGSIZE;
         return -1;
@@ -64,6 +118,7 @@ int cleanup_recipients_add(struct cleanup_recipients *list,
         errno = ENOMEM;
         return -1;
     }
+    index_put(list, list->count);
     list->count++;
     return 0;
 }
@@ -76,6 +131,7 @@ void cleanup_recipients_free(struct cleanup_recipients *list)
         free(list->items[i].notify);
     }
     free(list->items);
+    free(list->slots);
     memset(list, 0, sizeof(*list));
 }
 
@@ -128,20 +184,11 @@ int cleanup_rewrite_address(struct cleanup_state *st, int sender,
                        address) != 0 ? -1 : 0;
 }
 
-static int recipient_known(const struct cleanup_recipients *list,
-                           const char *address)
-{
-    for (size_t i = 0; i < list->count; i++)
-        if (strcasecmp(list->items[i].address, address) == 0)
-            return 1;
-    return 0;
-}
-
 /* Adds a final recipient unless it is already there. */
 static int add_final(struct cleanup_state *st, const char *address,
                      const struct cleanup_recipient *original)
 {
-    if (recipient_known(&st->final, address))
+    if (cleanup_recipients_contains(&st->final, address))
         return 0;
     const char *orcpt = original->orcpt;
     struct buf made;

@@ -625,3 +625,13 @@ def test_chroot_without_proc_uses_named_temporary_files(plain_instance):
     assert one_message(sock, MESSAGE)["status"] == "ok"
     inst.wait_log(r"removed 1 stale temporary file from incoming")
     assert all(not n.startswith("tmp.") for n in queue_names(inst))
+
+
+def test_many_recipients_duplicates_removed(instance):
+    sock = start(instance)
+    addresses = [f"user{i}@example.org" for i in range(5000)]
+    given = addresses + [a.upper() for a in addresses[::2]]
+    reply = one_message(sock, MESSAGE, recipients=given)
+    assert reply["status"] == "ok"
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.addresses == addresses
