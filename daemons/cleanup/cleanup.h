@@ -65,6 +65,7 @@ struct cleanup_recipient {
     char *address;
     char *orcpt;   /* NULL: none */
     char *notify;  /* NULL: none */
+    long depth;    /* virtual alias expansion: levels from the original */
 };
 
 /* A list in order, with a hash index of the addresses (case folded) so

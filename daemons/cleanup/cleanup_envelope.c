@@ -110,6 +110,7 @@ int cleanup_recipients_add(struct cleanup_recipients *list,
     r->address = strdup(address);
     r->orcpt = orcpt != NULL ? strdup(orcpt) : NULL;
     r->notify = notify != NULL ? strdup(notify) : NULL;
+    r->depth = 0;
     if (r->address == NULL || (orcpt != NULL && r->orcpt == NULL) ||
         (notify != NULL && r->notify == NULL)) {
         free(r->address);
@@ -208,6 +209,57 @@ static int add_final(struct cleanup_state *st, const char *address,
     return rc;
 }
 
+/* One recipient's virtual alias expansion in progress: a work list of
+ * addresses, each with its depth, processed in order. */
+struct expansion {
+    struct cleanup_state *st;
+    const struct cleanup_recipient *original;
+    struct cleanup_recipients todo;
+    long produced;         /* final addresses so far */
+    int too_large;         /* over virtual_alias_expansion_limit */
+};
+
+static int expansion_final(struct expansion *x, const char *address)
+{
+    if (++x->produced > x->st->cfg->expansion_limit) {
+        x->too_large = 1;
+        return -1;
+    }
+    return add_final(x->st, address, x->original);
+}
+
+static int expansion_push(struct expansion *x, const char *address,
+                          long depth)
+{
+    if ((long)x->todo.count > x->st->cfg->expansion_limit) {
+        x->too_large = 1;
+        return -1;
+    }
+    if (cleanup_recipients_add(&x->todo, address, NULL, NULL) != 0) {
+        cleanup_fail(x->st, CLEANUP_DEFER, 451, "4.3.0",
+                     "Error: out of memory");
+        return -1;
+    }
+    x->todo.items[x->todo.count - 1].depth = depth;
+    return 0;
+}
+
+/* The addresses of one table value; a member that is the address itself
+ * stays final instead of being looked up again. */
+static int expansion_value(struct expansion *x, const char *address,
+                           long depth, char *value)
+{
+    char *cursor = value;
+    for (char *w = strtok_r(cursor, ", \t\r\n", &cursor); w != NULL;
+         w = strtok_r(NULL, ", \t\r\n", &cursor)) {
+        int rc = strcasecmp(w, address) == 0 ? expansion_final(x, w)
+                                             : expansion_push(x, w, depth + 1);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Expands one rewritten recipient through virtual_alias_maps. */
 static void expand_virtual(struct cleanup_state *st, const char *address,
                            const struct cleanup_recipient *original)
@@ -218,91 +270,48 @@ static void expand_virtual(struct cleanup_state *st, const char *address,
         (void)add_final(st, address, original);
         return;
     }
-    /* A work list of (address, depth), processed in order. */
-    struct cleanup_recipients todo = { 0 };
-    long depths_cap = 0;
-    long *depths = NULL;
+    struct expansion x = { .st = st, .original = original };
     struct buf value, error;
     buf_init(&value, TABLE_VALUE_MAX);
     buf_init(&error, 4096);
-    long produced = 0;
-    if (cleanup_recipients_add(&todo, address, NULL, NULL) != 0)
-        goto oom;
-    depths_cap = 16;
-    depths = calloc((size_t)depths_cap, sizeof(*depths));
-    if (depths == NULL)
-        goto oom;
-    for (size_t i = 0; i < todo.count && !cleanup_failed(st); i++) {
-        const char *a = todo.items[i].address;
-        int rc = cleanup_tables_lookup_address(st, &cfg->virtual_alias, a,
-                                               &value, &error);
-        if (rc == TABLE_ERROR) {
-            (void)lookup_failed(st, "virtual_alias_maps", a, &error);
+    (void)expansion_push(&x, address, 0);
+    for (size_t i = 0; i < x.todo.count && !cleanup_failed(st); i++) {
+        /* Copied: the work list may move while the value is read. */
+        char *a = strdup(x.todo.items[i].address);
+        long depth = x.todo.items[i].depth;
+        if (a == NULL) {
+            cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
+                         "Error: out of memory");
             break;
         }
-        if (rc == TABLE_NOT_FOUND) {
-            if (++produced > cfg->expansion_limit)
-                break;
-            if (add_final(st, a, original) != 0)
-                break;
-            continue;
-        }
-        if (depths[i] + 1 > cfg->recursion_limit) {
+        int rc = cleanup_tables_lookup_address(st, &cfg->virtual_alias, a,
+                                               &value, &error);
+        int stop = 0;
+        if (rc == TABLE_ERROR) {
+            (void)lookup_failed(st, "virtual_alias_maps", a, &error);
+            stop = 1;
+        } else if (rc == TABLE_NOT_FOUND || value.len == 0) {
+            stop = expansion_final(&x, a) != 0;
+        } else if (depth + 1 > cfg->recursion_limit) {
             log_warn("%s: unreasonable virtual_alias_maps map nesting for "
                      "%s -- message not accepted", st->id, address);
             cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
                          "Error: virtual alias expansion loop");
-            break;
+            stop = 1;
+        } else {
+            stop = expansion_value(&x, a, depth, value.data) != 0;
         }
-        char *copy = strdup(buf_cstr(&value));
-        if (copy == NULL)
-            goto oom;
-        char *cursor = copy;
-        for (char *w = strtok_r(cursor, ", \t\r\n", &cursor); w != NULL;
-             w = strtok_r(NULL, ", \t\r\n", &cursor)) {
-            if (strcasecmp(w, a) == 0) {
-                /* A list that includes its own name: that one stays. */
-                if (++produced > cfg->expansion_limit ||
-                    add_final(st, w, original) != 0)
-                    break;
-                continue;
-            }
-            if ((long)todo.count >= cfg->expansion_limit + 1) {
-                produced = cfg->expansion_limit + 1;
-                break;
-            }
-            if (cleanup_recipients_add(&todo, w, NULL, NULL) != 0) {
-                free(copy);
-                goto oom;
-            }
-            if ((long)todo.count > depths_cap) {
-                long cap = depths_cap * 2;
-                long *d = realloc(depths, (size_t)cap * sizeof(*d));
-                if (d == NULL) {
-                    free(copy);
-                    goto oom;
-                }
-                depths = d;
-                depths_cap = cap;
-            }
-            depths[todo.count - 1] = depths[i] + 1;
-        }
-        free(copy);
-        if (produced > cfg->expansion_limit)
+        free(a);
+        if (stop)
             break;
     }
-    if (produced > cfg->expansion_limit) {
+    if (x.too_large) {
         log_warn("%s: unreasonable virtual_alias_maps map expansion size for "
                  "%s -- message not accepted", st->id, address);
         cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
                      "Error: virtual alias expansion too large");
     }
-    goto done;
-oom:
-    cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0", "Error: out of memory");
-done:
-    free(depths);
-    cleanup_recipients_free(&todo);
+    cleanup_recipients_free(&x.todo);
     buf_free(&value);
     buf_free(&error);
 }
