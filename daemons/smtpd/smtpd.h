@@ -187,6 +187,8 @@ void smtpd_session_run(struct smtpd *smtpd, int fd);
  * sleeping smtpd_error_sleep_time past the soft limit. */
 void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* After a read timed out: "421 4.4.2 ... timeout exceeded" and the log. */
+void smtpd_timeout_reply(struct smtpd_session *s);
 /* Logs "NOQUEUE: reject: CMD from client: reply; from=<> to=<> proto=
  * helo=<>" (or with the queue ID) as Postfix does. */
 void smtpd_log_reject(struct smtpd_session *s, const char *command,

@@ -125,6 +125,20 @@ static void smtpd_log_disconnect(struct smtpd_session *s)
     buf_free(&line);
 }
 
+void smtpd_timeout_reply(struct smtpd_session *s)
+{
+    /* The stream keeps a timeout as a sticky error; it was the read that
+     * timed out, and the client should still learn why we hang up, so the
+     * error is cleared for this one bounded write. */
+    s->stream.error = STREAM_OK;
+    stream_set_timeout(&s->stream, 10 * 1000);
+    stream_set_deadline(&s->stream, 0);
+    smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+                s->smtpd->myhostname);
+    (void)stream_flush(&s->stream);
+    log_info("timeout after %s from %s", s->last_command, s->client_id);
+}
+
 /* ---- transaction ---------------------------------------------------- */
 
 void smtpd_transaction_reset(struct smtpd_session *s)
@@ -552,10 +566,7 @@ static int smtpd_read_command(struct smtpd_session *s)
     int rc = stream_read_line(&s->stream, &s->line, (size_t)s->smtpd->line_limit,
                               &ending);
     if (rc == STREAM_TIMEOUT) {
-        smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
-                    s->smtpd->myhostname);
-        (void)stream_flush(&s->stream);
-        log_info("timeout after %s from %s", s->last_command, s->client_id);
+        smtpd_timeout_reply(s);
         return -1;
     }
     if (rc == STREAM_TOO_LONG) {

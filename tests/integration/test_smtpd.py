@@ -207,7 +207,7 @@ def test_bdat_without_recipients_is_read_and_refused(plain_instance):
     c.cmd("EHLO client.example")
     c.cmd("MAIL FROM:<a@example.org>")
     assert c.cmd("RCPT TO:<nobody@mx.example.net>")[0] == 550
-    c.send(b"BDAT 10\r\nNOOP\r\nNOOP\r\nBDAT 4 LAST\r\nQUIT")
+    c.send(b"BDAT 12\r\nNOOP\r\nNOOP\r\nBDAT 4 LAST\r\nQUIT")
     assert c.reply()[0] == 554
     assert c.reply()[0] == 554
     assert c.cmd("NOOP")[0] == 250  # in step with the client
@@ -223,8 +223,11 @@ def test_bdat_without_recipients_is_read_and_refused(plain_instance):
 
 # ---- TLS and AUTH ------------------------------------------------------
 
+SASL_ON = "smtpd_sasl_auth_enable = yes\n"
+
+
 def test_starttls_then_auth_plain_and_login(instance):
-    ports = start_smtpd(instance)
+    ports = start_smtpd(instance, SASL_ON)
     with smtplib.SMTP("127.0.0.1", ports.smtp, timeout=10) as s:
         s.ehlo("client.example")
         assert not s.has_extn("auth")
@@ -286,7 +289,7 @@ def test_starttls_discards_pipelined_plaintext(plain_instance):
 
 
 def test_openssl_s_client_starttls(plain_instance):
-    ports = start_smtpd(plain_instance)
+    ports = start_smtpd(plain_instance, SASL_ON)
     result = subprocess.run(
         ["openssl", "s_client", "-connect", f"127.0.0.1:{ports.smtp}",
          "-starttls", "smtp", "-quiet"],
@@ -585,3 +588,49 @@ def test_killed_smtpd_in_data_queues_nothing(instance):
     instance.wait_log(rf"pid {pids[-1]} killed by signal 9")
     time.sleep(0.3)
     assert queued(instance) == {}
+
+
+def test_make_run_instance_takes_mail_on_2525(tmp_path):
+    """tools/run.sh (make run) with RUN_DIR: smtpd answers on
+    127.0.0.1:2525 (STARTTLS with the generated certificate) and the
+    message reaches the queue; submissions answers on 5465."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    from conftest import BIN
+    for port in (2525, 5587, 5465):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.skip(f"port {port} is in use (a make run instance?)")
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, BUILD=str(BIN.parent), RUN_DIR=str(run_dir))
+    log_path = tmp_path / "terminal.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([os.path.join(top, "tools", "run.sh")],
+                                env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "daemon started" not in log_path.read_text():
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        with smtplib.SMTP("127.0.0.1", 2525, timeout=10) as s:
+            s.starttls(context=client_tls())
+            s.ehlo("client.example")
+            s.sendmail("someone@example.org", ["root@localhost"], MESSAGE)
+        with smtplib.SMTP_SSL("127.0.0.1", 5465, timeout=10,
+                              context=client_tls()) as s:
+            assert s.ehlo("client.example")[0] == 250
+        deadline = time.monotonic() + 10
+        while not os.listdir(run_dir / "queue" / "incoming"):
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log_path.read_text()
+    assert re.search(r"postino/smtpd\[\d+\]: [0-9A-F]+: "
+                     r"client=localhost\[127\.0\.0\.1\]", text), text
