@@ -92,6 +92,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBRARY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
+# Unit tests of a daemon's own modules link those objects too.
+$(BUILD)/tests/test_anvil_table: $(BUILD)/daemons/anvil/anvil_table.o
+
 deps:
 	@tools/deps.sh
 
@@ -153,6 +156,12 @@ fuzz:
 # Benchmarks against Postfix (on demand; installs Postfix if missing).
 bench: all
 	BUILD=$(abspath $(BUILD)) bench/tables.sh
+	BUILD=$(abspath $(BUILD)) bench/receive.sh
+
+# The receive-path benchmark alone (smtp-source against smtpd and cleanup).
+.PHONY: bench-receive
+bench-receive: all
+	BUILD=$(abspath $(BUILD)) bench/receive.sh
 
 clean:
 	rm -rf build

@@ -155,6 +155,15 @@ const struct config_param_def config_param_table[] = {
     PARAM_LIST("virtual_mailbox_maps", ""),
     PARAM_LIST("virtual_mailbox_domains", "$virtual_mailbox_maps"),
 
+    /* Per-client limits: smtpd enforces them with the counts of anvil. */
+    PARAM_INT("smtpd_client_connection_count_limit", "50", 0, 1000000),
+    PARAM_INT("smtpd_client_connection_rate_limit", "0", 0, 100000000),
+    PARAM_INT("smtpd_client_message_rate_limit", "0", 0, 100000000),
+    PARAM_INT("smtpd_client_recipient_rate_limit", "0", 0, 100000000),
+    PARAM_LIST("smtpd_client_event_limit_exceptions", "$mynetworks"),
+    PARAM_TIME("anvil_rate_time_unit", "60s", 1, DAY),
+    PARAM_TIME("anvil_status_update_time", "600s", 1, DAY),
+
     { NULL, CONFIG_STRING, NULL, 0, 0, 0, NULL },
 };
 

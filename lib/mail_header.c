@@ -117,16 +117,13 @@ static const char *or_default(const char *s, const char *fallback)
     return present(s) ? s : fallback;
 }
 
-/* "\n\tfor <RCPT>; DATE\n", else ";" and the date on the same line
- * (date_inline) or on the next. */
-static int received_tail(const struct mail_received *r, int date_inline,
-                         struct buf *out)
+/* "\n\tfor <RCPT>; DATE\n", else ";\n\tDATE\n". */
+static int received_tail(const struct mail_received *r, struct buf *out)
 {
     if (present(r->recipient) &&
         buf_printf(out, "\n\tfor <%s>", r->recipient) != 0)
         return -1;
-    int inline_date = date_inline || present(r->recipient);
-    if (buf_append_str(out, inline_date ? "; " : ";\n\t") != 0 ||
+    if (buf_append_str(out, present(r->recipient) ? "; " : ";\n\t") != 0 ||
         mail_date_format(r->date, out) != 0)
         return -1;
     return buf_append_char(out, '\n');
@@ -141,9 +138,10 @@ static int received_local(const struct mail_received *r, struct buf *out)
     if (present(r->local_user) &&
         buf_printf(out, ", from userid %s", r->local_user) != 0)
         return -1;
-    if (buf_printf(out, ")\n\tid %s", or_default(r->queue_id, "")) != 0)
+    if (buf_printf(out, ")\n\tid %s; ", or_default(r->queue_id, "")) != 0 ||
+        mail_date_format(r->date, out) != 0)
         return -1;
-    return received_tail(r, 1, out);
+    return buf_append_char(out, '\n');
 }
 
 int mail_received_format(const struct mail_received *r, struct buf *out)
@@ -167,5 +165,5 @@ int mail_received_format(const struct mail_received *r, struct buf *out)
                    or_default(r->protocol, "SMTP"),
                    or_default(r->queue_id, "")) != 0)
         return -1;
-    return received_tail(r, 0, out);
+    return received_tail(r, out);
 }

@@ -77,9 +77,11 @@ struct mail_received {
  *     \t(Authenticated sender: USER)
  *     \tby HOST (MAIL_NAME) with PROTOCOL id QUEUE_ID
  *     \tfor <RECIPIENT>; DATE
- * Without a client address (local submission):
+ * (with several recipients "\tby ... id QUEUE_ID;" and "\tDATE"), and
+ * without a client address (local submission, as Postfix's pickup writes
+ * it, never with a recipient):
  *     Received: by HOST (MAIL_NAME, from userid USER)
- *     \tid QUEUE_ID; DATE            (or "\tid QUEUE_ID\n\tfor <R>; DATE")
+ *     \tid QUEUE_ID; DATE
  */
 int mail_received_format(const struct mail_received *r, struct buf *out);
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "event.h"
 #include "log.h"
 #include "privilege.h"
 #include "text.h"
@@ -26,6 +27,9 @@
 /* Set by the SIGHUP handler: the master asked us to finish.  A signal
  * handler can only reach a file-scope flag. */
 static volatile sig_atomic_t server_exit_requested;
+/* SERVER_MULTI: the write end of the pipe that wakes the event loop when
+ * SIGHUP arrives; -1 in the other modes. */
+static int server_wakeup_fd = -1;
 
 struct server_options {
     const char *config_dir;
@@ -44,6 +48,12 @@ static void server_on_hangup(int sig)
 {
     (void)sig;
     server_exit_requested = 1;
+    if (server_wakeup_fd >= 0) {
+        int saved = errno;
+        ssize_t n = write(server_wakeup_fd, "x", 1);
+        (void)n; /* a full pipe already holds a wakeup */
+        errno = saved;
+    }
 }
 
 int server_should_exit(const struct server *srv)
@@ -280,6 +290,181 @@ static void server_loop(struct server *srv, const struct server_spec *spec,
     log_debug("max_use reached -- exiting");
 }
 
+/*
+ * SERVER_MULTI: the skeleton's part of the event loop.  It accepts on the
+ * listening sockets, counts the open connections for max_idle and
+ * max_use, and ends the loop when it is time to exit.
+ */
+#define SERVER_ACCEPT_PAUSE_MS 1000
+
+struct server_multi {
+    const struct server_spec *spec;
+    long max_use;
+    long max_idle_ms;     /* 0: no idle exit */
+    long used;            /* connections accepted */
+    size_t open;          /* connections the daemon holds now */
+    long idle_timer;      /* 0: none */
+    long pause_timer;     /* accepting paused after EMFILE; 0: not */
+    int wakeup_fds[2];
+    int done;
+};
+
+static void server_multi_on_idle(struct event_loop *loop, void *ctx)
+{
+    (void)loop;
+    struct server *srv = ctx;
+    srv->multi->idle_timer = 0;
+    log_debug("idle timeout -- exiting");
+    srv->multi->done = 1;
+}
+
+/* Called whenever the number of open connections may have dropped to 0. */
+static void server_multi_check_idle(struct server *srv)
+{
+    struct server_multi *m = srv->multi;
+    if (m->open > 0)
+        return;
+    if (!m->spec->no_use_limit && m->used >= m->max_use) {
+        log_debug("max_use reached -- exiting");
+        m->done = 1;
+        return;
+    }
+    if (m->max_idle_ms > 0 && m->idle_timer == 0) {
+        m->idle_timer = event_timer_add(srv->loop, m->max_idle_ms,
+                                        server_multi_on_idle, srv);
+        if (m->idle_timer < 0)
+            log_fatal("event_timer_add: %s", strerror(errno));
+    }
+}
+
+static void server_multi_on_listen(struct event_loop *loop, int fd,
+                                   unsigned events, void *ctx);
+
+static void server_multi_watch_listen(struct server *srv)
+{
+    for (size_t i = 0; i < srv->listen_count; i++)
+        if (event_watch(srv->loop, srv->listen_fds[i], EVENT_READ,
+                        server_multi_on_listen, srv) != 0)
+            log_fatal("watch listening socket: %s", strerror(errno));
+}
+
+static void server_multi_on_unpause(struct event_loop *loop, void *ctx)
+{
+    (void)loop;
+    struct server *srv = ctx;
+    srv->multi->pause_timer = 0;
+    server_multi_watch_listen(srv);
+}
+
+/* Out of descriptors: the listening socket stays readable, so stop
+ * watching it for a while instead of spinning on accept. */
+static void server_multi_pause_accept(struct server *srv)
+{
+    struct server_multi *m = srv->multi;
+    if (m->pause_timer != 0)
+        return;
+    log_warn("accept: %s; not accepting for %d ms", strerror(errno),
+             SERVER_ACCEPT_PAUSE_MS);
+    for (size_t i = 0; i < srv->listen_count; i++)
+        (void)event_unwatch(srv->loop, srv->listen_fds[i]);
+    m->pause_timer = event_timer_add(srv->loop, SERVER_ACCEPT_PAUSE_MS,
+                                     server_multi_on_unpause, srv);
+    if (m->pause_timer < 0)
+        log_fatal("event_timer_add: %s", strerror(errno));
+}
+
+static void server_multi_on_listen(struct event_loop *loop, int fd,
+                                   unsigned events, void *ctx)
+{
+    (void)events;
+    struct server *srv = ctx;
+    struct server_multi *m = srv->multi;
+    if (m->done)
+        return;
+    int client = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (client < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+            errno == ENOMEM) {
+            server_multi_pause_accept(srv);
+        } else if (errno == EINVAL || errno == EBADF || errno == ENOTSOCK) {
+            log_debug("listening socket closed -- exiting");
+            m->done = 1;
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+                   errno != EINTR && errno != ECONNABORTED) {
+            log_warn("accept: %s", strerror(errno));
+        }
+        return;
+    }
+    /* Like a single-connection child, tell the master that this process
+     * served one more connection; it stays available for the next. */
+    server_report(SERVER_STATUS_BUSY);
+    server_report(SERVER_STATUS_AVAILABLE);
+    m->used++;
+    m->open++;
+    if (m->idle_timer != 0) {
+        (void)event_timer_cancel(loop, m->idle_timer);
+        m->idle_timer = 0;
+    }
+    m->spec->accept(srv, client);
+}
+
+void server_multi_close(struct server *srv, int client_fd)
+{
+    struct server_multi *m = srv->multi;
+    if (m == NULL)
+        log_panic("server_multi_close outside SERVER_MULTI");
+    (void)event_unwatch(srv->loop, client_fd);
+    if (close(client_fd) != 0 && errno != EINTR)
+        log_warn("close: %s", strerror(errno));
+    if (m->open == 0)
+        log_panic("server_multi_close: no connection is open");
+    m->open--;
+    server_multi_check_idle(srv);
+}
+
+static void server_multi_on_wakeup(struct event_loop *loop, int fd,
+                                   unsigned events, void *ctx)
+{
+    (void)loop;
+    (void)events;
+    (void)ctx;
+    char bytes[16];
+    while (read(fd, bytes, sizeof(bytes)) > 0)
+        continue;
+}
+
+static void server_multi_loop(struct server *srv,
+                              const struct server_spec *spec,
+                              const sigset_t *wait_mask)
+{
+    struct server_multi m;
+    memset(&m, 0, sizeof(m));
+    m.spec = spec;
+    m.max_use = config_get_int(srv->cfg, "max_use");
+    m.max_idle_ms = spec->no_idle_exit
+        ? 0 : config_get_time(srv->cfg, "max_idle") * 1000;
+    srv->multi = &m;
+    if (pipe2(m.wakeup_fds, O_CLOEXEC | O_NONBLOCK) != 0)
+        log_fatal("pipe: %s", strerror(errno));
+    if (event_watch(srv->loop, m.wakeup_fds[0], EVENT_READ,
+                    server_multi_on_wakeup, srv) != 0)
+        log_fatal("watch wakeup pipe: %s", strerror(errno));
+    server_wakeup_fd = m.wakeup_fds[1];
+    /* From here SIGHUP may arrive at any time: the handler wakes the loop
+     * through the pipe, so it cannot slip in unseen before a wait. */
+    if (sigprocmask(SIG_SETMASK, wait_mask, NULL) != 0)
+        log_fatal("sigprocmask: %s", strerror(errno));
+    server_multi_watch_listen(srv);
+    server_report(SERVER_STATUS_AVAILABLE);
+    server_multi_check_idle(srv);
+    while (!m.done && !server_exit_requested) {
+        if (event_loop_run_once(srv->loop, -1) < 0)
+            log_fatal("event loop: %s", strerror(errno));
+    }
+    if (spec->pre_exit)
+        spec->pre_exit(srv);
+}
+
 int server_main(int argc, char **argv, const struct server_spec *spec)
 {
     log_init(argv[0], LOG_TO_STDERR);
@@ -307,9 +492,19 @@ int server_main(int argc, char **argv, const struct server_spec *spec)
         spec->pre_drop(&srv);
     server_drop_privileges(&srv, &opt);
     server_watch_parent(parent);
+    if (spec->mode == SERVER_MULTI) {
+        srv.loop = event_loop_create();
+        if (srv.loop == NULL)
+            log_fatal("event loop: %s", strerror(errno));
+    }
     if (spec->init)
         spec->init(&srv);
-    server_loop(&srv, spec, &wait_mask);
+    if (spec->mode == SERVER_MULTI)
+        server_multi_loop(&srv, spec, &wait_mask);
+    else
+        server_loop(&srv, spec, &wait_mask);
+    if (srv.loop != NULL)
+        event_loop_free(srv.loop);
     config_free(srv.cfg);
     free(opt.overrides);
     return 0;

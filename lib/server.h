@@ -14,11 +14,27 @@
  *     over, tells the master when it is busy and when it is available, and
  *     calls the daemon for each connection (SERVER_SINGLE) or for each
  *     wakeup trigger (SERVER_TRIGGER: the bytes a client wrote, up to
- *     SERVER_TRIGGER_MAX, after which the connection is closed);
+ *     SERVER_TRIGGER_MAX, after which the connection is closed), or hands
+ *     each new connection to the daemon and serves them all at once from
+ *     one event loop (SERVER_MULTI, below);
  *   - exits after max_use connections, or after max_idle seconds without
  *     one (unless spec->no_idle_exit), or when the master asks it to (it
  *     sends SIGHUP on reload and when the service is removed: the current
  *     connection is finished first), or when the master is gone.
+ *
+ * SERVER_MULTI: one process serves many connections at once (anvil, and
+ * later the qmgr).  The skeleton owns an event loop (srv->loop) on which it
+ * watches the listening sockets; spec->accept(srv, fd) gets each new
+ * connection, non-blocking, and the daemon watches it on srv->loop itself.
+ * The daemon must never block: it reads and writes what the descriptor
+ * allows and waits for the loop to call it again.  When it is done with a
+ * connection it calls server_multi_close(srv, fd), which unwatches and
+ * closes it.  max_idle counts from the moment the last connection closed;
+ * max_use counts connections, and the process exits once that many were
+ * accepted and none is open (spec->no_use_limit: never).  When the master
+ * asks the process to finish (SIGHUP) it exits at once, open connections
+ * and all: its clients must treat a lost connection as the end of their
+ * conversation.  spec->pre_exit, when set, runs before any such exit.
  *
  * Arguments from the master (docs/protocol.md, "Master and child"):
  *     -c config_dir  -n service_name  -t inet|unix  -s listen_fd_count
@@ -58,7 +74,11 @@ enum server_status {
 enum server_mode {
     SERVER_SINGLE,  /* one connection at a time */
     SERVER_TRIGGER, /* wakeup bytes, e.g. "W" from the master's timer */
+    SERVER_MULTI,   /* many connections at once, on srv->loop */
 };
+
+struct event_loop;
+struct server_multi;
 
 struct server {
     struct config *cfg;
@@ -70,6 +90,8 @@ struct server {
     void *app;                 /* the daemon's state, set by its init */
     int listen_fds[SERVER_LISTEN_MAX];
     size_t listen_count;
+    struct event_loop *loop;      /* SERVER_MULTI only, else NULL */
+    struct server_multi *multi;   /* SERVER_MULTI: the skeleton's state */
 };
 
 struct server_spec {
@@ -80,11 +102,18 @@ struct server_spec {
     void (*trigger)(struct server *srv, const char *data,
                     size_t len);                          /* TRIGGER */
     int no_idle_exit;                     /* ignore max_idle */
+    void (*accept)(struct server *srv, int client_fd);    /* MULTI */
+    void (*pre_exit)(struct server *srv); /* MULTI, may be NULL */
+    int no_use_limit;                     /* MULTI: ignore max_use */
 };
 
 int server_main(int argc, char **argv, const struct server_spec *spec);
 
 /* True once the master asked this process to finish (reload, stop). */
 int server_should_exit(const struct server *srv);
+
+/* SERVER_MULTI: the daemon is done with client_fd (from spec->accept);
+ * the skeleton unwatches and closes it. */
+void server_multi_close(struct server *srv, int client_fd);
 
 #endif

@@ -12,8 +12,9 @@
  * Virtual alias expansion: a recipient found in virtual_alias_maps is
  * replaced by the addresses of the value (commas and/or white space
  * between them), each of which is looked up again, down to
- * virtual_alias_recursion_limit levels; an address whose value contains
- * itself stays (a list that includes its own name), and the whole
+ * virtual_alias_recursion_limit levels; an address that appears in its
+ * own value stays as it is there (a list that includes its own name) and
+ * is not looked up again, and the whole
  * expansion of one recipient may give at most
  * virtual_alias_expansion_limit addresses.  Beyond either limit the
  * message is deferred with a warning, as Postfix does: a loop in the
@@ -160,20 +161,6 @@ static int add_final(struct cleanup_state *st, const char *address,
     return rc;
 }
 
-/* True when the list value names address itself. */
-static int value_names(const char *value, const char *address)
-{
-    size_t n = strlen(address);
-    for (const char *p = value; *p != '\0';) {
-        p += strspn(p, ", \t\r\n");
-        size_t len = strcspn(p, ", \t\r\n");
-        if (len == n && strncasecmp(p, address, n) == 0)
-            return 1;
-        p += len;
-    }
-    return 0;
-}
-
 /* Expands one rewritten recipient through virtual_alias_maps. */
 static void expand_virtual(struct cleanup_state *st, const char *address,
                            const struct cleanup_recipient *original)
@@ -206,9 +193,7 @@ static void expand_virtual(struct cleanup_state *st, const char *address,
             (void)lookup_failed(st, "virtual_alias_maps", a, &error);
             break;
         }
-        if (rc == TABLE_NOT_FOUND || value_names(buf_cstr(&value), a)) {
-            if (rc == TABLE_FOUND)
-                log_debug("%s: %s: expands to itself", st->id, a);
+        if (rc == TABLE_NOT_FOUND) {
             if (++produced > cfg->expansion_limit)
                 break;
             if (add_final(st, a, original) != 0)
@@ -228,6 +213,13 @@ static void expand_virtual(struct cleanup_state *st, const char *address,
         char *cursor = copy;
         for (char *w = strtok_r(cursor, ", \t\r\n", &cursor); w != NULL;
              w = strtok_r(NULL, ", \t\r\n", &cursor)) {
+            if (strcasecmp(w, a) == 0) {
+                /* A list that includes its own name: that one stays. */
+                if (++produced > cfg->expansion_limit ||
+                    add_final(st, w, original) != 0)
+                    break;
+                continue;
+            }
             if ((long)todo.count >= cfg->expansion_limit + 1) {
                 produced = cfg->expansion_limit + 1;
                 break;
