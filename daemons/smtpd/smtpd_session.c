@@ -276,6 +276,8 @@ static void smtpd_mail(struct smtpd_session *s)
         buf_reset(&s->sender);
         return;
     }
+    if (smtpd_anvil_message(s) != 0)
+        return;
     smtpd_transaction_reset(s);
     if (buf_set_str(&s->sender, buf_cstr(&a->address)) != 0 ||
         buf_set(&s->envid, a->envid.data, a->envid.len) != 0) {
@@ -389,6 +391,8 @@ static void smtpd_rcpt(struct smtpd_session *s)
         smtpd_address_error(s);
         return;
     }
+    if (smtpd_anvil_recipient(s) != 0)
+        return;
     struct buf reply;
     buf_init(&reply, SMTPD_REPLY_MAX);
     if (smtpd_policy_recipient(s, &s->addr, &reply) != 0) {
@@ -631,6 +635,7 @@ static void smtpd_session_init(struct smtpd_session *s, struct smtpd *d,
     buf_init(&s->envid, SMTP_ENVID_MAX + 1);
     buf_init(&s->bdat_reply, 256);
     smtp_address_init(&s->addr);
+    anvil_client_init(&s->anvil);
     s->declared_size = -1;
     s->last_command = "CONNECT";
 }
@@ -638,6 +643,7 @@ static void smtpd_session_init(struct smtpd_session *s, struct smtpd *d,
 static void smtpd_session_free(struct smtpd_session *s)
 {
     smtpd_transaction_reset(s);
+    smtpd_anvil_disconnect(s);
     if (s->tls != NULL) {
         (void)stream_flush(&s->stream);
         (void)tls_session_shutdown(s->tls, 1000, NULL);
@@ -684,8 +690,12 @@ void smtpd_session_run(struct smtpd *d, int fd)
     smtpd_session_init(&s, d, fd);
     smtpd_peer_identify(&s);
     log_info("connect from %s", s.client_id);
-    if (!d->tls_wrappermode || smtpd_start_wrapped_tls(&s) == 0)
-        smtpd_session_loop(&s);
+    if (!d->tls_wrappermode || smtpd_start_wrapped_tls(&s) == 0) {
+        if (smtpd_anvil_connect(&s) == 0)
+            smtpd_session_loop(&s);
+        else
+            (void)stream_flush(&s.stream); /* the 421 */
+    }
     smtpd_log_disconnect(&s);
     smtpd_session_free(&s);
 }

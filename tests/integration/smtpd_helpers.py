@@ -78,7 +78,8 @@ def smtpd_master_cf(ports, extra_smtp=""):
         f"  -o smtpd_sasl_auth_enable=yes\n"
         f"  -o smtpd_delay_reject=no\n"
         f"  -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n"
-        f"cleanup unix - - n - 0 {BIN}/cleanup\n")
+        f"cleanup unix - - n - 0 {BIN}/cleanup\n"
+        f"anvil unix - - n - 1 {BIN}/anvil\n")
 
 
 def start_smtpd(inst, main_cf="", extra_smtp=""):

@@ -573,6 +573,67 @@ def test_too_many_errors(plain_instance):
                             r"localhost\[127\.0\.0\.1\]")
 
 
+def test_recipient_limit(plain_instance):
+    ports = start_smtpd(plain_instance, "smtpd_recipient_limit = 2\n")
+    assert session(ports.smtp, "EHLO c.example", "MAIL FROM:<a@example.org>",
+                   "RCPT TO:<alice@mx.example.net>",
+                   "RCPT TO:<bob@mx.example.net>",
+                   "RCPT TO:<postmaster@mx.example.net>") == \
+        [250, 250, 250, 250, 452]
+
+
+def test_data_timeout_queues_nothing(plain_instance):
+    ports = start_smtpd(plain_instance, "smtpd_data_timeout = 1s\n")
+    c = RawSmtp(ports.smtp)
+    start_transaction(c)
+    assert c.cmd("DATA")[0] == 354
+    for _ in range(4):  # a client that trickles never ends the deadline
+        c.send(b"x\r\n")
+        time.sleep(0.4)
+    assert c.reply()[0] == 421
+    c.close()
+    plain_instance.wait_log(r"timeout after DATA from localhost")
+    assert queued(plain_instance) == {}
+
+
+def test_cleanup_unavailable_defers(plain_instance):
+    ports = start_smtpd(plain_instance)
+    plain_instance.write_master_cf(
+        "\n".join(line for line in
+                  (plain_instance.etc / "master.cf").read_text().split("\n")
+                  if not line.startswith("cleanup")) + "\n")
+    assert plain_instance.postino("reload").returncode == 0
+    plain_instance.wait_log(r"reload", timeout=10)
+    deadline = time.monotonic() + 10
+    while (plain_instance.queue / "private" / "cleanup").exists() and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    codes = session(ports.smtp, "EHLO c.example", "MAIL FROM:<a@example.org>",
+                    "RCPT TO:<alice@mx.example.net>")
+    assert codes == [250, 250, 451]
+
+
+def test_anvil_limits_connections_and_messages(plain_instance):
+    ports = start_smtpd(plain_instance, OUTSIDE +
+                        "smtpd_client_connection_count_limit = 1\n"
+                        "smtpd_client_message_rate_limit = 1\n")
+    first = RawSmtp(ports.smtp)
+    second = RawSmtp(ports.smtp, greeting=False)
+    code, lines = second.reply()
+    assert code == 421 and "too many connections from 127.0.0.1" in lines[0]
+    second.close()
+    first.cmd("EHLO c.example")
+    assert first.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    first.cmd("RSET")
+    assert first.cmd("MAIL FROM:<a@example.org>") == \
+        (450, ["4.7.1 Error: too much mail from 127.0.0.1"])
+    first.close()
+    log = plain_instance.log()
+    assert re.search(r"warning: Connection concurrency limit exceeded: 2 "
+                     r"from localhost\[127\.0\.0\.1\] for service", log)
+    assert "Message delivery request rate limit exceeded" in log
+
+
 def test_killed_smtpd_in_data_queues_nothing(instance):
     ports = start_smtpd(instance)
     c = RawSmtp(ports.smtp)
