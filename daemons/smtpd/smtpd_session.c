@@ -247,7 +247,9 @@ static void smtpd_mail(struct smtpd_session *s)
 {
     const struct smtpd *d = s->smtpd;
     const char *line = buf_cstr(&s->line);
-    if (d->helo_required && s->helo.len == 0) {
+    /* RFC 3207 4.2: after the TLS handshake the client starts over with
+     * EHLO; mail before it would be judged on what it said in the clear. */
+    if ((d->helo_required || s->tls != NULL) && s->helo.len == 0) {
         smtpd_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
         return;
     }
@@ -405,6 +407,20 @@ static void smtpd_rcpt(struct smtpd_session *s)
     buf_free(&reply);
 }
 
+/* "Anonymous TLS connection established from ...: TLSv1.3 with cipher
+ * ..." always (Postfix logs it from smtpd_tls_loglevel 1; here it is the
+ * only record of which sessions were encrypted); from level 1 on also
+ * what the client certificate check found. */
+static void smtpd_log_tls(struct smtpd_session *s)
+{
+    log_info("%s TLS connection established from %s: %s",
+             tls_trust_name(tls_session_trust(s->tls)), s->client_id,
+             buf_cstr(&s->tls_info));
+    if (s->smtpd->tls_loglevel >= 1)
+        log_info("%s: client certificate verification: %s", s->client_id,
+                 tls_session_verify_text(s->tls));
+}
+
 static void smtpd_starttls(struct smtpd_session *s, const char *arg)
 {
     if (arg[0] != '\0') {
@@ -441,9 +457,7 @@ static void smtpd_starttls(struct smtpd_session *s, const char *arg)
     buf_free(&error);
     buf_reset(&s->tls_info);
     (void)tls_session_describe(s->tls, &s->tls_info);
-    log_info("%s TLS connection established from %s: %s",
-             tls_trust_name(tls_session_trust(s->tls)), s->client_id,
-             buf_cstr(&s->tls_info));
+    smtpd_log_tls(s);
     /* RFC 3207 4.2: forget everything learned before the handshake. */
     smtpd_transaction_reset(s);
     buf_reset(&s->helo);
@@ -613,9 +627,7 @@ static int smtpd_start_wrapped_tls(struct smtpd_session *s)
     buf_free(&error);
     tls_session_attach(s->tls, &s->stream);
     (void)tls_session_describe(s->tls, &s->tls_info);
-    log_info("%s TLS connection established from %s: %s",
-             tls_trust_name(tls_session_trust(s->tls)), s->client_id,
-             buf_cstr(&s->tls_info));
+    smtpd_log_tls(s);
     return 0;
 }
 

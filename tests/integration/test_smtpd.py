@@ -271,7 +271,7 @@ def test_starttls_then_auth_plain_and_login(instance):
 
 
 def test_starttls_discards_pipelined_plaintext(plain_instance):
-    ports = start_smtpd(plain_instance)
+    ports = start_smtpd(plain_instance, SASL_ON)
     c = RawSmtp(ports.smtp)
     c.cmd("EHLO client.example")
     c.send(b"STARTTLS\r\nMAIL FROM:<evil@example.org>\r\n")
@@ -281,8 +281,22 @@ def test_starttls_discards_pipelined_plaintext(plain_instance):
     tls.sendall(b"RCPT TO:<alice@mx.example.net>\r\n")
     line = f.readline()
     assert line.startswith(b"503 5.5.1"), line  # the MAIL was dropped
+    # After the handshake the client starts over with EHLO.
+    tls.sendall(b"MAIL FROM:<a@example.org>\r\n")
+    assert f.readline().startswith(b"503 5.5.1 Error: send HELO/EHLO first")
+    tls.sendall(b"EHLO client.example\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
     tls.sendall(b"MAIL FROM:<a@example.org>\r\n")
     assert f.readline().startswith(b"250 2.1.0")
+    # An AUTH response line over 12288 octets (RFC 4954 4) is refused.
+    tls.sendall(b"AUTH PLAIN\r\n")
+    assert f.readline().startswith(b"503 5.5.1")  # inside a transaction
+    tls.sendall(b"RSET\r\nAUTH PLAIN\r\n")
+    assert f.readline().startswith(b"250")
+    assert f.readline().startswith(b"334")
+    tls.sendall(b"A" * 13000 + b"\r\n")
+    assert f.readline().startswith(b"500 5.5.6")
     tls.close()
     plain_instance.wait_log(r"warning: localhost\[127\.0\.0\.1\]: discarding "
                             r"\d+ bytes of pipelined input after STARTTLS")
@@ -695,3 +709,34 @@ def test_make_run_instance_takes_mail_on_2525(tmp_path):
     text = log_path.read_text()
     assert re.search(r"postino/smtpd\[\d+\]: [0-9A-F]+: "
                      r"client=localhost\[127\.0\.0\.1\]", text), text
+
+
+def test_chrooted_smtpd_takes_mail_over_tls(plain_instance):
+    """With the chroot column y (as root: chroot to the queue directory)
+    the certificate, the key (root only) and every table were opened
+    before the privilege drop, so STARTTLS, recipient checks and the hand-
+    off to cleanup work inside the chroot."""
+    inst = plain_instance
+    ports = start_smtpd(inst, OUTSIDE + SASL_ON)
+    text = (inst.etc / "master.cf").read_text()
+    inst.write_master_cf(re.sub(rf"^(127\.0\.0\.1:{ports.smtp} inet n - )n",
+                                r"\1y", text, flags=re.M))
+    assert inst.postino("reload").returncode == 0
+    inst.wait_log(r"reload")
+    time.sleep(0.5)  # old children finish; new ones read the new column
+    with smtplib.SMTP("127.0.0.1", ports.smtp, timeout=10) as s:
+        s.starttls(context=client_tls())
+        s.ehlo("client.example")
+        code, _ = s.docmd("MAIL", "FROM:<a@example.org>")
+        assert code == 250
+        assert s.docmd("RCPT", "TO:<nobody@mx.example.net>")[0] == 550
+        assert s.docmd("RCPT", "TO:<carol@example.net>")[0] == 250
+        assert s.docmd("DATA")[0] == 354
+        s.send(b"Subject: chroot\r\n\r\nok\r\n.\r\n")
+        assert s.getreply()[0] == 250
+        pid = int(re.findall(r"postino/smtpd\[(\d+)\]: connect from",
+                             inst.log())[-1])
+        if os.geteuid() == 0:
+            assert os.readlink(f"/proc/{pid}/root") == str(inst.queue)
+    (qf,) = wait_queued(inst).values()
+    assert qf.attributes["protocol"] == "ESMTPS"
