@@ -151,7 +151,6 @@ const struct config_param_def config_param_table[] = {
     PARAM_LIST("local_recipient_maps", "unix:passwd.byname $alias_maps"),
     PARAM_LIST("relay_domains", ""),
     PARAM_LIST("relay_recipient_maps", ""),
-    PARAM_LIST("virtual_alias_maps", ""),
     PARAM_LIST("virtual_alias_domains", "$virtual_alias_maps"),
     PARAM_LIST("virtual_mailbox_maps", ""),
     PARAM_LIST("virtual_mailbox_domains", "$virtual_mailbox_maps"),

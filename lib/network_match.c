@@ -164,7 +164,8 @@ static int parse_item(const char *text, struct network_item *item,
     int family;
     if (network_parse_address(text, bytes, &family) == 0)
         return parse_network(text, item, error);
-    if (!looks_like_name(text)) {
+    /* "300.1.1.1" is a mistyped address, not a host name. */
+    if (!looks_like_name(text) || strspn(text, "0123456789.") == strlen(text)) {
         (void)buf_printf(error, "bad network or host name \"%s\"", text);
         return -1;
     }

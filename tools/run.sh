@@ -48,6 +48,7 @@ inet_interfaces = loopback-only
 inet_protocols = ipv4
 smtpd_tls_cert_file = $run/tls/cert.pem
 smtpd_tls_key_file = $run/tls/key.pem
+smtpd_tls_security_level = may
 CONF
 } > "$run/etc/main.cf"
 
@@ -61,6 +62,7 @@ sed -E \
     "$top/conf/master.cf" > "$run/etc/master.cf"
 
 echo "make run: instance in run/ -- SMTP 127.0.0.1:2525, submission 5587," \
-     "POP3 1110, POP3S 1995 as their daemons arrive (conf/master.cf)"
+     "submissions 5465, POP3 1110, POP3S 1995 as their daemons arrive" \
+     "(conf/master.cf)"
 echo "make run: Ctrl-C stops it"
 exec "$BUILD/bin/postino" -c "$run/etc" start-fg

@@ -124,6 +124,7 @@ static void smtpd_pre_drop(struct server *srv)
     smtpd_open_tls(d);
     smtpd_open_passwords(d);
     smtpd_policy_init(d);
+    smtpd_anvil_init(d);
 }
 
 static void smtpd_service(struct server *srv, int client_fd)
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
     };
     int rc = server_main(argc, argv, &spec);
     smtpd_policy_free(&smtpd_settings);
+    network_list_free(smtpd_settings.limit_exceptions);
     map_list_free(smtpd_settings.sasl_passwords);
     tls_context_free(smtpd_settings.tls);
     return rc;

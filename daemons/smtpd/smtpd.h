@@ -12,6 +12,8 @@
  *   smtpd_policy.c   restriction lists, relay control, recipient checks
  *   smtpd_data.c     DATA and BDAT: the message to cleanup
  *   smtpd_auth.c     AUTH PLAIN and LOGIN (RFC 4954) over TLS
+ *   smtpd_anvil.c    per-client connection, message and recipient limits
+ *                    with the counts of the anvil service
  * This header holds what they share: the process-wide settings (struct
  * smtpd) and one session's state (struct smtpd_session).
  */
@@ -20,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "anvil_client.h"
 #include "buf.h"
 #include "cleanup_client.h"
 #include "config.h"
@@ -106,6 +109,11 @@ struct smtpd {
     struct map_list *virtual_alias_maps;
     struct map_list *virtual_mailbox_maps;
     struct map_list *relay_recipient_maps;
+    long connection_count_limit; /* 0: none, for each of the four */
+    long connection_rate_limit;
+    long message_rate_limit;
+    long recipient_rate_limit;
+    struct network_list *limit_exceptions; /* NULL: nobody is exempt */
     struct smtpd_restrictions client_restrictions;
     struct smtpd_restrictions helo_restrictions;
     struct smtpd_restrictions sender_restrictions;
@@ -141,6 +149,8 @@ struct smtpd_session {
     char client_name[SMTPD_NAME_MAX + 1];
     char client_id[SMTPD_NAME_MAX + SMTPD_ADDR_MAX + 4]; /* name[addr] */
     int in_mynetworks;
+    struct anvil_client anvil;
+    int anvil_limited;          /* the client is subject to the limits */
 
     /* Session state. */
     struct buf helo;            /* "" before HELO/EHLO */
@@ -187,6 +197,8 @@ void smtpd_session_run(struct smtpd *smtpd, int fd);
  * sleeping smtpd_error_sleep_time past the soft limit. */
 void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* After a read timed out: "421 4.4.2 ... timeout exceeded" and the log. */
+void smtpd_timeout_reply(struct smtpd_session *s);
 /* Logs "NOQUEUE: reject: CMD from client: reply; from=<> to=<> proto=
  * helo=<>" (or with the queue ID) as Postfix does. */
 void smtpd_log_reject(struct smtpd_session *s, const char *command,
@@ -215,6 +227,15 @@ void smtpd_bdat_command(struct smtpd_session *s, const char *arg);
 /* Opens the cleanup stream for the transaction and sends the envelope;
  * 0, or -1 after logging (the caller replies 451 4.3.0). */
 int smtpd_cleanup_open(struct smtpd_session *s);
+
+/* smtpd_anvil.c */
+void smtpd_anvil_init(struct smtpd *smtpd);
+/* At connect: 0 to go on, -1 after a 421 (too many connections). */
+int smtpd_anvil_connect(struct smtpd_session *s);
+/* At MAIL and RCPT: 0 to go on, -1 after a 450 (rate exceeded). */
+int smtpd_anvil_message(struct smtpd_session *s);
+int smtpd_anvil_recipient(struct smtpd_session *s);
+void smtpd_anvil_disconnect(struct smtpd_session *s);
 
 /* smtpd_auth.c */
 void smtpd_auth_command(struct smtpd_session *s, const char *arg);

@@ -46,7 +46,7 @@ static int auth_check(struct smtpd_session *s, const char *user,
 
 /* Runs the challenge-response exchange; returns the sasl status. */
 static int auth_exchange(struct smtpd_session *s, struct sasl *sasl,
-                         int r, int *lost)
+                         int r, int *lost, int *too_long)
 {
     struct buf line;
     buf_init(&line, SASL_LINE_MAX + 1);
@@ -59,10 +59,10 @@ static int auth_exchange(struct smtpd_session *s, struct sasl *sasl,
         enum stream_line_ending ending;
         int rc = stream_read_line(&s->stream, &line, SASL_LINE_MAX, &ending);
         if (rc == STREAM_TOO_LONG) {
-            buf_reset(&line);
-            for (size_t i = 0; i <= SASL_LINE_MAX; i++)
-                (void)buf_append_char(&line, 'A');
-        } else if (rc != STREAM_OK || ending != STREAM_LINE_CRLF) {
+            *too_long = 1;
+            break;
+        }
+        if (rc != STREAM_OK || ending != STREAM_LINE_CRLF) {
             *lost = 1;
             break;
         }
@@ -117,13 +117,18 @@ void smtpd_auth_command(struct smtpd_session *s, const char *arg)
     const char *initial = arg[mlen] == ' ' ? arg + mlen + 1 : NULL;
     struct sasl sasl;
     sasl_init(&sasl);
-    int lost = 0;
+    int lost = 0, too_long = 0;
     int r = auth_exchange(s, &sasl, sasl_start(&sasl, mechanism, initial),
-                          &lost);
+                          &lost, &too_long);
     if (lost) {
         sasl_reset(&sasl);
         log_info("lost connection after AUTH from %s", s->client_id);
         s->quit = 1;
+        return;
+    }
+    if (too_long) {
+        sasl_reset(&sasl);
+        smtpd_reply(s, "%s", sasl_error_reply(SASL_ERR_TOO_LONG));
         return;
     }
     if (r == SASL_ERROR) {

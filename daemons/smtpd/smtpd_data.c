@@ -166,10 +166,7 @@ static void data_finish(struct smtpd_session *s, struct data_sink *k,
 static void data_read_failed(struct smtpd_session *s, int rc, long size)
 {
     if (rc == STREAM_TIMEOUT) {
-        smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
-                    s->smtpd->myhostname);
-        (void)stream_flush(&s->stream);
-        log_info("timeout after %s from %s", s->last_command, s->client_id);
+        smtpd_timeout_reply(s);
     } else {
         log_info("lost connection after %s (%ld bytes) from %s",
                  s->last_command, size, s->client_id);

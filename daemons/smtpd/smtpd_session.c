@@ -125,6 +125,20 @@ static void smtpd_log_disconnect(struct smtpd_session *s)
     buf_free(&line);
 }
 
+void smtpd_timeout_reply(struct smtpd_session *s)
+{
+    /* The stream keeps a timeout as a sticky error; it was the read that
+     * timed out, and the client should still learn why we hang up, so the
+     * error is cleared for this one bounded write. */
+    s->stream.error = STREAM_OK;
+    stream_set_timeout(&s->stream, 10 * 1000);
+    stream_set_deadline(&s->stream, 0);
+    smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+                s->smtpd->myhostname);
+    (void)stream_flush(&s->stream);
+    log_info("timeout after %s from %s", s->last_command, s->client_id);
+}
+
 /* ---- transaction ---------------------------------------------------- */
 
 void smtpd_transaction_reset(struct smtpd_session *s)
@@ -233,7 +247,9 @@ static void smtpd_mail(struct smtpd_session *s)
 {
     const struct smtpd *d = s->smtpd;
     const char *line = buf_cstr(&s->line);
-    if (d->helo_required && s->helo.len == 0) {
+    /* RFC 3207 4.2: after the TLS handshake the client starts over with
+     * EHLO; mail before it would be judged on what it said in the clear. */
+    if ((d->helo_required || s->tls != NULL) && s->helo.len == 0) {
         smtpd_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
         return;
     }
@@ -262,6 +278,8 @@ static void smtpd_mail(struct smtpd_session *s)
         buf_reset(&s->sender);
         return;
     }
+    if (smtpd_anvil_message(s) != 0)
+        return;
     smtpd_transaction_reset(s);
     if (buf_set_str(&s->sender, buf_cstr(&a->address)) != 0 ||
         buf_set(&s->envid, a->envid.data, a->envid.len) != 0) {
@@ -375,6 +393,8 @@ static void smtpd_rcpt(struct smtpd_session *s)
         smtpd_address_error(s);
         return;
     }
+    if (smtpd_anvil_recipient(s) != 0)
+        return;
     struct buf reply;
     buf_init(&reply, SMTPD_REPLY_MAX);
     if (smtpd_policy_recipient(s, &s->addr, &reply) != 0) {
@@ -385,6 +405,20 @@ static void smtpd_rcpt(struct smtpd_session *s)
         smtpd_rcpt_accept(s);
     }
     buf_free(&reply);
+}
+
+/* "Anonymous TLS connection established from ...: TLSv1.3 with cipher
+ * ..." always (Postfix logs it from smtpd_tls_loglevel 1; here it is the
+ * only record of which sessions were encrypted); from level 1 on also
+ * what the client certificate check found. */
+static void smtpd_log_tls(struct smtpd_session *s)
+{
+    log_info("%s TLS connection established from %s: %s",
+             tls_trust_name(tls_session_trust(s->tls)), s->client_id,
+             buf_cstr(&s->tls_info));
+    if (s->smtpd->tls_loglevel >= 1)
+        log_info("%s: client certificate verification: %s", s->client_id,
+                 tls_session_verify_text(s->tls));
 }
 
 static void smtpd_starttls(struct smtpd_session *s, const char *arg)
@@ -423,9 +457,7 @@ static void smtpd_starttls(struct smtpd_session *s, const char *arg)
     buf_free(&error);
     buf_reset(&s->tls_info);
     (void)tls_session_describe(s->tls, &s->tls_info);
-    log_info("%s TLS connection established from %s: %s",
-             tls_trust_name(tls_session_trust(s->tls)), s->client_id,
-             buf_cstr(&s->tls_info));
+    smtpd_log_tls(s);
     /* RFC 3207 4.2: forget everything learned before the handshake. */
     smtpd_transaction_reset(s);
     buf_reset(&s->helo);
@@ -552,10 +584,7 @@ static int smtpd_read_command(struct smtpd_session *s)
     int rc = stream_read_line(&s->stream, &s->line, (size_t)s->smtpd->line_limit,
                               &ending);
     if (rc == STREAM_TIMEOUT) {
-        smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
-                    s->smtpd->myhostname);
-        (void)stream_flush(&s->stream);
-        log_info("timeout after %s from %s", s->last_command, s->client_id);
+        smtpd_timeout_reply(s);
         return -1;
     }
     if (rc == STREAM_TOO_LONG) {
@@ -598,9 +627,7 @@ static int smtpd_start_wrapped_tls(struct smtpd_session *s)
     buf_free(&error);
     tls_session_attach(s->tls, &s->stream);
     (void)tls_session_describe(s->tls, &s->tls_info);
-    log_info("%s TLS connection established from %s: %s",
-             tls_trust_name(tls_session_trust(s->tls)), s->client_id,
-             buf_cstr(&s->tls_info));
+    smtpd_log_tls(s);
     return 0;
 }
 
@@ -620,6 +647,7 @@ static void smtpd_session_init(struct smtpd_session *s, struct smtpd *d,
     buf_init(&s->envid, SMTP_ENVID_MAX + 1);
     buf_init(&s->bdat_reply, 256);
     smtp_address_init(&s->addr);
+    anvil_client_init(&s->anvil);
     s->declared_size = -1;
     s->last_command = "CONNECT";
 }
@@ -627,6 +655,7 @@ static void smtpd_session_init(struct smtpd_session *s, struct smtpd *d,
 static void smtpd_session_free(struct smtpd_session *s)
 {
     smtpd_transaction_reset(s);
+    smtpd_anvil_disconnect(s);
     if (s->tls != NULL) {
         (void)stream_flush(&s->stream);
         (void)tls_session_shutdown(s->tls, 1000, NULL);
@@ -673,8 +702,12 @@ void smtpd_session_run(struct smtpd *d, int fd)
     smtpd_session_init(&s, d, fd);
     smtpd_peer_identify(&s);
     log_info("connect from %s", s.client_id);
-    if (!d->tls_wrappermode || smtpd_start_wrapped_tls(&s) == 0)
-        smtpd_session_loop(&s);
+    if (!d->tls_wrappermode || smtpd_start_wrapped_tls(&s) == 0) {
+        if (smtpd_anvil_connect(&s) == 0)
+            smtpd_session_loop(&s);
+        else
+            (void)stream_flush(&s.stream); /* the 421 */
+    }
     smtpd_log_disconnect(&s);
     smtpd_session_free(&s);
 }
