@@ -60,6 +60,9 @@ WORK=""
 POSTFIX_DIR=""
 POSTFIX_STARTED=0
 POSTINO_PID=""
+SOURCE_PID=""
+SECONDS_TAKEN=""
+RATE=""
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench/receive.sh: $*"; exit 1; }
@@ -110,6 +113,10 @@ stop_postfix() {
 
 cleanup() {
     local rc=$?
+    if [ -n "$SOURCE_PID" ]; then
+        kill -TERM "$SOURCE_PID" 2>/dev/null || true
+        wait "$SOURCE_PID" 2>/dev/null || true
+    fi
     stop_postino
     stop_postfix
     if [ "$POLICY_CREATED" = 1 ]; then rm -f "$POLICY"; fi
@@ -278,30 +285,40 @@ set_aside() {
     find "$1" -type f -exec mv -t "$spent" -- {} +
 }
 
-# Seconds of one smtp-source run; fails when smtp-source does.
+# One smtp-source run; sets SECONDS_TAKEN, fails when smtp-source does.
+# smtp-source runs as a background job that the shell waits for, so that
+# a signal stops the benchmark at once (the shell defers its traps while a
+# foreground command runs).
 run_source() {
-    local port=$1 conc=$2 count=$3 log=$4 start end
+    local port=$1 conc=$2 count=$3 log=$4 start end rc=0
     start=$(date +%s%N)
-    if ! smtp-source -s "$conc" -l "$SIZE" -m "$count" -f "$FROM" -t "$TO" \
-        "127.0.0.1:$port" >"$log" 2>&1; then
+    smtp-source -s "$conc" -l "$SIZE" -m "$count" -f "$FROM" -t "$TO" \
+        "127.0.0.1:$port" >"$log" 2>&1 &
+    SOURCE_PID=$!
+    wait "$SOURCE_PID" || rc=$?
+    SOURCE_PID=""
+    end=$(date +%s%N)
+    if [ "$rc" -ne 0 ]; then
         cat "$log" >&2
         return 1
     fi
-    end=$(date +%s%N)
-    awk -v ns=$(( end - start )) 'BEGIN { printf "%.3f", ns / 1e9 }'
+    SECONDS_TAKEN=$(awk -v ns=$(( end - start )) \
+        'BEGIN { printf "%.3f", ns / 1e9 }')
 }
 
-# Prints messages per second, after checking the queue got every message.
+# Sets RATE to messages per second, after checking that the queue got
+# every message.
 measure() {
-    local name=$1 port=$2 incoming=$3 conc=$4 count=$5 secs got
+    local name=$1 port=$2 incoming=$3 conc=$4 count=$5 got
     set_aside "$incoming"
-    secs=$(run_source "$port" "$conc" "$count" "$WORK/$name-$conc.log") ||
+    run_source "$port" "$conc" "$count" "$WORK/$name-$conc.log" ||
         die "$name: smtp-source failed at concurrency $conc"
     got=$(queue_count "$incoming")
     [ "$got" -eq "$count" ] ||
         die "$name: $got messages in $incoming after sending $count"
     set_aside "$incoming"
-    awk -v n="$count" -v s="$secs" 'BEGIN { printf "%.1f", n / s }'
+    RATE=$(awk -v n="$count" -v s="$SECONDS_TAKEN" \
+        'BEGIN { printf "%.1f", n / s }')
 }
 
 best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? a : b }'; }
@@ -329,12 +346,12 @@ main() {
     version=$(postconf -c "$POSTFIX_DIR/etc" -h mail_version 2>/dev/null || echo "?")
 
     say "warming up"
-    measure postfix "$pf_port" "$POSTFIX_DIR/queue/incoming" 5 50 >/dev/null
+    measure postfix "$pf_port" "$POSTFIX_DIR/queue/incoming" 5 50
     if [ "$have_postino" = 1 ]; then
-        measure postino "$pn_port" "$WORK/postino/queue/incoming" 5 50 >/dev/null
+        measure postino "$pn_port" "$WORK/postino/queue/incoming" 5 50
     fi
 
-    local rows=() c n pn pf r ok i x
+    local rows=() c n pn pf r ok i
     for c in $CONCURRENCY; do
         n=$(messages_for "$c")
         pn="-"; pf=0; r="-"; ok="-"
@@ -345,12 +362,12 @@ main() {
         for (( i = 1; i <= RUNS; i++ )); do
             if [ "$have_postino" = 1 ]; then
                 say "Postino: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
-                x=$(measure postino "$pn_port" "$WORK/postino/queue/incoming" "$c" "$n")
-                pn=$(best "$pn" "$x")
+                measure postino "$pn_port" "$WORK/postino/queue/incoming" "$c" "$n"
+                pn=$(best "$pn" "$RATE")
             fi
             say "Postfix: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
-            x=$(measure postfix "$pf_port" "$POSTFIX_DIR/queue/incoming" "$c" "$n")
-            pf=$(best "$pf" "$x")
+            measure postfix "$pf_port" "$POSTFIX_DIR/queue/incoming" "$c" "$n"
+            pf=$(best "$pf" "$RATE")
         done
         if [ "$pn" != "-" ]; then
             r=$(ratio "$pn" "$pf")
