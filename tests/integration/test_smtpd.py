@@ -476,6 +476,15 @@ def test_unknown_restriction_is_a_configuration_error(plain_instance):
     assert "unknown restriction" in plain_instance.log()
 
 
+def test_relay_restrictions_without_a_guard_defer_everything(plain_instance):
+    ports = start_smtpd(plain_instance,
+                        "smtpd_relay_restrictions = permit_mynetworks\n")
+    codes = session(ports.smtp, "EHLO c.example", "MAIL FROM:<a@example.org>",
+                    "RCPT TO:<alice@mx.example.net>")
+    assert codes == [250, 250, 451]
+    plain_instance.wait_log(r"must contain reject_unauth_destination")
+
+
 # ---- limits and hostile input ------------------------------------------
 
 def start_transaction(c):
@@ -646,6 +655,20 @@ def test_anvil_limits_connections_and_messages(plain_instance):
     assert re.search(r"warning: Connection concurrency limit exceeded: 2 "
                      r"from localhost\[127\.0\.0\.1\] for service", log)
     assert "Message delivery request rate limit exceeded" in log
+
+
+def test_client_lost_in_data_queues_nothing(plain_instance):
+    ports = start_smtpd(plain_instance)
+    c = RawSmtp(ports.smtp)
+    start_transaction(c)
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: cut\r\n\r\nhalf a message\r\n")
+    c.close()
+    plain_instance.wait_log(r"lost connection after DATA \(\d+ bytes\) from "
+                            r"localhost\[127\.0\.0\.1\]")
+    plain_instance.wait_log(r"disconnect from localhost\[127\.0\.0\.1\] "
+                            r"ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4")
+    assert queued(plain_instance) == {}
 
 
 def test_killed_smtpd_in_data_queues_nothing(instance):
