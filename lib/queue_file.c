@@ -123,8 +123,10 @@ static void queue_make_id(char id[QUEUE_ID_SIZE], const struct timeval *when,
 static int writer_open_anonymous(const char *dir)
 {
 #ifdef O_TMPFILE
-    if (access("/proc/self/fd", X_OK) != 0)
+    if (access("/proc/self/fd", X_OK) != 0) {
+        errno = EOPNOTSUPP; /* no way to link it later: use a name */
         return -1;
+    }
     return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 #else
     (void)dir;
