@@ -37,6 +37,9 @@
 /* Replies a client may leave unread before anvil drops it. */
 #define ANVIL_OUTPUT_MAX (64 * 1024)
 #define ANVIL_READ_CHUNK 4096
+/* Reads per wakeup, so that one busy client cannot keep the others out;
+ * the event loop calls again while input is waiting. */
+#define ANVIL_READS_PER_EVENT 16
 
 struct anvil_session;
 
@@ -326,10 +329,11 @@ static enum anvil_verdict anvil_session_parse(struct anvil_session *s)
     return ANVIL_GO_ON;
 }
 
-/* Reads what is there; ANVIL_CLOSE at end of file or on error. */
+/* Reads what is there, within ANVIL_READS_PER_EVENT; ANVIL_CLOSE at end
+ * of file or on error. */
 static enum anvil_verdict anvil_session_read(struct anvil_session *s)
 {
-    for (;;) {
+    for (int reads = 0; reads < ANVIL_READS_PER_EVENT; reads++) {
         size_t room = s->in.limit - s->in.len;
         if (room > ANVIL_READ_CHUNK)
             room = ANVIL_READ_CHUNK;
@@ -354,6 +358,7 @@ static enum anvil_verdict anvil_session_read(struct anvil_session *s)
         if (anvil_session_parse(s) == ANVIL_CLOSE)
             return ANVIL_CLOSE;
     }
+    return ANVIL_GO_ON;
 }
 
 static void anvil_on_io(struct event_loop *loop, int fd, unsigned events,
