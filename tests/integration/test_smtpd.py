@@ -466,6 +466,51 @@ def test_restrictions_and_access_tables(plain_instance):
     c.close()
 
 
+def test_client_and_helo_restrictions(plain_instance):
+    clients = write_file(plain_instance, "clients",
+                         "127.0.0.1 REJECT no thanks\n")
+    helos = write_file(plain_instance, "helos",
+                       "bad.example 450 4.7.1 try later\n")
+    ports = start_smtpd(
+        plain_instance,
+        f"smtpd_helo_restrictions = check_helo_access texthash:{helos}, "
+        "reject_non_fqdn_helo_hostname\n"
+        "smtpd_recipient_restrictions = reject_non_fqdn_recipient\n")
+    c = RawSmtp(ports.smtp)
+    c.cmd("HELO sub.bad.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<alice@mx.example.net>") == (450, [
+        "4.7.1 <sub.bad.example>: Helo command rejected: try later"])
+    c.cmd("RSET")
+    c.cmd("HELO localhost")
+    c.cmd("MAIL FROM:<a@example.org>")
+    code, lines = c.cmd("RCPT TO:<alice@mx.example.net>")
+    assert code == 504 and "need fully-qualified hostname" in lines[0]
+    c.cmd("RSET")
+    c.cmd("HELO client.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    code, lines = c.cmd("RCPT TO:<alice@localhost>")
+    assert code == 504 and "Recipient address rejected: need fully-" \
+        "qualified address" in lines[0]
+    assert c.cmd("RCPT TO:<alice@mx.example.net>")[0] == 250
+    c.close()
+    plain_instance.write_main_cf(
+        plain_instance.main_cf_text("")
+        + (plain_instance.etc / "main.cf").read_text().split(
+            "inet_protocols = ipv4\n", 1)[1]
+        + f"smtpd_client_restrictions = check_client_access "
+          f"texthash:{clients}\n")
+    assert plain_instance.postino("reload").returncode == 0
+    plain_instance.wait_log(r"reload")
+    time.sleep(0.5)
+    c = RawSmtp(ports.smtp)
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<alice@mx.example.net>") == (554, [
+        "5.7.1 <localhost[127.0.0.1]>: Client host rejected: no thanks"])
+    c.close()
+
+
 def test_unknown_restriction_is_a_configuration_error(plain_instance):
     ports = start_smtpd(plain_instance,
                         "smtpd_recipient_restrictions = reject_bogus_thing\n")
