@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import BIN
 from smtpd_helpers import (PASSWORD, RawSmtp, queued, start_smtpd,
                            wait_queued, write_file)
 
@@ -739,7 +740,6 @@ def test_make_run_instance_takes_mail_on_2525(tmp_path):
     message reaches the queue; submissions answers on 5465."""
     top = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
-    from conftest import BIN
     for port in (2525, 5587, 5465):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -808,3 +808,37 @@ def test_chrooted_smtpd_takes_mail_over_tls(plain_instance):
             assert os.readlink(f"/proc/{pid}/root") == str(inst.queue)
     (qf,) = wait_queued(inst).values()
     assert qf.attributes["protocol"] == "ESMTPS"
+
+
+def test_ipv6_loopback_client_is_localhost_and_in_mynetworks(plain_instance):
+    """A client on ::1 is "localhost" without any lookup, matches
+    [::1]/128 in mynetworks, and may relay."""
+    inst = plain_instance
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port6 = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    ports = start_smtpd(inst, "inet_protocols = all\n"
+                              "mynetworks = 192.0.2.0/24 [::1]/128\n")
+    text = (inst.etc / "master.cf").read_text()
+    inst.write_master_cf(text + f"[::1]:{port6} inet n - n - - "
+                         f"{BIN}/smtpd\n")
+    assert inst.postino("reload").returncode == 0
+    inst.wait_log(r"reload")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            s = smtplib.SMTP("::1", port6, timeout=10)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, inst.log()
+            time.sleep(0.1)
+    with s:
+        s.ehlo("client.example")
+        s.sendmail("a@example.org", ["x@remote.example"], MESSAGE)
+    (qf,) = wait_queued(inst).values()
+    assert qf.attributes["client_address"] == "::1"
+    assert qf.attributes["client_name"] == "localhost"
+    inst.wait_log(r"connect from localhost\[::1\]")
