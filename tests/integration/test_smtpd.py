@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import BIN
-from smtpd_helpers import (PASSWORD, RawSmtp, queued, start_smtpd,
+from smtpd_instance import (PASSWORD, RawSmtp, queued, start_smtpd,
                            wait_queued, write_file)
 
 MESSAGE = b"Subject: test\r\nFrom: <a@example.org>\r\n\r\nbody line\r\n"
