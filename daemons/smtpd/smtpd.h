@@ -114,6 +114,7 @@ struct smtpd {
     long message_rate_limit;
     long recipient_rate_limit;
     struct network_list *limit_exceptions; /* NULL: nobody is exempt */
+    int relay_unguarded;       /* no reject_unauth_destination anywhere */
     struct smtpd_restrictions client_restrictions;
     struct smtpd_restrictions helo_restrictions;
     struct smtpd_restrictions sender_restrictions;

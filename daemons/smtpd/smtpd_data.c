@@ -173,6 +173,7 @@ static void data_read_failed(struct smtpd_session *s, int rc, long size)
     }
     smtpd_transaction_reset(s);
     s->quit = 1;
+    s->last_code = 0; /* the 354 was no success: "data=0/1" */
 }
 
 /* One DATA line: judged, unstuffed, added to the sink. */

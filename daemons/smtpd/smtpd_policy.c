@@ -173,6 +173,16 @@ static void policy_open_mynetworks(struct smtpd *d)
     text_list_free(&nets);
 }
 
+/* 1 when the list can refuse a recipient that is not ours. */
+static int policy_guards_relay(const struct smtpd_restrictions *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (list->items[i].kind == SMTPD_R_REJECT_UNAUTH_DESTINATION ||
+            list->items[i].kind == SMTPD_R_REJECT)
+            return 1;
+    return 0;
+}
+
 void smtpd_policy_init(struct smtpd *d)
 {
     policy_open_mynetworks(d);
@@ -192,6 +202,17 @@ void smtpd_policy_init(struct smtpd *d)
     policy_parse_list(d, "smtpd_relay_restrictions", &d->relay_restrictions);
     policy_parse_list(d, "smtpd_recipient_restrictions",
                       &d->recipient_restrictions);
+    /* As Postfix: without reject_unauth_destination (or a final reject)
+     * in one of the two lists this would be an open relay.  Postfix
+     * refuses to start; here every recipient is deferred with 451 4.3.5
+     * and the log says what to fix, so the mistake is loud but no mail
+     * is lost. */
+    d->relay_unguarded = !policy_guards_relay(&d->relay_restrictions) &&
+                         !policy_guards_relay(&d->recipient_restrictions);
+    if (d->relay_unguarded)
+        log_warn("smtpd_relay_restrictions or smtpd_recipient_restrictions "
+                 "must contain reject_unauth_destination (or reject): "
+                 "every recipient is deferred until one does");
 }
 
 static void policy_free_list(struct smtpd_restrictions *list)
@@ -791,6 +812,11 @@ int smtpd_policy_recipient(struct smtpd_session *s,
 {
     const struct smtpd *d = s->smtpd;
     struct policy_ctx c = { s, rcpt, reply, 0 };
+    if (d->relay_unguarded) {
+        (void)policy_config_error(&c, "smtpd_relay_restrictions",
+                                  "no reject_unauth_destination");
+        return -1;
+    }
     const struct smtpd_restrictions *lists[] = {
         &d->client_restrictions, &d->helo_restrictions,
         &d->sender_restrictions, &d->relay_restrictions,

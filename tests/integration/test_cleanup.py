@@ -21,13 +21,9 @@ MESSAGE = (b"From: a@example.com\nTo: b@example.org\nSubject: hello\n"
            b"Message-ID: <m1@example.com>\n\nbody line\n")
 
 
-def cleanup_line(extra="", maxproc="0"):
-    return f"cleanup unix - - n - {maxproc} {BIN}/cleanup{extra}\n"
-
-
 def start(inst, main_cf="", extra="", maxproc="0"):
     inst.write_main_cf("myhostname = mx.example.net\n" + main_cf)
-    inst.write_master_cf(cleanup_line(extra, maxproc))
+    inst.write_master_cf(inst.cleanup_line(maxproc, extra.strip()))
     inst.start()
     return inst.queue / "private" / "cleanup"
 

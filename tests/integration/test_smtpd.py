@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from smtpd_helpers import (PASSWORD, RawSmtp, queued, start_smtpd,
+from conftest import BIN
+from smtpd_instance import (PASSWORD, RawSmtp, queued, start_smtpd,
                            wait_queued, write_file)
 
 MESSAGE = b"Subject: test\r\nFrom: <a@example.org>\r\n\r\nbody line\r\n"
@@ -466,6 +467,51 @@ def test_restrictions_and_access_tables(plain_instance):
     c.close()
 
 
+def test_client_and_helo_restrictions(plain_instance):
+    clients = write_file(plain_instance, "clients",
+                         "127.0.0.1 REJECT no thanks\n")
+    helos = write_file(plain_instance, "helos",
+                       "bad.example 450 4.7.1 try later\n")
+    ports = start_smtpd(
+        plain_instance,
+        f"smtpd_helo_restrictions = check_helo_access texthash:{helos}, "
+        "reject_non_fqdn_helo_hostname\n"
+        "smtpd_recipient_restrictions = reject_non_fqdn_recipient\n")
+    c = RawSmtp(ports.smtp)
+    c.cmd("HELO sub.bad.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<alice@mx.example.net>") == (450, [
+        "4.7.1 <sub.bad.example>: Helo command rejected: try later"])
+    c.cmd("RSET")
+    c.cmd("HELO localhost")
+    c.cmd("MAIL FROM:<a@example.org>")
+    code, lines = c.cmd("RCPT TO:<alice@mx.example.net>")
+    assert code == 504 and "need fully-qualified hostname" in lines[0]
+    c.cmd("RSET")
+    c.cmd("HELO client.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    code, lines = c.cmd("RCPT TO:<alice@localhost>")
+    assert code == 504 and "Recipient address rejected: need fully-" \
+        "qualified address" in lines[0]
+    assert c.cmd("RCPT TO:<alice@mx.example.net>")[0] == 250
+    c.close()
+    plain_instance.write_main_cf(
+        plain_instance.main_cf_text("")
+        + (plain_instance.etc / "main.cf").read_text().split(
+            "inet_protocols = ipv4\n", 1)[1]
+        + f"smtpd_client_restrictions = check_client_access "
+          f"texthash:{clients}\n")
+    assert plain_instance.postino("reload").returncode == 0
+    plain_instance.wait_log(r"reload")
+    time.sleep(0.5)
+    c = RawSmtp(ports.smtp)
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<alice@mx.example.net>") == (554, [
+        "5.7.1 <localhost[127.0.0.1]>: Client host rejected: no thanks"])
+    c.close()
+
+
 def test_unknown_restriction_is_a_configuration_error(plain_instance):
     ports = start_smtpd(plain_instance,
                         "smtpd_recipient_restrictions = reject_bogus_thing\n")
@@ -474,6 +520,15 @@ def test_unknown_restriction_is_a_configuration_error(plain_instance):
     assert codes == [250, 250, 451]
     log = plain_instance.wait_log(r"reject_bogus_thing.*")[0]
     assert "unknown restriction" in plain_instance.log()
+
+
+def test_relay_restrictions_without_a_guard_defer_everything(plain_instance):
+    ports = start_smtpd(plain_instance,
+                        "smtpd_relay_restrictions = permit_mynetworks\n")
+    codes = session(ports.smtp, "EHLO c.example", "MAIL FROM:<a@example.org>",
+                    "RCPT TO:<alice@mx.example.net>")
+    assert codes == [250, 250, 451]
+    plain_instance.wait_log(r"must contain reject_unauth_destination")
 
 
 # ---- limits and hostile input ------------------------------------------
@@ -648,6 +703,20 @@ def test_anvil_limits_connections_and_messages(plain_instance):
     assert "Message delivery request rate limit exceeded" in log
 
 
+def test_client_lost_in_data_queues_nothing(plain_instance):
+    ports = start_smtpd(plain_instance)
+    c = RawSmtp(ports.smtp)
+    start_transaction(c)
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: cut\r\n\r\nhalf a message\r\n")
+    c.close()
+    plain_instance.wait_log(r"lost connection after DATA \(\d+ bytes\) from "
+                            r"localhost\[127\.0\.0\.1\]")
+    plain_instance.wait_log(r"disconnect from localhost\[127\.0\.0\.1\] "
+                            r"ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4")
+    assert queued(plain_instance) == {}
+
+
 def test_killed_smtpd_in_data_queues_nothing(instance):
     ports = start_smtpd(instance)
     c = RawSmtp(ports.smtp)
@@ -671,7 +740,6 @@ def test_make_run_instance_takes_mail_on_2525(tmp_path):
     message reaches the queue; submissions answers on 5465."""
     top = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
-    from conftest import BIN
     for port in (2525, 5587, 5465):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -740,3 +808,37 @@ def test_chrooted_smtpd_takes_mail_over_tls(plain_instance):
             assert os.readlink(f"/proc/{pid}/root") == str(inst.queue)
     (qf,) = wait_queued(inst).values()
     assert qf.attributes["protocol"] == "ESMTPS"
+
+
+def test_ipv6_loopback_client_is_localhost_and_in_mynetworks(plain_instance):
+    """A client on ::1 is "localhost" without any lookup, matches
+    [::1]/128 in mynetworks, and may relay."""
+    inst = plain_instance
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port6 = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    ports = start_smtpd(inst, "inet_protocols = all\n"
+                              "mynetworks = 192.0.2.0/24 [::1]/128\n")
+    text = (inst.etc / "master.cf").read_text()
+    inst.write_master_cf(text + f"[::1]:{port6} inet n - n - - "
+                         f"{BIN}/smtpd\n")
+    assert inst.postino("reload").returncode == 0
+    inst.wait_log(r"reload")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            s = smtplib.SMTP("::1", port6, timeout=10)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, inst.log()
+            time.sleep(0.1)
+    with s:
+        s.ehlo("client.example")
+        s.sendmail("a@example.org", ["x@remote.example"], MESSAGE)
+    (qf,) = wait_queued(inst).values()
+    assert qf.attributes["client_address"] == "::1"
+    assert qf.attributes["client_name"] == "localhost"
+    inst.wait_log(r"connect from localhost\[::1\]")

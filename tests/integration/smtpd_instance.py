@@ -1,5 +1,5 @@
-"""Helpers for the smtpd tests: an instance with smtpd (smtp, submission
-and submissions on free loopback ports) and cleanup, a TLS certificate, a
+"""What the smtpd tests share: an instance with smtpd (smtp, submission and
+submissions on free loopback ports) and cleanup, a TLS certificate, a
 password table built by postino-map, and a raw SMTP client for sessions
 that a well-behaved library would never send.
 
