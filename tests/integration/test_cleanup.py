@@ -631,3 +631,25 @@ def test_many_recipients_duplicates_removed(instance):
     assert reply["status"] == "ok"
     qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
     assert qf.addresses == addresses
+
+
+def test_binary_body_is_stored_as_sent(instance):
+    # Body checks run on every line and piece; nothing matches, so every
+    # byte must come out as it went in, whatever the chunk boundaries.
+    sock = checks_instance(instance, body="/^never matches$/ REJECT\n")
+    rng = __import__("random").Random(5)
+    body = bytes(rng.randrange(256) for _ in range(150000))
+    body += b"\n" + b"L" * 9000 + b"\n\x00\r\n\n"
+    c = CleanupClient(sock)
+    c.open(sender="a@example.com", **SMTPD_ATTRS)
+    c.rcpt("b@example.org")
+    content = b"Subject: binary\n\n" + body
+    for size in (1, 7, 4096, 65536):
+        chunk, content = content[:size], content[size:]
+        c.data(chunk)
+    c.data(content)
+    reply = c.end()
+    c.close()
+    assert reply["status"] == "ok"
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.body() == body
