@@ -89,6 +89,7 @@ def checks_instance(inst, header="", body=""):
 HEADER_CHECKS = (
     "/^Subject: reject me/ REJECT no thanks\n"
     "/^Subject: plain reject/ REJECT\n"
+    "/^Subject: coded reject/ REJECT 5.7.9 with a code\n"
     "/^Subject: discard me/ DISCARD dropped here\n"
     "/^Subject: hold me/ HOLD held for review\n"
     "/^X-Secret:/ IGNORE\n"
@@ -110,6 +111,9 @@ def test_header_checks_reject(instance):
     reply = one_message(sock, b"Subject: reject me now\n\nbody\n")
     assert (reply["status"], reply["code"], reply["dsn"], reply["text"]) == \
         ("reject", 550, "5.7.1", "no thanks")
+    reply = one_message(sock, b"Subject: coded reject\n\nbody\n")
+    assert (reply["code"], reply["dsn"], reply["text"]) == \
+        (550, "5.7.9", "with a code")
     reply = one_message(sock, b"Subject: plain reject\n\nbody\n")
     assert reply["text"] == "message content rejected"
     assert queue_names(instance) == []
