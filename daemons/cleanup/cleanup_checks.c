@@ -3,6 +3,9 @@
  * and the lists of lookup tables that checks and rewriting use.
  *
  * Each header field (unfolded, "Name: value") or body line is looked up
+ * (header_checks: fields of the message header; mime_header_checks:
+ * MIME-Version and Content-* fields there and in the headers of MIME
+ * parts; body_checks: the other lines)
  * in the tables of the list in order; the first table that has a value
  * decides.  The value is an action word and an optional text:
  *   REJECT [text]   the message is refused: 550 5.7.1 text (a text that
@@ -97,6 +100,14 @@ static int tables_lookup(const struct cleanup_tables *list, const char *key,
     return TABLE_NOT_FOUND;
 }
 
+/* The parameter's name without "_checks". */
+static const char *check_name(enum cleanup_check_kind kind)
+{
+    return kind == CLEANUP_CHECK_HEADER ? "header"
+           : kind == CLEANUP_CHECK_MIME ? "mime_header"
+                                        : "body";
+}
+
 /* "ID: ACTION: header|body TEXT from ...: TEXT" */
 static void log_action(struct cleanup_state *st, const char *action,
                        enum cleanup_check_kind kind, const char *text,
@@ -107,7 +118,7 @@ static void log_action(struct cleanup_state *st, const char *action,
     cleanup_log_context(st, &context);
     int shown = len > CHECK_LOG_TEXT_MAX ? CHECK_LOG_TEXT_MAX : (int)len;
     log_info("%s: %s: %s %.*s%s %s%s%s", st->id, action,
-             kind == CLEANUP_CHECK_HEADER ? "header" : "body", shown, text,
+             kind == CLEANUP_CHECK_BODY ? "body" : "header", shown, text,
              (size_t)shown < len ? "..." : "", buf_cstr(&context),
              detail[0] != '\0' ? ": " : "", detail);
     buf_free(&context);
@@ -194,7 +205,7 @@ static enum cleanup_check_result apply_action(
             log_warn("%s: REPLACE text too long: ignored", st->id);
     } else if (strcmp(word, "DUNNO") != 0 && strcmp(word, "OK") != 0) {
         log_warn("%s: unknown %s_checks action \"%s\": ignored", st->id,
-                 kind == CLEANUP_CHECK_HEADER ? "header" : "body", value);
+                 check_name(kind), value);
     }
     buf_free(&detail);
     return result;
@@ -206,8 +217,10 @@ enum cleanup_check_result cleanup_check(struct cleanup_state *st,
                                         struct buf *prepend,
                                         struct buf *replacement)
 {
-    const struct cleanup_tables *list = kind == CLEANUP_CHECK_HEADER
-        ? &st->cfg->header_checks : &st->cfg->body_checks;
+    const struct cleanup_tables *list =
+        kind == CLEANUP_CHECK_HEADER ? &st->cfg->header_checks
+        : kind == CLEANUP_CHECK_MIME ? &st->cfg->mime_header_checks
+                                     : &st->cfg->body_checks;
     if (list->count == 0 || (st->flags & CLEANUP_FLAG_NO_CHECKS))
         return CHECK_KEEP;
     /* Keys are C strings: a NUL byte in the content ends the key. */
@@ -225,8 +238,7 @@ enum cleanup_check_result cleanup_check(struct cleanup_state *st,
         int rc = tables_lookup(list, buf_cstr(&key), &value, &error);
         if (rc == TABLE_ERROR) {
             log_warn("%s: %s_checks lookup error: %s", st->id,
-                     kind == CLEANUP_CHECK_HEADER ? "header" : "body",
-                     buf_cstr(&error));
+                     check_name(kind), buf_cstr(&error));
             cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
                          "Error: lookup table unavailable");
         } else if (rc == TABLE_FOUND) {

@@ -657,3 +657,58 @@ def test_binary_body_is_stored_as_sent(instance):
     assert reply["status"] == "ok"
     qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
     assert qf.body() == body
+
+
+MIME_MESSAGE = (
+    b"From: a@example.com\nMIME-Version: 1.0\n"
+    b"Content-Type: multipart/mixed;\n boundary=\"outer b\"\n\n"
+    b"preamble\n"
+    b"--outer b\nContent-Type: text/plain\n\nhello\n"
+    b"--outer b\nContent-Type: multipart/alternative; boundary=inner\n\n"
+    b"--inner\nContent-Type: text/html\n\n<p>hi</p>\n"
+    b"--inner--\n"
+    b"--outer b\nContent-Type: application/x-evil;\n\tname=\"x.exe\"\n"
+    b"Content-Transfer-Encoding: base64\n\nAAAA\n"
+    b"--outer b--\nepilogue\n")
+
+
+def test_mime_part_headers_are_checked(instance):
+    sock = checks_instance(
+        instance, "/^Content-Type: application\\/x-evil;\\s*name=\"x\\.exe\"/ "
+                  "REJECT attachment refused\n"
+                  "/^Content-Type: text\\/html/ WARN html part\n",
+        body="/Content-Type:/ REJECT body checks saw a header\n"
+             "/^<p>/ WARN html body line\n")
+    reply = one_message(sock, MIME_MESSAGE)
+    assert (reply["status"], reply["text"]) == ("reject",
+                                                "attachment refused")
+    instance.wait_log(rf"{reply['queue_id']}: reject: header Content-Type: "
+                      r"application/x-evil;.name=\"x\.exe\" from ")
+    log = instance.log()
+    assert re.search(r"warning: header Content-Type: text/html from .*: "
+                     r"html part", log)
+    assert re.search(r"warning: body <p>hi</p> from .*: html body line", log)
+    # Without the attachment all of it is queued as sent.
+    ok = MIME_MESSAGE.replace(b"application/x-evil", b"application/pdf")
+    reply = one_message(sock, ok)
+    assert reply["status"] == "ok"
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.content.endswith(ok.split(b"\n", 1)[1])
+
+
+def test_mime_header_checks_apart_from_header_checks(instance):
+    mime = write_file(instance, "mime.pcre",
+                      "/^Content-Type: application\\/x-evil/ REJECT mime\n")
+    header = write_file(instance, "header.pcre",
+                        "/^Subject: spam/ REJECT header\n"
+                        "/^Content-Type: application/ REJECT not mine\n")
+    sock = start(instance, f"header_checks = pcre:{header}\n"
+                           f"mime_header_checks = pcre:{mime}\n")
+    reply = one_message(sock, MIME_MESSAGE)
+    assert (reply["status"], reply["text"]) == ("reject", "mime")
+    reply = one_message(sock, b"Subject: spam\n\nx\n")
+    assert (reply["status"], reply["text"]) == ("reject", "header")
+    # A boundary line of no open multipart is body.
+    reply = one_message(sock, b"Subject: x\n\n--nothing\nContent-Type: "
+                              b"application/x-evil\n\nx\n")
+    assert reply["status"] == "ok"
