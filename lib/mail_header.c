@@ -85,6 +85,105 @@ int mail_header_unfold(const char *field, size_t len, struct buf *out)
     return buf_append(out, field + start, end - start);
 }
 
+int mail_header_is_mime(const char *field, size_t len)
+{
+    size_t n = mail_header_name_len(field, len);
+    return mail_header_name_is(field, len, "MIME-Version") ||
+           (n > 8 && strncasecmp(field, "Content-", 8) == 0);
+}
+
+/* Skips white space and (nested) comments. */
+static const char *skip_cfws(const char *p, const char *end)
+{
+    while (p < end) {
+        if (is_wsp(*p) || *p == '\r' || *p == '\n') {
+            p++;
+        } else if (*p == '(') {
+            int depth = 0;
+            while (p < end) {
+                if (*p == '\\' && p + 1 < end)
+                    p++;
+                else if (*p == '(')
+                    depth++;
+                else if (*p == ')' && --depth == 0) {
+                    p++;
+                    break;
+                }
+                p++;
+            }
+        } else {
+            break;
+        }
+    }
+    return p;
+}
+
+/* RFC 2045 token characters. */
+static int is_token(char c)
+{
+    unsigned char u = (unsigned char)c;
+    return u > 32 && u < 127 && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+}
+
+/* A parameter value: a token, or a quoted string without its quotes. */
+static const char *param_value(const char *p, const char *end,
+                               struct buf *out)
+{
+    if (p < end && *p == '"') {
+        for (p++; p < end && *p != '"'; p++) {
+            if (*p == '\\' && p + 1 < end)
+                p++;
+            if (buf_append_char(out, *p) != 0)
+                return NULL;
+        }
+        return p < end ? p + 1 : p;
+    }
+    const char *start = p;
+    while (p < end && is_token(*p))
+        p++;
+    return buf_append(out, start, (size_t)(p - start)) == 0 ? p : NULL;
+}
+
+int mail_header_boundary(const char *field, size_t len, struct buf *boundary)
+{
+    if (!mail_header_name_is(field, len, "Content-Type"))
+        return 0;
+    size_t value_len;
+    const char *p = mail_header_value(field, len, &value_len);
+    const char *end = p + value_len;
+    p = skip_cfws(p, end);
+    if ((size_t)(end - p) < 10 || strncasecmp(p, "multipart/", 10) != 0)
+        return 0;
+    struct buf name, value;
+    buf_init(&name, 64);
+    buf_init(&value, MAIL_BOUNDARY_MAX);
+    int found = 0;
+    while (p != NULL && p < end && !found) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        if (semi == NULL)
+            break;
+        p = skip_cfws(semi + 1, end);
+        const char *name_start = p;
+        while (p < end && is_token(*p))
+            p++;
+        buf_reset(&name);
+        if (buf_append(&name, name_start, (size_t)(p - name_start)) != 0)
+            continue;
+        p = skip_cfws(p, end);
+        if (p >= end || *p != '=')
+            continue;
+        p = skip_cfws(p + 1, end);
+        buf_reset(&value);
+        p = param_value(p, end, &value);
+        if (p != NULL && strcasecmp(buf_cstr(&name), "boundary") == 0 &&
+            value.len > 0)
+            found = buf_set(boundary, value.data, value.len) == 0;
+    }
+    buf_free(&name);
+    buf_free(&value);
+    return found;
+}
+
 int mail_date_format(time_t t, struct buf *out)
 {
     static const char days[7][4] = {

@@ -50,6 +50,16 @@ const char *mail_header_value(const char *field, size_t len,
  * ending: "Name: value". */
 int mail_header_unfold(const char *field, size_t len, struct buf *out);
 
+/* True when the field is a MIME header field (RFC 2045: MIME-Version or
+ * Content-*), which mime_header_checks sees instead of header_checks. */
+int mail_header_is_mime(const char *field, size_t len);
+/* For a Content-Type field of a multipart type (RFC 2046 section 5.1.1):
+ * sets boundary to its boundary parameter (quotes removed) and returns 1;
+ * returns 0 for any other field or type, or when there is no usable
+ * boundary (empty, or longer than MAIL_BOUNDARY_MAX). */
+#define MAIL_BOUNDARY_MAX 200
+int mail_header_boundary(const char *field, size_t len, struct buf *boundary);
+
 /* Appends the RFC 5322 date-time of t in local time with a numeric zone:
  * "Tue, 1 Dec 2026 20:42:47 +0100". */
 int mail_date_format(time_t t, struct buf *out);

@@ -32,6 +32,8 @@
 #define CLEANUP_RECIPIENT_MAX 100000
 /* Longest address cleanup accepts (envelope or expansion). */
 #define CLEANUP_ADDRESS_MAX 4096
+/* Deepest nesting of multipart bodies whose part headers are checked. */
+#define CLEANUP_MIME_DEPTH 20
 /* Longest attribute cleanup puts into Received: or the log. */
 #define CLEANUP_ATTR_TEXT_MAX 1024
 
@@ -54,6 +56,7 @@ struct cleanup_config {
     long ipc_timeout;           /* seconds, each wait */
     long daemon_timeout;        /* seconds, the whole message */
     struct cleanup_tables header_checks;
+    struct cleanup_tables mime_header_checks;
     struct cleanup_tables body_checks;
     struct cleanup_tables canonical;
     struct cleanup_tables sender_canonical;
@@ -111,6 +114,11 @@ struct cleanup_state {
     int seen_message_id, seen_date, seen_from;
     int seen_resent;                  /* some Resent-* field */
     struct buf message_id;
+    struct buf boundaries[CLEANUP_MIME_DEPTH]; /* open multiparts */
+    size_t mime_depth;
+    int in_part_header;               /* the header of a MIME part */
+    struct buf part_boundary;         /* multipart boundary of the header
+                                       * being read, when it has one */
     struct cleanup_recipients extracted;        /* To, Cc, Bcc */
     struct cleanup_recipients extracted_resent; /* Resent-To, -Cc, -Bcc */
 };
@@ -165,7 +173,11 @@ void cleanup_message_end(struct cleanup_state *st);
 void cleanup_message_start(struct cleanup_state *st);
 
 /* cleanup_checks.c */
-enum cleanup_check_kind { CLEANUP_CHECK_HEADER, CLEANUP_CHECK_BODY };
+enum cleanup_check_kind {
+    CLEANUP_CHECK_HEADER, /* header_checks: primary header fields */
+    CLEANUP_CHECK_MIME,   /* mime_header_checks: MIME-Version, Content-* */
+    CLEANUP_CHECK_BODY,   /* body_checks */
+};
 /* What a check says about one header field or body line. */
 enum cleanup_check_result {
     CHECK_KEEP,     /* write it (possibly after prepend) */

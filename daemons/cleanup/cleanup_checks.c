@@ -3,9 +3,13 @@
  * and the lists of lookup tables that checks and rewriting use.
  *
  * Each header field (unfolded, "Name: value") or body line is looked up
+ * (header_checks: fields of the message header; mime_header_checks:
+ * MIME-Version and Content-* fields there and in the headers of MIME
+ * parts; body_checks: the other lines)
  * in the tables of the list in order; the first table that has a value
  * decides.  The value is an action word and an optional text:
- *   REJECT [text]   the message is refused: 550 5.7.1 text
+ *   REJECT [text]   the message is refused: 550 5.7.1 text (a text that
+ *                   starts with "5.X.Y " gives that status instead)
  *   DISCARD [text]  accepted (250) and dropped
  *   HOLD [text]     queued into hold/
  *   WARN [text]     logged, nothing else
@@ -96,6 +100,14 @@ static int tables_lookup(const struct cleanup_tables *list, const char *key,
     return TABLE_NOT_FOUND;
 }
 
+/* The parameter's name without "_checks". */
+static const char *check_name(enum cleanup_check_kind kind)
+{
+    return kind == CLEANUP_CHECK_HEADER ? "header"
+           : kind == CLEANUP_CHECK_MIME ? "mime_header"
+                                        : "body";
+}
+
 /* "ID: ACTION: header|body TEXT from ...: TEXT" */
 static void log_action(struct cleanup_state *st, const char *action,
                        enum cleanup_check_kind kind, const char *text,
@@ -106,7 +118,7 @@ static void log_action(struct cleanup_state *st, const char *action,
     cleanup_log_context(st, &context);
     int shown = len > CHECK_LOG_TEXT_MAX ? CHECK_LOG_TEXT_MAX : (int)len;
     log_info("%s: %s: %s %.*s%s %s%s%s", st->id, action,
-             kind == CLEANUP_CHECK_HEADER ? "header" : "body", shown, text,
+             kind == CLEANUP_CHECK_BODY ? "body" : "header", shown, text,
              (size_t)shown < len ? "..." : "", buf_cstr(&context),
              detail[0] != '\0' ? ": " : "", detail);
     buf_free(&context);
@@ -127,6 +139,34 @@ static const char *split_action(const char *value, char *word, size_t size)
     return value;
 }
 
+/* A REJECT text may start with its own RFC 3463 status "5.X.Y ", which
+ * then replaces 5.7.1; returns the text after it. */
+static const char *reject_dsn(const char *text, char *dsn, size_t size)
+{
+    const char *p = text;
+    if (p[0] != '5' || p[1] != '.')
+        return text;
+    p += 2;
+    for (int part = 0; part < 2; part++) {
+        size_t digits = strspn(p, "0123456789");
+        if (digits == 0 || digits > 3)
+            return text;
+        p += digits;
+        if (part == 0 && *p++ != '.')
+            return text;
+    }
+    if (*p != ' ' && *p != '\0')
+        return text;
+    size_t n = (size_t)(p - text);
+    if (n >= size)
+        return text;
+    memcpy(dsn, text, n);
+    dsn[n] = '\0';
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
 static enum cleanup_check_result apply_action(
     struct cleanup_state *st, enum cleanup_check_kind kind, const char *text,
     size_t len, const char *value, struct buf *prepend,
@@ -138,10 +178,13 @@ static enum cleanup_check_result apply_action(
     buf_init(&detail, 4096);
     enum cleanup_check_result result = CHECK_KEEP;
     if (strcmp(word, "REJECT") == 0) {
-        const char *reason = rest[0] ? rest : "message content rejected";
-        (void)buf_printf(&detail, "5.7.1 %s", reason);
+        char dsn[16] = "5.7.1";
+        const char *reason = reject_dsn(rest, dsn, sizeof(dsn));
+        if (reason[0] == '\0')
+            reason = "message content rejected";
+        (void)buf_printf(&detail, "%s %s", dsn, reason);
         log_action(st, "reject", kind, text, len, buf_cstr(&detail));
-        cleanup_fail(st, CLEANUP_REJECT, 550, "5.7.1", reason);
+        cleanup_fail(st, CLEANUP_REJECT, 550, dsn, reason);
     } else if (strcmp(word, "DISCARD") == 0) {
         log_action(st, "discard", kind, text, len, rest);
         cleanup_fail(st, CLEANUP_DISCARD, 250, "2.0.0", "Ok");
@@ -162,7 +205,7 @@ static enum cleanup_check_result apply_action(
             log_warn("%s: REPLACE text too long: ignored", st->id);
     } else if (strcmp(word, "DUNNO") != 0 && strcmp(word, "OK") != 0) {
         log_warn("%s: unknown %s_checks action \"%s\": ignored", st->id,
-                 kind == CLEANUP_CHECK_HEADER ? "header" : "body", value);
+                 check_name(kind), value);
     }
     buf_free(&detail);
     return result;
@@ -174,8 +217,10 @@ enum cleanup_check_result cleanup_check(struct cleanup_state *st,
                                         struct buf *prepend,
                                         struct buf *replacement)
 {
-    const struct cleanup_tables *list = kind == CLEANUP_CHECK_HEADER
-        ? &st->cfg->header_checks : &st->cfg->body_checks;
+    const struct cleanup_tables *list =
+        kind == CLEANUP_CHECK_HEADER ? &st->cfg->header_checks
+        : kind == CLEANUP_CHECK_MIME ? &st->cfg->mime_header_checks
+                                     : &st->cfg->body_checks;
     if (list->count == 0 || (st->flags & CLEANUP_FLAG_NO_CHECKS))
         return CHECK_KEEP;
     /* Keys are C strings: a NUL byte in the content ends the key. */
@@ -193,8 +238,7 @@ enum cleanup_check_result cleanup_check(struct cleanup_state *st,
         int rc = tables_lookup(list, buf_cstr(&key), &value, &error);
         if (rc == TABLE_ERROR) {
             log_warn("%s: %s_checks lookup error: %s", st->id,
-                     kind == CLEANUP_CHECK_HEADER ? "header" : "body",
-                     buf_cstr(&error));
+                     check_name(kind), buf_cstr(&error));
             cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
                          "Error: lookup table unavailable");
         } else if (rc == TABLE_FOUND) {

@@ -42,6 +42,9 @@ void cleanup_message_init(struct cleanup_state *st)
     buf_init(&st->line, line_max);
     buf_init(&st->field, (size_t)cfg->header_size_limit + 2);
     buf_init(&st->message_id, MESSAGE_ID_MAX);
+    buf_init(&st->part_boundary, MAIL_BOUNDARY_MAX);
+    for (size_t i = 0; i < CLEANUP_MIME_DEPTH; i++)
+        buf_init(&st->boundaries[i], MAIL_BOUNDARY_MAX);
     st->in_header = 1;
 }
 
@@ -51,6 +54,9 @@ void cleanup_message_free(struct cleanup_state *st)
     buf_free(&st->line);
     buf_free(&st->field);
     buf_free(&st->message_id);
+    buf_free(&st->part_boundary);
+    for (size_t i = 0; i < CLEANUP_MIME_DEPTH; i++)
+        buf_free(&st->boundaries[i]);
     cleanup_recipients_free(&st->extracted);
     cleanup_recipients_free(&st->extracted_resent);
 }
@@ -318,6 +324,17 @@ static void note_field(struct cleanup_state *st, const char *field,
         st->seen_resent = 1;
 }
 
+/* Which checks see a field: MIME fields go to mime_header_checks, the
+ * others of the message header to header_checks; other fields of a part
+ * header get none.  -1: none. */
+static int field_check_kind(const struct cleanup_state *st, const char *field,
+                            size_t len)
+{
+    if (mail_header_is_mime(field, len))
+        return CLEANUP_CHECK_MIME;
+    return st->in_header ? CLEANUP_CHECK_HEADER : -1;
+}
+
 /* The field being assembled is complete: check it and write it. */
 static void flush_field(struct cleanup_state *st)
 {
@@ -325,36 +342,101 @@ static void flush_field(struct cleanup_state *st)
         return;
     const char *field = st->field.data;
     size_t len = st->field.len;
-    st->header_size += (long long)len;
-    if (st->header_size > st->cfg->header_size_limit) {
-        header_too_large(st);
-        buf_reset(&st->field);
-        return;
+    int primary = st->in_header;
+    if (primary) {
+        st->header_size += (long long)len;
+        if (st->header_size > st->cfg->header_size_limit) {
+            header_too_large(st);
+            buf_reset(&st->field);
+            return;
+        }
+        note_field(st, field, len);
     }
-    note_field(st, field, len);
+    if (mail_header_boundary(field, len, &st->part_boundary) != 1 &&
+        mail_header_name_is(field, len, "Content-Type"))
+        buf_reset(&st->part_boundary);
     int drop = 0;
-    if (st->flags & CLEANUP_FLAG_EXTRACT)
+    if (primary && (st->flags & CLEANUP_FLAG_EXTRACT))
         drop = extract_field(st, field, len);
     struct buf unfolded, prepend, replacement;
     buf_init(&unfolded, (size_t)st->cfg->header_size_limit + 2);
     buf_init(&prepend, CLEANUP_RECORD_MAX);
     buf_init(&replacement, CLEANUP_RECORD_MAX);
     enum cleanup_check_result check = CHECK_KEEP;
-    if (!cleanup_failed(st) && mail_header_unfold(field, len, &unfolded) == 0)
-        check = cleanup_check(st, CLEANUP_CHECK_HEADER, unfolded.data,
-                              unfolded.len, &prepend, &replacement);
+    int kind = field_check_kind(st, field, len);
+    if (kind >= 0 && !cleanup_failed(st) &&
+        mail_header_unfold(field, len, &unfolded) == 0)
+        check = cleanup_check(st, (enum cleanup_check_kind)kind,
+                              unfolded.data, unfolded.len, &prepend,
+                              &replacement);
     if (prepend.len > 0)
         emit_line(st, &prepend);
     if (check == CHECK_REPLACE) {
         emit_line(st, &replacement);
     } else if (check == CHECK_KEEP && !drop) {
-        rewrite_address_field(st);
+        if (primary)
+            rewrite_address_field(st);
         emit(st, st->field.data, st->field.len);
     }
     buf_free(&unfolded);
     buf_free(&prepend);
     buf_free(&replacement);
     buf_reset(&st->field);
+}
+
+/* --- MIME structure ----------------------------------------------------- */
+
+/* A header (the message's or a part's) ended: a multipart Content-Type in
+ * it opens a level whose boundary lines start part headers. */
+static void mime_open_level(struct cleanup_state *st)
+{
+    if (st->part_boundary.len == 0)
+        return;
+    if (st->mime_depth < CLEANUP_MIME_DEPTH &&
+        buf_set(&st->boundaries[st->mime_depth], st->part_boundary.data,
+                st->part_boundary.len) == 0)
+        st->mime_depth++;
+    else
+        log_debug("%s: MIME nesting over %d levels: deeper parts are body",
+                  st->id, CLEANUP_MIME_DEPTH);
+    buf_reset(&st->part_boundary);
+}
+
+/* True when text (a body line without LF) is a boundary of an open
+ * multipart: "--B" starts a part header, "--B--" closes the multipart
+ * (and any inside it). */
+static int mime_boundary_line(struct cleanup_state *st, const char *text,
+                              size_t len)
+{
+    if (st->mime_depth == 0 || len < 3 || text[0] != '-' || text[1] != '-')
+        return 0;
+    while (len > 2 && (text[len - 1] == ' ' || text[len - 1] == '\t' ||
+                       text[len - 1] == '\r'))
+        len--;
+    for (size_t level = st->mime_depth; level-- > 0;) {
+        const struct buf *b = &st->boundaries[level];
+        if (len < 2 + b->len || memcmp(text + 2, b->data, b->len) != 0)
+            continue;
+        size_t rest = len - 2 - b->len;
+        if (rest == 2 && text[len - 2] == '-' && text[len - 1] == '-') {
+            st->mime_depth = level;
+            return 1;
+        }
+        if (rest == 0) {
+            st->mime_depth = level + 1;
+            st->in_part_header = 1;
+            buf_reset(&st->part_boundary);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void end_part_header(struct cleanup_state *st)
+{
+    flush_field(st);
+    st->in_part_header = 0;
+    mime_open_level(st);
 }
 
 /* Message-ID:, Date:, From: for submissions that lack them. */
@@ -398,6 +480,7 @@ static void end_header(struct cleanup_state *st)
 {
     flush_field(st);
     st->in_header = 0;
+    mime_open_level(st);
     add_missing_headers(st);
     if (!cleanup_failed(st))
         log_info("%s: message-id=%s", st->id,
@@ -444,12 +527,24 @@ static void first_body_line(struct cleanup_state *st, const char *text,
 
 /* --- Lines -------------------------------------------------------------- */
 
+/* A line in the body: a MIME boundary, or a line for body_checks. */
+static void body_text_line(struct cleanup_state *st, const char *text,
+                           size_t len, int newline)
+{
+    size_t text_len = newline ? len - 1 : len;
+    if (newline && mime_boundary_line(st, text, text_len)) {
+        emit(st, text, len);
+        return;
+    }
+    body_line(st, text, text_len, newline);
+}
+
 /* One physical line (text includes its LF when newline). */
 static void process_line(struct cleanup_state *st, const char *text,
                          size_t len, int newline)
 {
-    if (!st->in_header) {
-        body_line(st, text, newline ? len - 1 : len, newline);
+    if (!st->in_header && !st->in_part_header) {
+        body_text_line(st, text, len, newline);
         return;
     }
     int continues = mail_header_continues(text, len);
@@ -472,8 +567,17 @@ static void process_line(struct cleanup_state *st, const char *text,
             header_too_large(st);
         return;
     }
-    end_header(st);
-    first_body_line(st, text, newline ? len - 1 : len, newline);
+    if (st->in_header) {
+        end_header(st);
+        first_body_line(st, text, newline ? len - 1 : len, newline);
+        return;
+    }
+    /* The end of a part header: usually its empty line. */
+    end_part_header(st);
+    if (len == 1 && newline)
+        emit(st, text, len);
+    else
+        body_text_line(st, text, len, newline);
 }
 
 void cleanup_message_data(struct cleanup_state *st, const char *data,
@@ -484,8 +588,9 @@ void cleanup_message_data(struct cleanup_state *st, const char *data,
         st->content_size > st->cfg->message_size_limit)
         reject_message(st, 552, "5.3.4", "Message size exceeds fixed limit");
     while (len > 0 && !cleanup_failed(st)) {
-        size_t limit = st->in_header ? (size_t)st->cfg->header_size_limit + 1
-                                     : (size_t)st->cfg->line_length_limit;
+        size_t limit = st->in_header || st->in_part_header
+                           ? (size_t)st->cfg->header_size_limit + 1
+                           : (size_t)st->cfg->line_length_limit;
         const char *lf = memchr(data, '\n', len);
         size_t take = lf != NULL ? (size_t)(lf - data) + 1 : len;
         size_t room = limit > st->line.len ? limit - st->line.len : 0;
@@ -516,6 +621,8 @@ void cleanup_message_end(struct cleanup_state *st)
     }
     if (st->in_header && !cleanup_failed(st))
         end_header(st);
+    if (st->in_part_header && !cleanup_failed(st))
+        end_part_header(st);
     flush_out(st, 1);
     if (cleanup_failed(st))
         return;

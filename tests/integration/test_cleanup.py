@@ -89,6 +89,7 @@ def checks_instance(inst, header="", body=""):
 HEADER_CHECKS = (
     "/^Subject: reject me/ REJECT no thanks\n"
     "/^Subject: plain reject/ REJECT\n"
+    "/^Subject: coded reject/ REJECT 5.7.9 with a code\n"
     "/^Subject: discard me/ DISCARD dropped here\n"
     "/^Subject: hold me/ HOLD held for review\n"
     "/^X-Secret:/ IGNORE\n"
@@ -110,6 +111,9 @@ def test_header_checks_reject(instance):
     reply = one_message(sock, b"Subject: reject me now\n\nbody\n")
     assert (reply["status"], reply["code"], reply["dsn"], reply["text"]) == \
         ("reject", 550, "5.7.1", "no thanks")
+    reply = one_message(sock, b"Subject: coded reject\n\nbody\n")
+    assert (reply["code"], reply["dsn"], reply["text"]) == \
+        (550, "5.7.9", "with a code")
     reply = one_message(sock, b"Subject: plain reject\n\nbody\n")
     assert reply["text"] == "message content rejected"
     assert queue_names(instance) == []
@@ -631,3 +635,80 @@ def test_many_recipients_duplicates_removed(instance):
     assert reply["status"] == "ok"
     qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
     assert qf.addresses == addresses
+
+
+def test_binary_body_is_stored_as_sent(instance):
+    # Body checks run on every line and piece; nothing matches, so every
+    # byte must come out as it went in, whatever the chunk boundaries.
+    sock = checks_instance(instance, body="/^never matches$/ REJECT\n")
+    rng = __import__("random").Random(5)
+    body = bytes(rng.randrange(256) for _ in range(150000))
+    body += b"\n" + b"L" * 9000 + b"\n\x00\r\n\n"
+    c = CleanupClient(sock)
+    c.open(sender="a@example.com", **SMTPD_ATTRS)
+    c.rcpt("b@example.org")
+    content = b"Subject: binary\n\n" + body
+    for size in (1, 7, 4096, 65536):
+        chunk, content = content[:size], content[size:]
+        c.data(chunk)
+    c.data(content)
+    reply = c.end()
+    c.close()
+    assert reply["status"] == "ok"
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.body() == body
+
+
+MIME_MESSAGE = (
+    b"From: a@example.com\nMIME-Version: 1.0\n"
+    b"Content-Type: multipart/mixed;\n boundary=\"outer b\"\n\n"
+    b"preamble\n"
+    b"--outer b\nContent-Type: text/plain\n\nhello\n"
+    b"--outer b\nContent-Type: multipart/alternative; boundary=inner\n\n"
+    b"--inner\nContent-Type: text/html\n\n<p>hi</p>\n"
+    b"--inner--\n"
+    b"--outer b\nContent-Type: application/x-evil;\n\tname=\"x.exe\"\n"
+    b"Content-Transfer-Encoding: base64\n\nAAAA\n"
+    b"--outer b--\nepilogue\n")
+
+
+def test_mime_part_headers_are_checked(instance):
+    sock = checks_instance(
+        instance, "/^Content-Type: application\\/x-evil;\\s*name=\"x\\.exe\"/ "
+                  "REJECT attachment refused\n"
+                  "/^Content-Type: text\\/html/ WARN html part\n",
+        body="/Content-Type:/ REJECT body checks saw a header\n"
+             "/^<p>/ WARN html body line\n")
+    reply = one_message(sock, MIME_MESSAGE)
+    assert (reply["status"], reply["text"]) == ("reject",
+                                                "attachment refused")
+    instance.wait_log(rf"{reply['queue_id']}: reject: header Content-Type: "
+                      r"application/x-evil;.name=\"x\.exe\" from ")
+    log = instance.log()
+    assert re.search(r"warning: header Content-Type: text/html from .*: "
+                     r"html part", log)
+    assert re.search(r"warning: body <p>hi</p> from .*: html body line", log)
+    # Without the attachment all of it is queued as sent.
+    ok = MIME_MESSAGE.replace(b"application/x-evil", b"application/pdf")
+    reply = one_message(sock, ok)
+    assert reply["status"] == "ok"
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.content.endswith(ok.split(b"\n", 1)[1])
+
+
+def test_mime_header_checks_apart_from_header_checks(instance):
+    mime = write_file(instance, "mime.pcre",
+                      "/^Content-Type: application\\/x-evil/ REJECT mime\n")
+    header = write_file(instance, "header.pcre",
+                        "/^Subject: spam/ REJECT header\n"
+                        "/^Content-Type: application/ REJECT not mine\n")
+    sock = start(instance, f"header_checks = pcre:{header}\n"
+                           f"mime_header_checks = pcre:{mime}\n")
+    reply = one_message(sock, MIME_MESSAGE)
+    assert (reply["status"], reply["text"]) == ("reject", "mime")
+    reply = one_message(sock, b"Subject: spam\n\nx\n")
+    assert (reply["status"], reply["text"]) == ("reject", "header")
+    # A boundary line of no open multipart is body.
+    reply = one_message(sock, b"Subject: x\n\n--nothing\nContent-Type: "
+                              b"application/x-evil\n\nx\n")
+    assert reply["status"] == "ok"

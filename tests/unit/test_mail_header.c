@@ -177,6 +177,57 @@ static void test_received(void **state)
     }
 }
 
+struct boundary_case {
+    const char *field;
+    int found;
+    const char *boundary;
+};
+
+static void test_mime_fields_and_boundaries(void **state)
+{
+    (void)state;
+    assert_true(mail_header_is_mime("MIME-Version: 1.0\n", 18));
+    assert_true(mail_header_is_mime("content-type: text/plain\n", 25));
+    assert_false(mail_header_is_mime("Content-: x\n", 12));
+    assert_false(mail_header_is_mime("Subject: Content-Type\n", 22));
+    static const struct boundary_case cases[] = {
+        { "Content-Type: multipart/mixed; boundary=abc\n", 1, "abc" },
+        { "Content-Type: Multipart/Alternative;\n boundary=\"a b;c\"\n", 1,
+          "a b;c" },
+        { "Content-Type: multipart/mixed; charset=x; BOUNDARY = \"q\\\"x\"\n",
+          1, "q\"x" },
+        { "Content-Type: (comment) multipart/related; boundary=z (c)\n", 1,
+          "z" },
+        { "Content-Type: text/plain; boundary=abc\n", 0, NULL },
+        { "Content-Type: multipart/mixed\n", 0, NULL },
+        { "Content-Type: multipart/mixed; boundary=\n", 0, NULL },
+        { "Content-Type: multipart/mixed; boundary=\"\"\n", 0, NULL },
+        { "Content-Disposition: multipart/mixed; boundary=abc\n", 0, NULL },
+        { "Content-Type: multipart/mixed; name=\"boundary=no\"\n", 0, NULL },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b;
+        buf_init(&b, MAIL_BOUNDARY_MAX);
+        int found = mail_header_boundary(cases[i].field,
+                                         strlen(cases[i].field), &b);
+        if (found != cases[i].found)
+            fail_msg("case %zu: found %d", i, found);
+        if (found)
+            assert_string_equal(buf_cstr(&b), cases[i].boundary);
+        buf_free(&b);
+    }
+    /* A boundary over the limit is none. */
+    struct buf field, b;
+    buf_init(&field, 4096);
+    buf_init(&b, MAIL_BOUNDARY_MAX);
+    buf_append_str(&field, "Content-Type: multipart/mixed; boundary=");
+    for (int i = 0; i < MAIL_BOUNDARY_MAX + 1; i++)
+        buf_append_char(&field, 'x');
+    assert_int_equal(mail_header_boundary(field.data, field.len, &b), 0);
+    buf_free(&field);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_unfold),
         cmocka_unit_test(test_date_format),
         cmocka_unit_test(test_received),
+        cmocka_unit_test(test_mime_fields_and_boundaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
