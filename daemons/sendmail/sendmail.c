@@ -244,6 +244,15 @@ static int add_recipients(const struct sendmail_options *opt,
     int rc = 0;
     for (int i = 0; i < opt->recipient_count && rc == 0; i++) {
         const char *p = opt->recipients[i];
+        for (const char *c = p; *c != '\0'; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+                log_error("bad recipient address \"%.100s\": control "
+                          "character", p);
+                rc = -1;
+                break;
+            }
+        if (rc != 0)
+            break;
         while (*p != '\0' && rc == 0) {
             const char *comma = strchr(p, ',');
             size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);

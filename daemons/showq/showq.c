@@ -116,6 +116,16 @@ static time_t parse_time(const char *text)
     return (time_t)sec;
 }
 
+/* Bytes that are not printable ASCII or UTF-8 shown as '?', so that a
+ * sender cannot put escape sequences on an admin's terminal. */
+static void sanitize(struct buf *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if ((unsigned char)b->data[i] < 0x20 ||
+            (unsigned char)b->data[i] == 0x7f)
+            b->data[i] = '?';
+}
+
 /* Reads one queue file; 0, or -1 to skip it. */
 static int read_entry(const char *path, struct showq_entry *e)
 {
@@ -145,6 +155,7 @@ static int read_entry(const char *path, struct showq_entry *e)
             buf_set(&e->sender, rec.data.data, rec.data.len);
             break;
         case QUEUE_REC_RCPT:
+            sanitize(&rec.data);
             buf_printf(&e->recipients, "%*s%s\n", SHOWQ_RECIPIENT_INDENT, "",
                        buf_cstr(&rec.data));
             break;
@@ -162,16 +173,6 @@ static int read_entry(const char *path, struct showq_entry *e)
     queue_reader_close(&r);
     (void)close(fd);
     return rc < 0 ? -1 : 0;
-}
-
-/* Bytes that are not printable ASCII or UTF-8 shown as '?', so that a
- * sender cannot put escape sequences on an admin's terminal. */
-static void sanitize(struct buf *b)
-{
-    for (size_t i = 0; i < b->len; i++)
-        if ((unsigned char)b->data[i] < 0x20 ||
-            (unsigned char)b->data[i] == 0x7f)
-            b->data[i] = '?';
 }
 
 static void list_queue(struct stream *out, const struct showq_queue *q,
@@ -200,7 +201,6 @@ static void list_queue(struct stream *out, const struct showq_queue *q,
             if (localtime_r(&e.arrival, &tm) != NULL)
                 strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
             sanitize(&e.sender);
-            sanitize(&e.recipients);
             stream_printf(out, "%-11s %7lld %-20.20s %s\n", id, e.size, when,
                           e.sender.len ? buf_cstr(&e.sender)
                                        : "MAILER-DAEMON");

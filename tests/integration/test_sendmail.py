@@ -1,0 +1,352 @@
+"""Local submission: sendmail, postdrop, pickup, showq and mailq, run for
+real against an instance, sendmail run by an ordinary user.
+
+As root, the instance's postdrop is a copy of the built one in the
+instance's own command directory, set-group-ID postdrop as `make install`
+makes it, and command_directory points there; sendmail itself runs as
+user nobody.  As an ordinary user the instance belongs to that user and
+postdrop needs no privilege.
+"""
+import os
+import pathlib
+import pwd
+import grp
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, IS_ROOT
+
+SENDMAIL = str(BIN / "sendmail")
+MAILQ = str(BIN / "mailq")
+HAVE_CLEANUP = (BIN / "cleanup").exists()
+
+
+def records(path):
+    """The (type, data) records of a queue or maildrop file."""
+    data = pathlib.Path(path).read_bytes()
+    out, pos = [], 0
+    while pos < len(data):
+        kind = chr(data[pos])
+        length = int.from_bytes(data[pos + 1:pos + 5], "big")
+        out.append((kind, data[pos + 5:pos + 5 + length]))
+        pos += 5 + length
+    return out
+
+
+def build(recs):
+    """Bytes of a file made of (type, data) records."""
+    return b"".join(t.encode() + len(d).to_bytes(4, "big") + d
+                    for t, d in recs)
+
+
+def content(path):
+    return b"".join(d for t, d in records(path) if t == "B")
+
+
+def maildrop_files(inst):
+    d = inst.queue / "maildrop"
+    return sorted(p for p in d.iterdir() if not p.name.startswith("tmp."))
+
+
+class Submission:
+    """An instance prepared for local submission, and the submitting user."""
+
+    def __init__(self, inst, services):
+        self.inst = inst
+        lines = ["showq unix n - n - - showq\n"]
+        if "pickup" in services:
+            lines.append("pickup unix n - n 60 1 pickup\n")
+        if "cleanup" in services:
+            lines.append("cleanup unix n - n - 0 cleanup\n")
+        inst.write_master_cf("".join(lines))
+        extra = ""
+        if IS_ROOT and inst.user is None:
+            # The set-group-ID postdrop, as installed.
+            cmd_dir = inst.root / "bin"
+            cmd_dir.mkdir()
+            shutil.copy(BIN / "postdrop", cmd_dir / "postdrop")
+            os.chown(cmd_dir / "postdrop", 0, grp.getgrnam("postdrop").gr_gid)
+            os.chmod(cmd_dir / "postdrop", 0o2755)
+            for name in ("postino-map", "newaliases"):
+                os.symlink(BIN / name, cmd_dir / name)
+            extra = f"command_directory = {cmd_dir}\n"
+            pw = pwd.getpwnam("nobody")
+            self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        else:
+            self.uid, self.gid = inst.uid, inst.gid
+        self.login = pwd.getpwuid(self.uid).pw_name
+        inst.write_main_cf(extra + "message_size_limit = 200000\n")
+
+    def argv(self, program, *args, config_option="-C"):
+        argv = [program, config_option, str(self.inst.etc), *args]
+        if os.geteuid() == 0 and self.uid != 0:
+            argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}",
+                    "--clear-groups", *argv]
+        return argv
+
+    def run(self, *args, message=b"", program=SENDMAIL):
+        return subprocess.run(self.argv(program, *args), input=message,
+                              capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def submit(instance):
+    sub = Submission(instance, ["showq"])
+    instance.start()
+    return sub
+
+
+def test_no_recipients_is_a_usage_error(submit):
+    r = submit.run(message=b"Subject: x\n\nbody\n")
+    assert r.returncode == 64, r
+    assert b"fatal: no recipients specified" in r.stderr
+    assert maildrop_files(submit.inst) == []
+
+
+def test_message_is_queued_in_maildrop_with_its_envelope(submit):
+    message = b"Subject: hello\r\n\r\nline one\r\n.\r\nnot part\r\n"
+    r = submit.run("-f", "alice@example.com", "-F", "Alice Example",
+                   "bob@example.org, Carol <carol@example.org>",
+                   message=message)
+    assert r.returncode == 0, r.stderr
+    files = maildrop_files(submit.inst)
+    assert len(files) == 1
+    st = files[0].stat()
+    assert st.st_uid == submit.uid          # the submitter's own file
+    recs = records(files[0])
+    assert ("F", b"alice@example.com") in recs
+    assert ("A", b"full_name=Alice Example") in recs
+    assert ("A", b"uid=%d" % submit.uid) in recs
+    assert [d for t, d in recs if t == "R"] == [b"bob@example.org",
+                                               b"carol@example.org"]
+    # CRLF became LF; the lone dot ended the message.
+    assert content(files[0]) == b"Subject: hello\n\nline one\n"
+    assert recs[-1] == ("E", b"")
+
+
+def test_dash_i_keeps_lone_dots_and_default_sender_is_login(submit):
+    r = submit.run("-i", "-t", message=b"To: bob@example.org\n\na\n.\nb")
+    assert r.returncode == 0, r.stderr
+    (f,) = maildrop_files(submit.inst)
+    recs = records(f)
+    assert ("F", submit.login.encode()) in recs
+    assert ("A", b"flags=8") in recs                 # -t: cleanup extracts
+    assert [d for t, d in recs if t == "R"] == []
+    assert content(f) == b"To: bob@example.org\n\na\n.\nb\n"
+
+
+def test_null_sender_and_bad_addresses(submit):
+    r = submit.run("-f", "<>", "bob@example.org", message=b"x\n")
+    assert r.returncode == 0, r.stderr
+    (f,) = maildrop_files(submit.inst)
+    assert ("F", b"") in records(f)
+    r = submit.run("-f", "a b@example.com", "bob@example.org", message=b"x\n")
+    assert r.returncode == 65
+    assert b"bad sender address" in r.stderr
+    r = submit.run("bob@example.org\r\nRCPT TO:<eve@example.org>",
+                   message=b"x\n")
+    assert r.returncode == 65
+    assert b"bad recipient address" in r.stderr
+    assert len(maildrop_files(submit.inst)) == 1
+
+
+def test_message_over_the_size_limit_is_refused(submit):
+    r = submit.run("bob@example.org", message=b"x" * 300000)
+    assert r.returncode == 65
+    assert b"message file too big" in r.stderr
+    assert maildrop_files(submit.inst) == []
+    assert [p for p in (submit.inst.queue / "maildrop").iterdir()] == []
+
+
+def test_mailq_lists_the_maildrop(submit):
+    r = submit.run(program=MAILQ)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Mail queue is empty\n"
+    r = submit.run("-f", "alice@example.com", "bob@example.org",
+                   message=b"Subject: q\n\n" + b"y" * 1500 + b"\n")
+    assert r.returncode == 0, r.stderr
+    (f,) = maildrop_files(submit.inst)
+    r = submit.run("-bp")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().split("\n")
+    assert lines[0] == ("-Queue ID-  --Size-- ----Arrival Time---- "
+                        "-Sender/Recipient-------")
+    assert re.match(rf"{f.name} +1513 \w\w\w \w\w\w [ \d]\d "
+                    r"\d\d:\d\d:\d\d  alice@example.com$", lines[1]), lines
+    assert lines[2] == " " * 41 + "bob@example.org"
+    assert lines[3] == ""
+    assert lines[4] == "-- 2 Kbytes in 1 Request."
+
+
+def test_mailq_says_when_the_mail_system_is_down(instance):
+    sub = Submission(instance, [])
+    r = sub.run(program=MAILQ)
+    assert r.returncode == 69
+    assert b"mail system is down" in r.stderr
+
+
+def test_queue_run_without_qmgr_says_so(submit):
+    r = submit.run("-q")
+    assert r.returncode == 69
+    assert b"Cannot flush mail queue - mail system is down" in r.stderr
+
+
+def test_postdrop_refuses_anything_but_the_internal_form(submit):
+    postdrop = (submit.inst.root / "bin" / "postdrop"
+                if (submit.inst.root / "bin").exists() else BIN / "postdrop")
+    for junk in (b"", b"From: me\n\nhello\n", b"V\x00\x00\x00\x011" * 3):
+        r = subprocess.run(submit.argv(str(postdrop), config_option="-c"),
+                           input=junk,
+                           capture_output=True, timeout=30)
+        assert r.returncode == 65, r
+        assert b"postdrop: error: uid=" in r.stderr
+    assert list((submit.inst.queue / "maildrop").iterdir()) == []
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to make the directory")
+def test_postdrop_distrusts_a_user_config(plain_instance):
+    inst = plain_instance
+    sub = Submission(inst, [])
+    # A configuration directory the user owns is refused by the privileged
+    # postdrop.
+    evil = inst.root / "evil"
+    evil.mkdir()
+    (evil / "main.cf").write_text(f"queue_directory = {inst.queue}\n")
+    os.chown(evil, sub.uid, sub.gid)
+    os.chown(evil / "main.cf", sub.uid, sub.gid)
+    r = subprocess.run(["setpriv", f"--reuid={sub.uid}", f"--regid={sub.gid}",
+                        "--clear-groups", str(inst.root / "bin" / "postdrop"),
+                        "-c", str(evil)], input=b"", capture_output=True,
+                       timeout=30)
+    assert r.returncode != 0
+    assert b"not a configuration directory of root's" in r.stderr
+
+
+def smtp_session(sub, script):
+    """Runs sendmail -bs with the lines of script; returns the replies."""
+    p = subprocess.Popen(sub.argv(SENDMAIL, "-bs"), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate(b"".join(line + b"\r\n" for line in script),
+                             timeout=30)
+    assert p.returncode == 0, err
+    return out.decode().split("\r\n")
+
+
+def test_sendmail_bs_speaks_smtp(submit):
+    replies = smtp_session(submit, [
+        b"EHLO client.example",
+        b"MAIL FROM:<alice@example.com>",
+        b"RCPT TO:<bob@example.org> NOTIFY=FAILURE",
+        b"RCPT TO:<bad address>",
+        b"DATA",
+        b"Subject: smtp",
+        b"",
+        b"..leading dot",
+        b".",
+        b"RCPT TO:<x@example.org>",
+        b"NOOP",
+        b"FOO",
+        b"QUIT",
+    ])
+    assert replies[0].startswith("220 ")
+    assert "250-SIZE 200000" in replies
+    assert "250 ENHANCEDSTATUSCODES" in replies
+    rest = [r for r in replies if not r.startswith("250-")][2:]
+    assert rest[0] == "250 2.1.0 Ok"
+    assert rest[1] == "250 2.1.5 Ok"
+    assert rest[2].startswith("501 5.1.3")
+    assert rest[3].startswith("354 ")
+    m = re.match(r"250 2\.0\.0 Ok: queued as ([0-9A-F]+)$", rest[4])
+    assert m, rest
+    assert rest[5].startswith("503 5.5.1")
+    assert rest[6] == "250 2.0.0 Ok"
+    assert rest[7].startswith("502 5.5.2")
+    assert rest[8] == "221 2.0.0 Bye"
+    f = submit.inst.queue / "maildrop" / m.group(1)
+    recs = records(f)
+    assert ("F", b"alice@example.com") in recs
+    assert ("N", b"FAILURE") in recs
+    assert content(f) == b"Subject: smtp\n\n.leading dot\n"
+
+
+def put_hostile(inst, sub, name, data=None, link_to=None):
+    path = inst.queue / "maildrop" / name
+    if link_to is not None:
+        os.symlink(link_to, path)
+    else:
+        path.write_bytes(data)
+    os.lchown(path, sub.uid, sub.gid)
+    return path
+
+
+@pytest.fixture
+def pickup(instance):
+    if not (BIN / "pickup").exists():
+        pytest.skip("pickup is not built")
+    sub = Submission(instance, ["showq", "pickup"])
+    instance.start()
+    return sub
+
+
+def trigger_pickup(inst):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(inst.queue / "public" / "pickup"))
+        s.sendall(b"W")
+
+
+def test_pickup_moves_hostile_files_to_corrupt(pickup):
+    inst = pickup.inst
+    secret = inst.root / "secret"
+    secret.write_text("not for pickup\n")
+    put_hostile(inst, pickup, "ABCDEF01", b"garbage, not records\n")
+    put_hostile(inst, pickup, "ABCDEF02", link_to=str(secret))
+    # Well formed, but larger than message_size_limit.
+    huge = build([("V", b"1"), ("S", b"0"), ("T", b"1764621611.000001"),
+                  ("A", b"uid=%d" % pickup.uid), ("F", b"alice"),
+                  ("R", b"bob@example.org"), ("M", b"")] +
+                 [("B", b"z" * 65536)] * 4 + [("X", b""), ("E", b"")])
+    put_hostile(inst, pickup, "ABCDEF03", huge)
+    put_hostile(inst, pickup, "tmp.ignored", b"still being written")
+    trigger_pickup(inst)
+    inst.wait_log(r"ABCDEF01: corrupt queue file.*moved to corrupt/ABCDEF01")
+    inst.wait_log(r"ABCDEF02: symbolic link: moved to corrupt/ABCDEF02")
+    inst.wait_log(r"ABCDEF03: uid=\d+: message file too big")
+    inst.wait_log(r"ABCDEF03: .*moved to corrupt/ABCDEF03")
+    corrupt = sorted(p.name for p in (inst.queue / "corrupt").iterdir())
+    assert corrupt == ["ABCDEF01", "ABCDEF02", "ABCDEF03"]
+    assert [p.name for p in (inst.queue / "maildrop").iterdir()] == [
+        "tmp.ignored"]
+    assert secret.read_text() == "not for pickup\n"
+    # pickup is still there and answers the next wakeup.
+    put_hostile(inst, pickup, "ABCDEF04", b"")
+    trigger_pickup(inst)
+    inst.wait_log(r"ABCDEF04: .*moved to corrupt/ABCDEF04")
+    assert "killed by signal" not in inst.log()
+
+
+@pytest.mark.skipif(not HAVE_CLEANUP, reason="cleanup is not built")
+def test_sendmail_t_is_picked_up_queued_and_listed(instance):
+    sub = Submission(instance, ["showq", "pickup", "cleanup"])
+    instance.start()
+    r = sub.run("-t", "-f", "alice@example.com", message=(
+        b"From: Alice <alice@example.com>\nTo: bob@example.org\n"
+        b"Bcc: carol@example.org\nSubject: picked up\n\nbody\n"))
+    assert r.returncode == 0, r.stderr
+    instance.wait_log(rf"[0-9A-F]+: uid={sub.uid} from=<alice@example.com>")
+    deadline = time.monotonic() + 10
+    while maildrop_files(instance) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert maildrop_files(instance) == []
+    queued = list((instance.queue / "incoming").iterdir())
+    assert len([q for q in queued if not q.name.startswith("tmp.")]) == 1
+    r = sub.run(program=MAILQ)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "alice@example.com" in out
+    assert "bob@example.org" in out and "carol@example.org" in out
+    assert "-- 1 Kbytes in 1 Request." in out
