@@ -106,6 +106,19 @@ const struct config_param_def config_param_table[] = {
     PARAM_TIME_UNIT("maximal_queue_lifetime", "5d", 0, 100 * DAY, 'd'),
     PARAM_BOOL("soft_bounce", "no"),
 
+    /* The cleanup daemon: header, size and hop limits, content checks,
+     * address rewriting. */
+    PARAM_SIZE("header_size_limit", "102400", 1024, 1024L * 1024 * 1024),
+    PARAM_INT("hopcount_limit", "50", 1, 10000),
+    PARAM_LIST("header_checks", ""),
+    PARAM_LIST("body_checks", ""),
+    PARAM_LIST("canonical_maps", ""),
+    PARAM_LIST("sender_canonical_maps", ""),
+    PARAM_LIST("recipient_canonical_maps", ""),
+    PARAM_LIST("virtual_alias_maps", ""),
+    PARAM_INT("virtual_alias_recursion_limit", "1000", 1, 100000),
+    PARAM_INT("virtual_alias_expansion_limit", "1000", 1, 100000),
+
     /* The SMTP server. */
     PARAM_STRING("smtpd_banner", "$myhostname ESMTP $mail_name"),
     PARAM_TIME("smtpd_timeout", "300s", 1, DAY),

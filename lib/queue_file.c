@@ -4,6 +4,7 @@
  */
 #include "queue_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "safe_file.h"
@@ -105,10 +107,52 @@ static void writer_release(struct queue_writer *w)
     w->fd = -1;
 }
 
+/* Microseconds of the open time as 5 hex digits, then the inode: unique
+ * among the files that exist at once, without a lock.  attempt moves the
+ * time part after a name clash. */
+static void queue_make_id(char id[QUEUE_ID_SIZE], const struct timeval *when,
+                          ino_t inode, unsigned attempt)
+{
+    unsigned long usec = ((unsigned long)when->tv_usec + attempt) & 0xFFFFF;
+    snprintf(id, QUEUE_ID_SIZE, "%05lX%llX", usec,
+             (unsigned long long)inode);
+}
+
+/* An unnamed file in dir, when the kernel, the file system and /proc (for
+ * the link at commit) allow it; -1 otherwise. */
+static int writer_open_anonymous(const char *dir)
+{
+#ifdef O_TMPFILE
+    if (access("/proc/self/fd", X_OK) != 0)
+        return -1;
+    return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#else
+    (void)dir;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+static int writer_create(struct queue_writer *w, const char *dir)
+{
+    w->fd = writer_open_anonymous(dir);
+    if (w->fd >= 0) {
+        w->anonymous = 1;
+        return 0;
+    }
+    /* Errors that a named file would meet as well are reported as such. */
+    if (errno == ENOSPC || errno == EDQUOT || errno == EIO ||
+        errno == EACCES || errno == ENOENT || errno == EROFS)
+        return -1;
+    w->fd = safe_file_create_temp(dir, "tmp.", 0600, &w->temp_path);
+    return w->fd >= 0 ? 0 : -1;
+}
+
 int queue_writer_open(struct queue_writer *w, const char *dir,
                       struct buf *error)
 {
     memset(w, 0, sizeof(*w));
+    w->fd = -1;
     buf_init(&w->temp_path, QUEUE_PATH_MAX);
     buf_init(&w->dir, QUEUE_PATH_MAX);
     buf_init(&w->pending, QUEUE_WRITE_CHUNK + QUEUE_RECORD_MAX +
@@ -118,15 +162,18 @@ int queue_writer_open(struct queue_writer *w, const char *dir,
         writer_release(w);
         return -1;
     }
-    w->fd = safe_file_create_temp(dir, "tmp.", 0600, &w->temp_path);
-    if (w->fd < 0) {
+    gettimeofday(&w->opened, NULL);
+    struct stat st;
+    if (writer_create(w, dir) != 0 || fstat(w->fd, &st) != 0) {
         int saved = errno;
         buf_printf(error, "create queue file in %s: %s", dir,
                    strerror(errno));
-        writer_release(w);
+        queue_writer_abort(w);
         errno = saved;
         return -1;
     }
+    w->inode = st.st_ino;
+    queue_make_id(w->id, &w->opened, w->inode, 0);
     char size[QUEUE_SIZE_LEN + 1];
     snprintf(size, sizeof(size), QUEUE_SIZE_FORMAT, 0LL, 0LL, 0L);
     w->stage = STAGE_START;
@@ -141,6 +188,11 @@ fail:
     buf_printf(error, "write queue file: %s", strerror(errno));
     queue_writer_abort(w);
     return -1;
+}
+
+const char *queue_writer_id(const struct queue_writer *w)
+{
+    return w->id;
 }
 
 int queue_writer_add(struct queue_writer *w, int type, const void *data,
@@ -185,18 +237,6 @@ int queue_writer_add_content(struct queue_writer *w, const void *data,
     return 0;
 }
 
-/* Microseconds as 5 hex digits, then the inode: unique among the files
- * that exist at once, without a lock. */
-static void queue_make_id(char id[QUEUE_ID_SIZE], ino_t inode,
-                          unsigned attempt)
-{
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    unsigned long usec = ((unsigned long)now.tv_usec + attempt) & 0xFFFFF;
-    snprintf(id, QUEUE_ID_SIZE, "%05lX%llX", usec,
-             (unsigned long long)inode);
-}
-
 static int writer_finish_records(struct queue_writer *w)
 {
     if (w->stage == STAGE_ENVELOPE &&
@@ -221,20 +261,28 @@ static int writer_finish_records(struct queue_writer *w)
     return 0;
 }
 
-/* Links the temporary file to its queue ID, never over another file. */
-static int writer_link(struct queue_writer *w, char id[QUEUE_ID_SIZE])
+/* One link attempt of the file to final. */
+static int writer_link_once(struct queue_writer *w, const char *final)
 {
-    struct stat st;
-    if (fstat(w->fd, &st) != 0)
-        return -1;
+    if (!w->anonymous)
+        return link(buf_cstr(&w->temp_path), final);
+    char proc_path[64];
+    snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", w->fd);
+    return linkat(AT_FDCWD, proc_path, AT_FDCWD, final, AT_SYMLINK_FOLLOW);
+}
+
+/* Links the file to its queue ID in dir, never over another file. */
+static int writer_link(struct queue_writer *w, const char *dir,
+                       char id[QUEUE_ID_SIZE])
+{
     struct buf final;
     buf_init(&final, QUEUE_PATH_MAX);
     for (unsigned attempt = 0; attempt < 16; attempt++) {
-        queue_make_id(id, st.st_ino, attempt);
+        queue_make_id(id, &w->opened, w->inode, attempt);
         buf_reset(&final);
-        if (buf_printf(&final, "%s/%s", buf_cstr(&w->dir), id) != 0)
+        if (buf_printf(&final, "%s/%s", dir, id) != 0)
             break;
-        if (link(buf_cstr(&w->temp_path), buf_cstr(&final)) == 0) {
+        if (writer_link_once(w, buf_cstr(&final)) == 0) {
             buf_free(&final);
             return 0;
         }
@@ -250,13 +298,28 @@ static int writer_link(struct queue_writer *w, char id[QUEUE_ID_SIZE])
 int queue_writer_commit(struct queue_writer *w, char id[QUEUE_ID_SIZE],
                         struct buf *error)
 {
+    return queue_writer_commit_in(w, NULL, id, error);
+}
+
+int queue_writer_commit_in(struct queue_writer *w, const char *dir,
+                           char id[QUEUE_ID_SIZE], struct buf *error)
+{
     id[0] = '\0';
-    if (writer_finish_records(w) != 0 || fsync(w->fd) != 0 ||
-        writer_link(w, id) != 0) {
-        int saved = errno;
-        buf_printf(error, "write queue file %s: %s", buf_cstr(&w->temp_path),
-                   strerror(errno));
+    struct buf target;
+    buf_init(&target, QUEUE_PATH_MAX);
+    if (buf_set_str(&target, dir != NULL ? dir : buf_cstr(&w->dir)) != 0) {
+        buf_printf(error, "queue directory name too long");
         queue_writer_abort(w);
+        buf_free(&target);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (writer_finish_records(w) != 0 || fsync(w->fd) != 0 ||
+        writer_link(w, buf_cstr(&target), id) != 0) {
+        int saved = errno;
+        buf_printf(error, "write queue file %s: %s", w->id, strerror(errno));
+        queue_writer_abort(w);
+        buf_free(&target);
         id[0] = '\0';
         errno = saved;
         return -1;
@@ -264,8 +327,8 @@ int queue_writer_commit(struct queue_writer *w, char id[QUEUE_ID_SIZE],
     /* From the link on the message exists under its ID; what is left is
      * to remove the temporary name and make the directory durable. */
     int rc = 0;
-    if (unlink(buf_cstr(&w->temp_path)) != 0 ||
-        safe_file_fsync_dir(buf_cstr(&w->dir)) != 0) {
+    if ((!w->anonymous && unlink(buf_cstr(&w->temp_path)) != 0) ||
+        safe_file_fsync_dir(buf_cstr(&target)) != 0) {
         buf_printf(error, "commit queue file %s: %s", id, strerror(errno));
         rc = -1;
     }
@@ -275,6 +338,7 @@ int queue_writer_commit(struct queue_writer *w, char id[QUEUE_ID_SIZE],
         saved = errno;
         rc = -1;
     }
+    buf_free(&target);
     writer_release(w);
     errno = saved;
     return rc;
@@ -283,10 +347,37 @@ int queue_writer_commit(struct queue_writer *w, char id[QUEUE_ID_SIZE],
 void queue_writer_abort(struct queue_writer *w)
 {
     if (w->fd >= 0) {
-        close(w->fd);
-        unlink(buf_cstr(&w->temp_path));
+        (void)close(w->fd); /* the file is dropped: nothing to keep */
+        if (!w->anonymous && w->temp_path.len > 0)
+            (void)unlink(buf_cstr(&w->temp_path));
     }
     writer_release(w);
+}
+
+int queue_remove_stale_temps(const char *dir, long max_age)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    time_t now = time(NULL);
+    int removed = 0;
+    struct buf path;
+    buf_init(&path, QUEUE_PATH_MAX);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "tmp.", 4) != 0)
+            continue;
+        buf_reset(&path);
+        struct stat st;
+        if (buf_printf(&path, "%s/%s", dir, e->d_name) != 0 ||
+            lstat(buf_cstr(&path), &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (now - st.st_mtime > max_age && unlink(buf_cstr(&path)) == 0)
+            removed++;
+    }
+    buf_free(&path);
+    (void)closedir(d); /* read-only directory handle */
+    return removed;
 }
 
 /* --- Reading ------------------------------------------------------------ */

@@ -3,19 +3,27 @@
  * prefixed records ending with a mandatory end record (docs/queue-format.md
  * has the records, their order and the states of a message).
  *
- * Writing (cleanup): records are buffered and written in order; commit
- * writes the end record, fills in the size record, fsyncs, links the file
- * to its queue ID in the same directory (never replacing a file), removes
- * the temporary name and fsyncs the directory.  Only after a successful
- * commit is the message accepted.  Any failure removes the temporary file
- * and keeps errno (ENOSPC, EDQUOT, EIO: "452 4.3.1").
+ * Writing (cleanup): the file is created without a name where the system
+ * allows it (O_TMPFILE in the queue directory; a kill at any moment leaves
+ * nothing behind), else under a temporary name tmp.* in that directory.
+ * Its queue ID is known from the open on (the open time and the file's
+ * inode), so that the receiving daemon can log it at once.  Records are
+ * buffered and written in order; commit writes the end record, fills in
+ * the size record, fsyncs, links the file to its queue ID (never replacing
+ * a file; in the rare case of a name clash the ID changes), removes the
+ * temporary name if any and fsyncs the directory.  Only after a
+ * successful commit is the message accepted.  Any failure removes the
+ * temporary file and keeps errno (ENOSPC, EDQUOT: "452 4.3.1").
  *
  *     struct queue_writer w;
  *     if (queue_writer_open(&w, "incoming", &error) != 0) ...
+ *     log_info("%s: ...", queue_writer_id(&w));
  *     queue_writer_add(&w, QUEUE_REC_SENDER, sender, strlen(sender));
  *     ...
  *     char id[QUEUE_ID_SIZE];
  *     if (queue_writer_commit(&w, id, &error) != 0) ... 452 ...
+ *     (or queue_writer_commit_in(&w, "hold", id, &error): another queue
+ *     directory of the same file system)
  *
  * Reading (qmgr, delivery agents): records come back one by one with their
  * offset; anything out of order, unknown, too long, or a file that ends
@@ -34,6 +42,7 @@
 #define POSTINO_QUEUE_FILE_H
 
 #include <stddef.h>
+#include <sys/time.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -62,7 +71,11 @@ enum queue_record_type {
 
 struct queue_writer {
     int fd;
-    struct buf temp_path;
+    int anonymous;           /* O_TMPFILE: no name until the commit */
+    char id[QUEUE_ID_SIZE];  /* from the open time and the inode */
+    struct timeval opened;
+    ino_t inode;
+    struct buf temp_path;    /* tmp.* when not anonymous */
     struct buf dir;
     struct buf pending;      /* records not yet written */
     off_t written;           /* bytes already in the file */
@@ -89,6 +102,15 @@ int queue_writer_add_content(struct queue_writer *w, const void *data,
  * either way and w is released. */
 int queue_writer_commit(struct queue_writer *w, char id[QUEUE_ID_SIZE],
                         struct buf *error);
+/* The same, linked into dir (another queue directory, e.g. "hold") instead
+ * of the directory given to open. */
+int queue_writer_commit_in(struct queue_writer *w, const char *dir,
+                           char id[QUEUE_ID_SIZE], struct buf *error);
+/* The queue ID the file will have (known from the open). */
+const char *queue_writer_id(const struct queue_writer *w);
+/* Removes the files tmp.* in dir whose last change is older than max_age
+ * seconds (left by a writer that was killed); returns how many. */
+int queue_remove_stale_temps(const char *dir, long max_age);
 /* Removes the temporary file and releases w. */
 void queue_writer_abort(struct queue_writer *w);
 

@@ -1,0 +1,447 @@
+/*
+ * cleanup_message - the content of a message, as it streams in: lines
+ * reassembled from the client's chunks, the header fields (RFC 5322: a
+ * name, a colon, folded continuation lines) checked and counted, the
+ * Received: field prepended, missing Message-ID:, Date: and From: added
+ * for submissions, recipients taken from To:, Cc: and Bcc: for sendmail
+ * -t, body lines checked, and everything written as content blocks.
+ *
+ * The header ends at the first line that neither starts nor continues a
+ * field; that line (usually the empty separator) begins the body.  When
+ * it is not empty an empty line is put before it, so that the stored
+ * message always has its separator.  A message with no header at all, or
+ * no body, is fine.
+ *
+ * Bounds: one header field, and the whole header, at most
+ * header_size_limit bytes (else 552 5.3.4); the content at most
+ * message_size_limit (else 552 5.3.4); more than hopcount_limit Received:
+ * fields: 554 5.4.6.  A body line longer than line_length_limit is handled
+ * in pieces of that size, each checked by itself (as Postfix does).
+ */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "mail_address.h"
+#include "mail_header.h"
+
+#define MESSAGE_ID_MAX 998
+
+void cleanup_message_init(struct cleanup_state *st)
+{
+    const struct cleanup_config *cfg = st->cfg;
+    size_t line_max = (size_t)(cfg->header_size_limit > cfg->line_length_limit
+                                   ? cfg->header_size_limit
+                                   : cfg->line_length_limit) + 2;
+    buf_init(&st->out, 2 * QUEUE_BLOCK_MAX);
+    buf_init(&st->line, line_max);
+    buf_init(&st->field, (size_t)cfg->header_size_limit + 2);
+    buf_init(&st->message_id, MESSAGE_ID_MAX);
+    st->in_header = 1;
+}
+
+void cleanup_message_free(struct cleanup_state *st)
+{
+    buf_free(&st->out);
+    buf_free(&st->line);
+    buf_free(&st->field);
+    buf_free(&st->message_id);
+    cleanup_recipients_free(&st->extracted);
+    cleanup_recipients_free(&st->extracted_resent);
+}
+
+/* Content goes out in blocks of QUEUE_BLOCK_MAX (the last one shorter). */
+static void flush_out(struct cleanup_state *st, int all)
+{
+    size_t done = 0;
+    while (!cleanup_failed(st) && st->writer_open &&
+           (st->out.len - done >= QUEUE_BLOCK_MAX ||
+            (all && st->out.len > done))) {
+        size_t n = st->out.len - done;
+        if (n > QUEUE_BLOCK_MAX)
+            n = QUEUE_BLOCK_MAX;
+        if (queue_writer_add_content(&st->writer, st->out.data + done, n) !=
+            0)
+            cleanup_fail_write(st, errno);
+        done += n;
+    }
+    buf_consume(&st->out, done);
+    if (cleanup_failed(st))
+        buf_reset(&st->out);
+}
+
+static void emit(struct cleanup_state *st, const char *data, size_t len)
+{
+    while (len > 0 && !cleanup_failed(st) && st->writer_open) {
+        size_t room = QUEUE_BLOCK_MAX - st->out.len % QUEUE_BLOCK_MAX;
+        size_t n = len < room ? len : room;
+        if (buf_append(&st->out, data, n) != 0) {
+            cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
+                         "Error: out of memory");
+            return;
+        }
+        data += n;
+        len -= n;
+        flush_out(st, 0);
+    }
+}
+
+static void emit_line(struct cleanup_state *st, const struct buf *text)
+{
+    emit(st, text->data, text->len);
+    emit(st, "\n", 1);
+}
+
+/* Logs "ID: reject: TEXT; from=<> to=<> ..." and sets the verdict. */
+static void reject_message(struct cleanup_state *st, int code,
+                           const char *dsn, const char *text)
+{
+    if (cleanup_failed(st))
+        return;
+    struct buf context;
+    buf_init(&context, 4096);
+    cleanup_log_context(st, &context);
+    log_info("%s: reject: %s %s: %s %s", st->id, text, buf_cstr(&context),
+             dsn, text);
+    buf_free(&context);
+    cleanup_fail(st, CLEANUP_REJECT, code, dsn, text);
+}
+
+static void header_too_large(struct cleanup_state *st)
+{
+    reject_message(st, 552, "5.3.4", "Message header size exceeds limit");
+}
+
+static const char *attr_or(const struct cleanup_state *st, const char *name,
+                           const char *fallback)
+{
+    const char *v = cleanup_attr(st, name);
+    return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+void cleanup_message_start(struct cleanup_state *st)
+{
+    if (st->envelope_written)
+        return;
+    st->envelope_written = 1;
+    cleanup_envelope_rewrite(st, &st->rcpts);
+    cleanup_envelope_write_recipients(st);
+    if (!cleanup_failed(st) && st->writer_open &&
+        queue_writer_add(&st->writer, QUEUE_REC_CONTENT, "", 0) != 0)
+        cleanup_fail_write(st, errno);
+    const struct cleanup_config *cfg = st->cfg;
+    struct mail_received r = {
+        .helo_name = cleanup_attr(st, "helo_name"),
+        .client_name = cleanup_attr(st, "client_name"),
+        .client_address = cleanup_attr(st, "client_address"),
+        .tls = cleanup_attr(st, "tls"),
+        .sasl_username = cleanup_attr(st, "sasl_username"),
+        .local_user = cleanup_attr(st, "local_user"),
+        .by_host = attr_or(st, "received_by", cfg->myhostname),
+        .mail_name = cfg->mail_name,
+        .protocol = attr_or(st, "protocol", "SMTP"),
+        .queue_id = st->id,
+        .recipient = st->rcpts.count == 1 ? st->rcpts.items[0].address
+                                          : NULL,
+        .date = st->arrival.tv_sec,
+    };
+    struct buf received;
+    buf_init(&received, CLEANUP_RECORD_MAX);
+    if (mail_received_format(&r, &received) != 0)
+        cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
+                     "Error: cannot format the Received: header");
+    emit(st, received.data, received.len);
+    buf_free(&received);
+}
+
+/* --- Recipients from headers (sendmail -t) ------------------------------ */
+
+static int extract_one(void *ctx, const char *address)
+{
+    struct cleanup_recipients *list = ctx;
+    if (cleanup_recipients_add(list, address, NULL, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+/* Takes the addresses of To, Cc, Bcc (and their Resent- forms); returns
+ * true when the field must be left out (Bcc). */
+static int extract_field(struct cleanup_state *st, const char *field,
+                         size_t len)
+{
+    static const char *const plain[] = { "To", "Cc", "Bcc" };
+    static const char *const resent[] = {
+        "Resent-To", "Resent-Cc", "Resent-Bcc",
+    };
+    for (int i = 0; i < 3; i++) {
+        int is_plain = mail_header_name_is(field, len, plain[i]);
+        int is_resent = mail_header_name_is(field, len, resent[i]);
+        if (!is_plain && !is_resent)
+            continue;
+        size_t value_len;
+        const char *value = mail_header_value(field, len, &value_len);
+        struct cleanup_recipients *list =
+            is_plain ? &st->extracted : &st->extracted_resent;
+        if (mail_address_list(value, value_len, extract_one, list) != 0) {
+            log_warn("%s: too many recipients in the message header",
+                     st->id);
+            cleanup_fail(st, CLEANUP_REJECT, 552, "5.5.3",
+                         "Error: too many recipients");
+        }
+        return i == 2;
+    }
+    return 0;
+}
+
+/* --- Header fields ------------------------------------------------------ */
+
+static void note_message_id(struct cleanup_state *st, const char *field,
+                            size_t len)
+{
+    size_t value_len;
+    const char *value = mail_header_value(field, len, &value_len);
+    buf_reset(&st->message_id);
+    struct buf unfolded;
+    buf_init(&unfolded, MESSAGE_ID_MAX);
+    if (mail_header_unfold(value, value_len, &unfolded) == 0)
+        (void)buf_set(&st->message_id, unfolded.data, unfolded.len);
+    buf_free(&unfolded);
+    st->seen_message_id = 1;
+}
+
+/* Counts and remembers what later steps need to know about a field. */
+static void note_field(struct cleanup_state *st, const char *field,
+                       size_t len)
+{
+    if (mail_header_name_is(field, len, "Received") &&
+        ++st->hops > st->cfg->hopcount_limit)
+        reject_message(st, 554, "5.4.6", "Too many hops");
+    if (mail_header_name_is(field, len, "Message-ID"))
+        note_message_id(st, field, len);
+    if (mail_header_name_is(field, len, "Date"))
+        st->seen_date = 1;
+    if (mail_header_name_is(field, len, "From"))
+        st->seen_from = 1;
+    if (mail_header_name_len(field, len) > 7 &&
+        strncasecmp(field, "Resent-", 7) == 0)
+        st->seen_resent = 1;
+}
+
+/* The field being assembled is complete: check it and write it. */
+static void flush_field(struct cleanup_state *st)
+{
+    if (st->field.len == 0)
+        return;
+    const char *field = st->field.data;
+    size_t len = st->field.len;
+    st->header_size += (long long)len;
+    if (st->header_size > st->cfg->header_size_limit) {
+        header_too_large(st);
+        buf_reset(&st->field);
+        return;
+    }
+    note_field(st, field, len);
+    int drop = 0;
+    if (st->flags & CLEANUP_FLAG_EXTRACT)
+        drop = extract_field(st, field, len);
+    struct buf unfolded, prepend, replacement;
+    buf_init(&unfolded, (size_t)st->cfg->header_size_limit + 2);
+    buf_init(&prepend, CLEANUP_RECORD_MAX);
+    buf_init(&replacement, CLEANUP_RECORD_MAX);
+    enum cleanup_check_result check = CHECK_KEEP;
+    if (!cleanup_failed(st) && mail_header_unfold(field, len, &unfolded) == 0)
+        check = cleanup_check(st, CLEANUP_CHECK_HEADER, unfolded.data,
+                              unfolded.len, &prepend, &replacement);
+    if (prepend.len > 0)
+        emit_line(st, &prepend);
+    if (check == CHECK_REPLACE)
+        emit_line(st, &replacement);
+    else if (check == CHECK_KEEP && !drop)
+        emit(st, field, len);
+    buf_free(&unfolded);
+    buf_free(&prepend);
+    buf_free(&replacement);
+    buf_reset(&st->field);
+}
+
+/* Message-ID:, Date:, From: for submissions that lack them. */
+static void add_missing_headers(struct cleanup_state *st)
+{
+    if (!(st->flags & CLEANUP_FLAG_SUBMISSION))
+        return;
+    struct buf h;
+    buf_init(&h, CLEANUP_RECORD_MAX);
+    if (!st->seen_message_id) {
+        struct tm tm;
+        char stamp[32] = "";
+        time_t t = st->arrival.tv_sec;
+        if (gmtime_r(&t, &tm) != NULL)
+            strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
+        buf_reset(&st->message_id);
+        (void)buf_printf(&st->message_id, "<%s.%s@%s>", stamp, st->id,
+                         st->cfg->myhostname);
+        buf_reset(&h);
+        if (buf_printf(&h, "Message-ID: %s", buf_cstr(&st->message_id)) == 0)
+            emit_line(st, &h);
+        st->seen_message_id = 1;
+    }
+    if (!st->seen_date) {
+        buf_reset(&h);
+        if (buf_append_str(&h, "Date: ") == 0 &&
+            mail_date_format(st->arrival.tv_sec, &h) == 0)
+            emit_line(st, &h);
+    }
+    if (!st->seen_from) {
+        buf_reset(&h);
+        if (buf_printf(&h, "From: %s", st->sender.len > 0
+                                           ? buf_cstr(&st->sender)
+                                           : "MAILER-DAEMON") == 0)
+            emit_line(st, &h);
+    }
+    buf_free(&h);
+}
+
+static void end_header(struct cleanup_state *st)
+{
+    flush_field(st);
+    st->in_header = 0;
+    add_missing_headers(st);
+    if (!cleanup_failed(st))
+        log_info("%s: message-id=%s", st->id,
+                 st->message_id.len > 0 ? buf_cstr(&st->message_id) : "<>");
+}
+
+/* --- Body lines --------------------------------------------------------- */
+
+/* One body line or piece: text without its LF; newline says whether it
+ * had one. */
+static void body_line(struct cleanup_state *st, const char *text, size_t len,
+                      int newline)
+{
+    if (cleanup_failed(st))
+        return;
+    struct buf prepend, replacement;
+    buf_init(&prepend, CLEANUP_RECORD_MAX);
+    buf_init(&replacement, CLEANUP_RECORD_MAX);
+    enum cleanup_check_result check = cleanup_check(
+        st, CLEANUP_CHECK_BODY, text, len, &prepend, &replacement);
+    if (prepend.len > 0)
+        emit_line(st, &prepend);
+    if (check == CHECK_REPLACE) {
+        emit_line(st, &replacement);
+    } else if (check == CHECK_KEEP) {
+        emit(st, text, len);
+        if (newline)
+            emit(st, "\n", 1);
+    }
+    buf_free(&prepend);
+    buf_free(&replacement);
+}
+
+/* The first line after the header: the separator, or a body line that
+ * needs one before it. */
+static void first_body_line(struct cleanup_state *st, const char *text,
+                            size_t len, int newline)
+{
+    int blank = len == 0 || (len == 1 && text[0] == '\r');
+    emit(st, "\n", 1);
+    if (!blank)
+        body_line(st, text, len, newline);
+}
+
+/* --- Lines -------------------------------------------------------------- */
+
+/* One physical line (text includes its LF when newline). */
+static void process_line(struct cleanup_state *st, const char *text,
+                         size_t len, int newline)
+{
+    if (!st->in_header) {
+        body_line(st, text, newline ? len - 1 : len, newline);
+        return;
+    }
+    int continues = mail_header_continues(text, len);
+    int starts = !continues && mail_header_starts(text, len);
+    if (!newline && (continues || starts) &&
+        len > (size_t)st->cfg->header_size_limit) {
+        header_too_large(st);
+        return;
+    }
+    if (continues && st->field.len > 0) {
+        if (buf_append(&st->field, text, len) != 0)
+            header_too_large(st);
+        return;
+    }
+    flush_field(st);
+    if (starts) {
+        if (buf_set(&st->field, text, len) != 0)
+            header_too_large(st);
+        if (!newline && buf_append_char(&st->field, '\n') != 0)
+            header_too_large(st);
+        return;
+    }
+    end_header(st);
+    first_body_line(st, text, newline ? len - 1 : len, newline);
+}
+
+void cleanup_message_data(struct cleanup_state *st, const char *data,
+                          size_t len)
+{
+    st->content_size += (long long)len;
+    if (st->cfg->message_size_limit > 0 &&
+        st->content_size > st->cfg->message_size_limit)
+        reject_message(st, 552, "5.3.4", "Message size exceeds fixed limit");
+    while (len > 0 && !cleanup_failed(st)) {
+        size_t limit = st->in_header ? (size_t)st->cfg->header_size_limit + 1
+                                     : (size_t)st->cfg->line_length_limit;
+        const char *lf = memchr(data, '\n', len);
+        size_t take = lf != NULL ? (size_t)(lf - data) + 1 : len;
+        size_t room = limit > st->line.len ? limit - st->line.len : 0;
+        int complete = lf != NULL && take <= room;
+        if (take > room)
+            take = room;
+        if (buf_append(&st->line, data, take) != 0) {
+            cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
+                         "Error: out of memory");
+            return;
+        }
+        data += take;
+        len -= take;
+        if (complete || st->line.len >= limit) {
+            process_line(st, st->line.data, st->line.len, complete);
+            buf_reset(&st->line);
+        }
+    }
+}
+
+void cleanup_message_end(struct cleanup_state *st)
+{
+    if (!cleanup_failed(st) && st->line.len > 0) {
+        /* The last line had no LF: it gets one. */
+        if (buf_append_char(&st->line, '\n') == 0)
+            process_line(st, st->line.data, st->line.len, 1);
+        buf_reset(&st->line);
+    }
+    if (st->in_header && !cleanup_failed(st))
+        end_header(st);
+    flush_out(st, 1);
+    if (cleanup_failed(st))
+        return;
+    if (st->flags & CLEANUP_FLAG_EXTRACT) {
+        const struct cleanup_recipients *list =
+            st->seen_resent && st->extracted_resent.count > 0
+                ? &st->extracted_resent : &st->extracted;
+        if (list->count > 0 && st->writer_open &&
+            queue_writer_add(&st->writer, QUEUE_REC_END_CONTENT, "", 0) != 0)
+            cleanup_fail_write(st, errno);
+        cleanup_envelope_rewrite(st, list);
+        cleanup_envelope_write_recipients(st);
+    }
+    if (!cleanup_failed(st) && st->final.count == 0)
+        reject_message(st, 554, "5.5.1",
+                       (st->flags & CLEANUP_FLAG_EXTRACT)
+                           ? "No recipient addresses found in message header"
+                           : "Error: no recipients specified");
+}

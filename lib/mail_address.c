@@ -1,0 +1,175 @@
+/*
+ * mail_address - a lenient tokenizer and parser for RFC 5322 address
+ * lists.  See mail_address.h.
+ *
+ * The value is read token by token.  Words (atoms, quoted strings, domain
+ * literals, '.' and '@') are collected into the current candidate; a '<'
+ * starts an angle address, which replaces the candidate (what came before
+ * was a display name); ':' outside an angle address ends a group name
+ * (dropped), or inside one ends a source route (dropped); ',' and ';' end
+ * the current address.
+ */
+#include "mail_address.h"
+
+#include <errno.h>
+
+#include "buf.h"
+
+struct address_parser {
+    const char *p;
+    const char *end;
+    struct buf phrase;   /* words outside angle brackets */
+    struct buf angle;    /* what is inside <...> */
+    int in_angle;
+    int have_angle;      /* an angle address ended: it wins */
+    mail_address_fn *fn;
+    void *ctx;
+    int result;
+};
+
+static int is_special(char c)
+{
+    return c == '(' || c == ')' || c == '<' || c == '>' || c == '[' ||
+           c == ']' || c == ':' || c == ';' || c == '@' || c == '\\' ||
+           c == ',' || c == '.' || c == '"';
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Skips a comment, nested, with quoted pairs; p is after its '('. */
+static void skip_comment(struct address_parser *ap)
+{
+    int depth = 1;
+    while (ap->p < ap->end && depth > 0) {
+        char c = *ap->p++;
+        if (c == '\\' && ap->p < ap->end)
+            ap->p++;
+        else if (c == '(')
+            depth++;
+        else if (c == ')')
+            depth--;
+    }
+}
+
+/* Appends a quoted string or domain literal as written, ended by close. */
+static int take_delimited(struct address_parser *ap, struct buf *to,
+                          char close)
+{
+    const char *start = ap->p++;
+    while (ap->p < ap->end && *ap->p != close) {
+        if (*ap->p == '\\' && ap->p + 1 < ap->end)
+            ap->p++;
+        ap->p++;
+    }
+    if (ap->p < ap->end)
+        ap->p++;
+    return buf_append(to, start, (size_t)(ap->p - start));
+}
+
+/* The current address, if any, goes to fn; the state starts over. */
+static int emit(struct address_parser *ap)
+{
+    struct buf *addr = ap->have_angle ? &ap->angle : &ap->phrase;
+    int rc = 0;
+    if (addr->len > 0 && addr->len <= MAIL_ADDRESS_MAX)
+        rc = ap->fn(ap->ctx, buf_cstr(addr));
+    buf_reset(&ap->phrase);
+    buf_reset(&ap->angle);
+    ap->have_angle = 0;
+    ap->in_angle = 0;
+    ap->result = rc;
+    return rc;
+}
+
+/* One token; returns non-zero to stop (fn said so, or out of memory). */
+static int parse_token(struct address_parser *ap)
+{
+    struct buf *to = ap->in_angle ? &ap->angle : &ap->phrase;
+    char c = *ap->p;
+    if (is_space(c)) {
+        ap->p++;
+        return 0;
+    }
+    if (c == '(') {
+        ap->p++;
+        skip_comment(ap);
+        return 0;
+    }
+    if (c == '"')
+        return take_delimited(ap, to, '"') != 0 ? -1 : 0;
+    if (c == '[')
+        return take_delimited(ap, to, ']') != 0 ? -1 : 0;
+    ap->p++;
+    switch (c) {
+    case '<':
+        ap->in_angle = 1;
+        buf_reset(&ap->angle);
+        return 0;
+    case '>':
+        if (ap->in_angle) {
+            ap->in_angle = 0;
+            ap->have_angle = 1;
+        }
+        return 0;
+    case ':':
+        /* A group name or a source route: what came before goes. */
+        buf_reset(to);
+        return 0;
+    case ',':
+        if (ap->in_angle) { /* inside a source route: "@a,@b:" */
+            buf_reset(to);
+            return 0;
+        }
+        return emit(ap);
+    case ';':
+        return emit(ap);
+    case ')':
+        return 0; /* a stray close: ignored */
+    default:
+        break;
+    }
+    /* '.', '@' or an atom: taken as it is. */
+    if (buf_append_char(to, c) != 0)
+        return -1;
+    if (c == '.' || c == '@')
+        return 0;
+    while (ap->p < ap->end && !is_space(*ap->p) && !is_special(*ap->p))
+        if (buf_append_char(to, *ap->p++) != 0)
+            return -1;
+    return 0;
+}
+
+int mail_address_list(const char *value, size_t len, mail_address_fn *fn,
+                      void *ctx)
+{
+    struct address_parser ap = {
+        .p = value, .end = value + len, .fn = fn, .ctx = ctx,
+    };
+    /* Words beyond the bound make the address one that is skipped. */
+    buf_init(&ap.phrase, MAIL_ADDRESS_MAX + 2);
+    buf_init(&ap.angle, MAIL_ADDRESS_MAX + 2);
+    int rc = 0;
+    while (ap.p < ap.end) {
+        rc = parse_token(&ap);
+        if (rc < 0 && errno == EMSGSIZE) {
+            /* Too long: skip to the next separator, drop this address. */
+            while (ap.p < ap.end && *ap.p != ',' && *ap.p != ';')
+                ap.p++;
+            buf_reset(&ap.phrase);
+            buf_reset(&ap.angle);
+            ap.in_angle = ap.have_angle = 0;
+            rc = 0;
+            continue;
+        }
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0)
+        rc = emit(&ap);
+    buf_free(&ap.phrase);
+    buf_free(&ap.angle);
+    return rc;
+}

@@ -1,0 +1,199 @@
+"""The record protocol (docs/protocol.md) and the queue file format
+(docs/queue-format.md) in Python, for tests that talk to daemons and read
+what they left in the queue.
+
+    c = CleanupClient(inst.queue / "private" / "cleanup")
+    qid = c.open(sender="a@example.com", client_address="127.0.0.1")
+    c.rcpt("b@example.org")
+    c.data(b"Subject: hi\\n\\nbody\\n")
+    reply = c.end()          # {"status": "ok", "queue_id": ..., ...}
+    qf = QueueFile(inst.queue / "incoming" / reply["queue_id"])
+    qf.recipients, qf.sender, qf.attributes, qf.content
+"""
+import socket
+import struct
+
+RECORD_VERSION = 1
+
+
+def encode(attrs):
+    """One wire record from (name, value) pairs; values str or bytes."""
+    body = bytearray([RECORD_VERSION])
+    for name, value in attrs:
+        if isinstance(value, str):
+            value = value.encode()
+        if isinstance(value, int):
+            value = str(value).encode()
+        n = name.encode()
+        body += bytes([len(n)]) + n + struct.pack(">I", len(value)) + value
+    return struct.pack(">I", len(body)) + bytes(body)
+
+
+def _read_exact(sock, n):
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError(f"connection closed after {len(data)} of {n} "
+                           "bytes")
+        data += chunk
+    return bytes(data)
+
+
+def decode(body):
+    """Attributes of a record body (after the length field) as a dict."""
+    if not body or body[0] != RECORD_VERSION:
+        raise ValueError("bad record version")
+    attrs, pos = {}, 1
+    while pos < len(body):
+        n = body[pos]
+        name = body[pos + 1:pos + 1 + n].decode()
+        pos += 1 + n
+        (vlen,) = struct.unpack(">I", body[pos:pos + 4])
+        pos += 4
+        attrs[name] = body[pos:pos + vlen]
+        pos += vlen
+    return attrs
+
+
+def read_record(sock, max_size=1 << 20):
+    """The next record from sock as {name: bytes}; EOFError at the end."""
+    (length,) = struct.unpack(">I", _read_exact(sock, 4))
+    if length > max_size:
+        raise ValueError(f"record of {length} bytes")
+    return decode(_read_exact(sock, length))
+
+
+def text_reply(attrs):
+    """A reply with its values as text, code as int."""
+    out = {k: v.decode(errors="replace") for k, v in attrs.items()}
+    if "code" in out:
+        out["code"] = int(out["code"])
+    return out
+
+
+class CleanupClient:
+    """A producer talking to the cleanup service, as smtpd does."""
+
+    def __init__(self, path, timeout=20):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.queue_id = None
+
+    def send(self, *attrs):
+        self.sock.sendall(encode(attrs))
+
+    def reply(self):
+        return text_reply(read_record(self.sock))
+
+    def open(self, sender="", flags=0, **attrs):
+        pairs = [("request", "open"), ("sender", sender)]
+        if flags:
+            pairs.append(("flags", str(flags)))
+        pairs += list(attrs.items())
+        self.send(*pairs)
+        r = self.reply()
+        self.queue_id = r.get("queue_id")
+        return r
+
+    def rcpt(self, address, orcpt=None, notify=None):
+        pairs = [("request", "rcpt"), ("address", address)]
+        if orcpt is not None:
+            pairs.append(("orcpt", orcpt))
+        if notify is not None:
+            pairs.append(("notify", notify))
+        self.send(*pairs)
+
+    def data(self, content, chunk=65536):
+        if isinstance(content, str):
+            content = content.encode()
+        for i in range(0, len(content), chunk):
+            self.send(("request", "data"), ("data", content[i:i + chunk]))
+
+    def end(self):
+        self.send(("request", "end"))
+        return self.reply()
+
+    def close(self):
+        self.sock.close()
+
+
+def send_message(path, sender, recipients, content, flags=0, **attrs):
+    """One whole conversation; returns (open reply, end reply)."""
+    c = CleanupClient(path)
+    try:
+        opened = c.open(sender=sender, flags=flags, **attrs)
+        for r in recipients:
+            c.rcpt(r)
+        c.data(content)
+        return opened, c.end()
+    finally:
+        c.close()
+
+
+CLEANUP_FLAG_SUBMISSION = 1
+CLEANUP_FLAG_NO_CHECKS = 2
+CLEANUP_FLAG_NO_REWRITE = 4
+CLEANUP_FLAG_EXTRACT = 8
+
+
+def read_queue_records(data):
+    """[(type, data)] of a whole queue file; ValueError when incomplete."""
+    records, pos = [], 0
+    while pos < len(data):
+        if pos + 5 > len(data):
+            raise ValueError("file ends inside a record header")
+        rtype = chr(data[pos])
+        (length,) = struct.unpack(">I", data[pos + 1:pos + 5])
+        if pos + 5 + length > len(data):
+            raise ValueError("file ends inside a record")
+        records.append((rtype, data[pos + 5:pos + 5 + length]))
+        pos += 5 + length
+    if not records or records[-1][0] != "E":
+        raise ValueError("no end record")
+    return records
+
+
+class QueueFile:
+    """A queue file read back: its envelope and its content."""
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            self.records = read_queue_records(f.read())
+        self.attributes = {}
+        self.recipients = []   # [(address, orcpt or None, notify or None)]
+        self.sender = None
+        self.content = b""
+        orcpt = notify = None
+        for rtype, data in self.records:
+            if rtype == "A":
+                name, _, value = data.decode().partition("=")
+                self.attributes[name] = value
+            elif rtype == "F":
+                self.sender = data.decode()
+            elif rtype == "O":
+                orcpt = data.decode()
+            elif rtype == "N":
+                notify = data.decode()
+            elif rtype == "R":
+                self.recipients.append((data.decode(), orcpt, notify))
+                orcpt = notify = None
+            elif rtype == "B":
+                self.content += data
+
+    @property
+    def addresses(self):
+        return [r[0] for r in self.recipients]
+
+    @property
+    def types(self):
+        return "".join(t for t, _ in self.records)
+
+    def header(self):
+        """The header as text (up to the first empty line)."""
+        return self.content.split(b"\n\n", 1)[0].decode(errors="replace")
+
+    def body(self):
+        parts = self.content.split(b"\n\n", 1)
+        return parts[1] if len(parts) > 1 else b""
