@@ -62,7 +62,7 @@ class Submission:
         if "pickup" in services:
             lines.append("pickup unix n - n 60 1 pickup\n")
         if "cleanup" in services:
-            lines.append("cleanup unix n - n - 0 cleanup\n")
+            lines.append("cleanup unix - - n - 0 cleanup\n")
         inst.write_master_cf("".join(lines))
         extra = ""
         if IS_ROOT and inst.user is None:
