@@ -350,3 +350,89 @@ def test_sendmail_t_is_picked_up_queued_and_listed(instance):
     assert "alice@example.com" in out
     assert "bob@example.org" in out and "carol@example.org" in out
     assert "-- 1 Kbytes in 1 Request." in out
+
+
+def test_dsn_options_reach_the_maildrop_file(submit):
+    r = submit.run("-N", "delay,failure", "-R", "hdrs", "-V", "env-42",
+                   "-B", "8BITMIME", "-oem", "-odb", "bob@example.org",
+                   message=b"x\n")
+    assert r.returncode == 0, r.stderr
+    (f,) = maildrop_files(submit.inst)
+    recs = records(f)
+    assert ("A", b"dsn_envid=env-42") in recs
+    assert ("A", b"dsn_ret=HDRS") in recs
+    assert ("A", b"encoding=8bitmime") in recs
+    assert ("N", b"DELAY,FAILURE") in recs
+    r = submit.run("-N", "sometimes", "bob@example.org", message=b"x\n")
+    assert r.returncode == 65
+    assert b"bad DSN notify" in r.stderr
+
+
+def test_sendmail_bi_rebuilds_the_aliases(instance):
+    aliases = instance.etc / "aliases"
+    aliases.write_text("postmaster: root\n")
+    if instance.user:
+        os.chown(aliases, instance.uid, instance.gid)
+    sub = Submission(instance, [])
+    instance.write_main_cf(f"alias_maps = hash:{aliases}\n")
+    r = subprocess.run(instance.as_user([SENDMAIL, "-C", str(instance.etc),
+                                         "-bi"]),
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert (instance.etc / "aliases.db").exists()
+    assert sub.login
+
+
+def queue_file(inst, directory, name, sender, rcpts, body):
+    recs = ([("V", b"1"), ("S", b"0"), ("T", b"1764621611.000001"),
+             ("F", sender)] + [("R", r) for r in rcpts] + [("M", b"")] +
+            [("B", body), ("X", b""), ("E", b"")])
+    path = inst.queue / directory / name
+    path.write_bytes(build(recs))
+    os.chmod(path, 0o600)
+    owner = pwd.getpwnam("postino") if inst.uid == 0 else None
+    os.chown(path, owner.pw_uid if owner else inst.uid,
+             owner.pw_gid if owner else inst.gid)
+
+
+def test_mailq_marks_active_and_held_messages(submit):
+    inst = submit.inst
+    queue_file(inst, "active", "A1B2C3D4E5", b"", [b"x@example.org"],
+               b"z" * 2000)
+    queue_file(inst, "hold", "B1B2C3D4E5", b"a@example.com",
+               [b"y@example.org", b"w@example.org"], b"q" * 100)
+    queue_file(inst, "deferred", "C1B2C3D4E5", b"evil\x1b[2J@example.com",
+               [b"v@example.org"], b"q")
+    r = submit.run(program=MAILQ)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert re.search(r"^A1B2C3D4E5\*    2000 .* MAILER-DAEMON\n {41}"
+                     r"x@example.org\n\n", out, re.M), out
+    assert re.search(r"^B1B2C3D4E5!     100 .* a@example.com\n {41}"
+                     r"y@example.org\n {41}w@example.org\n\n", out, re.M), out
+    assert "\x1b" not in out and "evil?[2J@example.com" in out
+    assert out.endswith("-- 3 Kbytes in 3 Requests.\n")
+
+
+def test_pickup_leaves_files_while_cleanup_is_away(pickup):
+    r = pickup.run("bob@example.org", message=b"Subject: wait\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    (f,) = maildrop_files(pickup.inst)
+    pickup.inst.wait_log(rf"{f.name}: connect to private/cleanup: .* -- "
+                         r"left in maildrop for the next run")
+    assert maildrop_files(pickup.inst) == [f]
+
+
+def test_pickup_refuses_links_and_fifos(pickup):
+    inst = pickup.inst
+    good = build([("V", b"1"), ("S", b"0"), ("T", b"1764621611.000001"),
+                  ("A", b"uid=%d" % pickup.uid), ("F", b"alice"),
+                  ("R", b"bob@example.org"), ("M", b""), ("X", b""),
+                  ("E", b"")])
+    other = inst.root / "elsewhere"
+    other.write_bytes(good)
+    os.link(other, inst.queue / "maildrop" / "ABCDEF11")
+    os.mkfifo(inst.queue / "maildrop" / "ABCDEF12")
+    trigger_pickup(inst)
+    inst.wait_log(r"ABCDEF11: more than one link: moved to corrupt/ABCDEF11")
+    inst.wait_log(r"ABCDEF12: not a regular file: moved to corrupt/ABCDEF12")
