@@ -16,6 +16,8 @@
  *   cleanup says ok, hold, discard   the file is removed
  *   cleanup defers, or cannot be reached    the file stays for next time
  *   cleanup rejects, the file is bad        moved to corrupt/, warning
+ * A temporary file (tmp.*) older than a day, left by a postdrop that
+ * died, is removed.
  *
  * Log lines, as Postfix's pickup: "4F2A9C1B3D: uid=1000 from=<user>".
  */
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup_client.h"
@@ -36,6 +39,7 @@
 
 #define PICKUP_BATCH 1000
 #define PICKUP_PATH_MAX 4096
+#define PICKUP_STALE_AGE (24 * 3600)
 
 struct pickup {
     long long max_content;
@@ -269,6 +273,22 @@ static int pickup_file(struct pickup *p, const char *name)
     return result != PICKUP_LEAVE;
 }
 
+/* A tmp.* file is a postdrop at work, or one that died (killed, disk
+ * full): after PICKUP_STALE_AGE it is removed. */
+static void pickup_stale_temp(const char *name, time_t now)
+{
+    char path[PICKUP_PATH_MAX];
+    snprintf(path, sizeof(path), "maildrop/%s", name);
+    struct stat st;
+    if (lstat(path, &st) != 0 || now - st.st_mtime < PICKUP_STALE_AGE)
+        return;
+    if (unlink(path) == 0)
+        log_warn("%s: removed a stale temporary file", path);
+    else
+        log_warn("%s: remove stale temporary file: %s", path,
+                 strerror(errno));
+}
+
 /* The queue IDs in maildrop/, at most PICKUP_BATCH of them. */
 static size_t pickup_read_names(char names[][QUEUE_ID_SIZE], size_t max)
 {
@@ -278,10 +298,14 @@ static size_t pickup_read_names(char names[][QUEUE_ID_SIZE], size_t max)
         return 0;
     }
     size_t count = 0;
+    time_t now = time(NULL);
     struct dirent *e;
-    while (count < max && (e = readdir(d)) != NULL)
+    while (count < max && (e = readdir(d)) != NULL) {
         if (queue_id_valid(e->d_name))
             memcpy(names[count++], e->d_name, strlen(e->d_name) + 1);
+        else if (strncmp(e->d_name, "tmp.", 4) == 0)
+            pickup_stale_temp(e->d_name, now);
+    }
     (void)closedir(d);
     return count;
 }

@@ -312,6 +312,8 @@ def test_pickup_moves_hostile_files_to_corrupt(pickup):
                  [("B", b"z" * 65536)] * 4 + [("X", b""), ("E", b"")])
     put_hostile(inst, pickup, "ABCDEF03", huge)
     put_hostile(inst, pickup, "tmp.ignored", b"still being written")
+    stale = put_hostile(inst, pickup, "tmp.stale", b"left by a dead postdrop")
+    os.utime(stale, (time.time() - 2 * 86400,) * 2, follow_symlinks=False)
     trigger_pickup(inst)
     inst.wait_log(r"ABCDEF01: corrupt queue file.*moved to corrupt/ABCDEF01")
     inst.wait_log(r"ABCDEF02: symbolic link: moved to corrupt/ABCDEF02")
@@ -319,6 +321,7 @@ def test_pickup_moves_hostile_files_to_corrupt(pickup):
     inst.wait_log(r"ABCDEF03: .*moved to corrupt/ABCDEF03")
     corrupt = sorted(p.name for p in (inst.queue / "corrupt").iterdir())
     assert corrupt == ["ABCDEF01", "ABCDEF02", "ABCDEF03"]
+    inst.wait_log(r"maildrop/tmp.stale: removed a stale temporary file")
     assert [p.name for p in (inst.queue / "maildrop").iterdir()] == [
         "tmp.ignored"]
     assert secret.read_text() == "not for pickup\n"
@@ -436,3 +439,32 @@ def test_pickup_refuses_links_and_fifos(pickup):
     trigger_pickup(inst)
     inst.wait_log(r"ABCDEF11: more than one link: moved to corrupt/ABCDEF11")
     inst.wait_log(r"ABCDEF12: not a regular file: moved to corrupt/ABCDEF12")
+
+
+def test_sendmail_bs_refuses_large_messages_and_bad_order(submit):
+    replies = smtp_session(submit, [
+        b"HELO client.example",
+        b"RCPT TO:<bob@example.org>",
+        b"DATA",
+        b"MAIL FROM:<a@example.com> SIZE=999999999",
+        b"MAIL FROM:<a@example.com>",
+        b"DATA",
+        b"RCPT TO:<bob@example.org>",
+        b"DATA",
+        *([b"x" * 998] * 250),
+        b".",
+        b"RSET",
+        b"QUIT",
+    ])
+    assert replies[1] == "250 " + replies[1][4:]
+    assert replies[2].startswith("503 5.5.1")       # RCPT before MAIL
+    assert replies[3].startswith("503 5.5.1")       # DATA before MAIL
+    assert replies[4].startswith("552 5.3.4")       # SIZE over the limit
+    assert replies[5] == "250 2.1.0 Ok"
+    assert replies[6].startswith("554 5.5.1")       # DATA without RCPT
+    assert replies[7] == "250 2.1.5 Ok"
+    assert replies[8].startswith("354 ")
+    assert replies[9].startswith("552 5.3.4")       # message too large
+    assert replies[10] == "250 2.0.0 Ok"
+    assert replies[11] == "221 2.0.0 Bye"
+    assert list((submit.inst.queue / "maildrop").iterdir()) == []
