@@ -101,8 +101,13 @@ int sendmail_postdrop_start(struct sendmail *sm, struct sendmail_postdrop *p)
         (void)close(in[1]);
         return -1;
     }
+    /* Nothing buffered may be written twice, by the child too. */
     if (fflush(stdout) != 0) {
-        /* Nothing buffered must be written twice by the child. */
+        int saved = errno;
+        (void)close(in[0]); (void)close(in[1]);
+        (void)close(out[0]); (void)close(out[1]);
+        errno = saved;
+        return -1;
     }
     pid_t pid = fork();
     if (pid < 0) {
@@ -157,8 +162,10 @@ int sendmail_postdrop_finish(struct sendmail_postdrop *p,
             return EX_OSERR;
     }
     if (WIFEXITED(status)) {
-        if (WEXITSTATUS(status) == EX_OK && !queue_id_valid(id))
+        if (WEXITSTATUS(status) == EX_OK && !queue_id_valid(id)) {
+            log_error("postdrop gave no queue ID");
             return EX_SOFTWARE;
+        }
         return WEXITSTATUS(status);
     }
     log_error("postdrop killed by signal %d", WTERMSIG(status));
@@ -175,7 +182,7 @@ static int login_sender(struct buf *out)
 }
 
 /* "<a@b>" and "a@b" are the same; "" and "<>" the null sender. */
-int sendmail_strip_brackets(const char *in, struct buf *out)
+static int strip_brackets(const char *in, struct buf *out)
 {
     size_t len = strlen(in);
     if (len >= 2 && in[0] == '<' && in[len - 1] == '>')
@@ -183,14 +190,16 @@ int sendmail_strip_brackets(const char *in, struct buf *out)
     return buf_set(out, in, len);
 }
 
-int sendmail_envelope(struct sendmail *sm, const struct sendmail_options *opt,
-                      struct maildrop_envelope *env)
+/* Sender, full name and DSN options of the command line into env (no
+ * recipients).  0, or -1 after logging why. */
+static int command_line_envelope(const struct sendmail_options *opt,
+                                 struct maildrop_envelope *env)
 {
     struct buf error;
     buf_init(&error, 512);
     int rc = -1;
     if (opt->sender != NULL) {
-        if (sendmail_strip_brackets(opt->sender, &env->sender) != 0 ||
+        if (strip_brackets(opt->sender, &env->sender) != 0 ||
             maildrop_check_address(env->sender.data, env->sender.len, 1,
                                    &error) != 0) {
             log_error("bad sender address \"%.100s\": %s", opt->sender,
@@ -227,7 +236,6 @@ int sendmail_envelope(struct sendmail *sm, const struct sendmail_options *opt,
         goto out;
     if (opt->extract)
         env->flags |= MAILDROP_FLAG_EXTRACT;
-    (void)sm;
     rc = 0;
 out:
     buf_free(&error);
@@ -340,7 +348,7 @@ static int deliver(struct sendmail *sm, const struct sendmail_options *opt)
         fatal_exit(EX_USAGE, "no recipients specified");
     struct maildrop_envelope env;
     maildrop_envelope_init(&env);
-    if (sendmail_envelope(sm, opt, &env) != 0 ||
+    if (command_line_envelope(opt, &env) != 0 ||
         add_recipients(opt, &env) != 0) {
         maildrop_envelope_free(&env);
         return EX_DATAERR;

@@ -1,7 +1,6 @@
 /*
  * sendmail - what the parts of the sendmail command share: the loaded
- * configuration, the envelope from the command line, and a running
- * postdrop that takes one message in the internal form (maildrop.h).
+ * configuration, and a running postdrop that takes one message in the internal form (maildrop.h).
  *
  *     struct sendmail_postdrop p;
  *     if (sendmail_postdrop_start(sm, &p) != 0) ...
@@ -34,11 +33,6 @@ struct sendmail_postdrop {
 int sendmail_postdrop_start(struct sendmail *sm, struct sendmail_postdrop *p);
 int sendmail_postdrop_finish(struct sendmail_postdrop *p,
                              char id[QUEUE_ID_SIZE]);
-/* Sender, full name and DSN options of the command line into env (no
- * recipients).  0, or -1 after logging why. */
-int sendmail_envelope(struct sendmail *sm, const struct sendmail_options *opt,
-                      struct maildrop_envelope *env);
-int sendmail_strip_brackets(const char *in, struct buf *out);
 /* -bs: an SMTP session on stdin/stdout.  Returns the exit code. */
 int sendmail_smtp(struct sendmail *sm, const struct sendmail_options *opt);
 
