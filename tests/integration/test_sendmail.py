@@ -336,7 +336,7 @@ def test_pickup_moves_hostile_files_to_corrupt(pickup):
 def test_sendmail_t_is_picked_up_queued_and_listed(instance):
     sub = Submission(instance, ["showq", "pickup", "cleanup"])
     instance.start()
-    r = sub.run("-t", "-f", "alice@example.com", message=(
+    r = sub.run("-t", "-f", "alice@example.com", "dave@example.org", message=(
         b"From: Alice <alice@example.com>\nTo: bob@example.org\n"
         b"Bcc: carol@example.org\nSubject: picked up\n\nbody\n"))
     assert r.returncode == 0, r.stderr
@@ -352,6 +352,10 @@ def test_sendmail_t_is_picked_up_queued_and_listed(instance):
     out = r.stdout.decode()
     assert "alice@example.com" in out
     assert "bob@example.org" in out and "carol@example.org" in out
+    assert "dave@example.org" in out        # -t adds to the command line
+    (queued,) = [q for q in queued if not q.name.startswith("tmp.")]
+    stored = content(queued)
+    assert b"Bcc:" not in stored and b"Subject: picked up" in stored
     assert "-- 1 Kbytes in 1 Request." in out
 
 
