@@ -89,35 +89,50 @@ static int settle_privilege(void)
     return 1;
 }
 
-/* A configuration directory is trusted when it is the compiled-in one,
- * when the caller is root or not privileged, or when root owns it and
- * its main.cf and neither is writable by group or others. */
-static int config_dir_trusted(const char *dir, int privileged)
+/* A configuration directory other than the compiled-in one, given to a
+ * privileged postdrop by a user other than root, is used only when root
+ * owns it and its main.cf and neither is writable by group or others.
+ * The check is made on an open descriptor and the file read through it
+ * (/proc/self/fd/N), so that the user cannot swap the directory between
+ * the check and the read by renaming a parent.  Returns the path to read
+ * (in path), with *dir_fd to close after reading, or -1. */
+static int trusted_config_dir(const char *dir, int privileged,
+                              struct buf *path, int *dir_fd)
 {
-    if (!privileged || getuid() == 0 ||
-        strcmp(dir, POSTINO_CONFIG_DIR) == 0)
-        return 1;
-    struct buf path;
-    buf_init(&path, 4096);
+    *dir_fd = -1;
+    if (!privileged || getuid() == 0 || strcmp(dir, POSTINO_CONFIG_DIR) == 0)
+        return buf_set_str(path, dir);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
     struct stat d, f;
-    int ok = buf_printf(&path, "%s/main.cf", dir) == 0 &&
-             stat(dir, &d) == 0 && lstat(buf_cstr(&path), &f) == 0 &&
-             S_ISDIR(d.st_mode) && S_ISREG(f.st_mode) && d.st_uid == 0 &&
-             f.st_uid == 0 && (d.st_mode & 022) == 0 &&
-             (f.st_mode & 022) == 0;
-    buf_free(&path);
-    return ok;
+    if (fstat(fd, &d) != 0 ||
+        fstatat(fd, "main.cf", &f, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(f.st_mode) || d.st_uid != 0 || f.st_uid != 0 ||
+        (d.st_mode & 022) != 0 || (f.st_mode & 022) != 0 ||
+        buf_printf(path, "/proc/self/fd/%d", fd) != 0) {
+        (void)close(fd);
+        return -1;
+    }
+    *dir_fd = fd;
+    return 0;
 }
 
 static struct config *load_config(const char *dir, int privileged)
 {
-    if (!config_dir_trusted(dir, privileged))
+    struct buf path;
+    buf_init(&path, 4096);
+    int dir_fd;
+    if (trusted_config_dir(dir, privileged, &path, &dir_fd) != 0)
         log_fatal("-c %s: not a configuration directory of root's "
                   "(root must own it and its main.cf, writable by root "
                   "alone)", dir);
     int errors = 0;
-    struct config *cfg = config_load_dir_flags(dir, CONFIG_QUIET_UNUSED,
-                                               &errors);
+    struct config *cfg = config_load_dir_flags(buf_cstr(&path),
+                                               CONFIG_QUIET_UNUSED, &errors);
+    if (dir_fd >= 0)
+        (void)close(dir_fd);
+    buf_free(&path);
     if (cfg == NULL) {
         log_error("%s/main.cf: %d error(s)", dir, errors);
         exit(EX_CONFIG);
