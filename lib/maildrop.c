@@ -305,6 +305,15 @@ int maildrop_put_end(struct maildrop_out *o)
     return maildrop_out_flush(o);
 }
 
+int maildrop_put_abort(struct maildrop_out *o)
+{
+    if (maildrop_out_put(o, QUEUE_REC_END_CONTENT, "", 0) != 0 ||
+        put_str(o, QUEUE_REC_ATTR, "abort=1") != 0 ||
+        maildrop_out_put(o, QUEUE_REC_END, "", 0) != 0)
+        return -1;
+    return maildrop_out_flush(o);
+}
+
 /* --- Maildrop files -------------------------------------------------------- */
 
 static void file_release(struct maildrop_file *f)
@@ -677,6 +686,16 @@ int maildrop_reader_content(struct maildrop_reader *r, const char **data,
         rc = queue_reader_next(&r->queue, &r->rec, error);
         if (rc < 0)
             return -1;
+        if (rc == 1 && r->source == MAILDROP_INPUT &&
+            r->rec.type == QUEUE_REC_ATTR &&
+            strcmp(buf_cstr(&r->rec.data), "abort=1") == 0) {
+            r->aborted = 1;
+            rc = queue_reader_next(&r->queue, &r->rec, error);
+            if (rc < 0)
+                return -1;
+            if (rc == 0)
+                return reader_fail(error, "%sthe sender gave up", "");
+        }
         if (rc != 0 || r->rec.type != QUEUE_REC_END)
             return reader_fail(error, "%srecords after the content", "");
         r->in_content = 0;

@@ -11,6 +11,7 @@
  *   F sender (exactly once, "" for the null sender)
  *   ([N notify] R recipient)*   at most MAILDROP_RCPT_MAX
  *   M, B content*, X, E         content at most max_content bytes
+ *   (the internal form may end X, A abort=1, E instead: nothing to queue)
  *
  * Writing: a struct maildrop_out emits records on any descriptor (the
  * pipe to postdrop, a maildrop file).  A struct maildrop_file is a new
@@ -120,6 +121,9 @@ int maildrop_put_content(struct maildrop_out *o, const void *data,
                          size_t len);
 /* X E, flushed.  0 or -1. */
 int maildrop_put_end(struct maildrop_out *o);
+/* The internal form only: the sender gave up (it said why itself); X,
+ * A abort=1, E.  The reader then fails with aborted set. */
+int maildrop_put_abort(struct maildrop_out *o);
 
 struct maildrop_file {
     struct maildrop_out out;
@@ -143,6 +147,7 @@ struct maildrop_reader {
     long long max_content;   /* 0: no limit */
     long long content;       /* bytes of content so far */
     int too_large;           /* the failure was max_content */
+    int aborted;             /* the failure was maildrop_put_abort() */
     int in_content;
     int done;
 };

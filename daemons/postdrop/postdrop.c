@@ -310,10 +310,13 @@ static int drop_message(struct config *cfg)
                            config_get_size(cfg, "message_size_limit"));
     int rc = drop_copy(&in, &file, &error);
     int too_large = in.too_large;
+    int aborted = in.aborted;
     maildrop_reader_free(&in);
     if (rc != EX_OK) {
         maildrop_file_abort(&file);
-        if (too_large)
+        if (aborted)
+            log_debug("uid=%ld: the sender gave up", (long)getuid());
+        else if (too_large)
             log_error("uid=%ld: message file too big", (long)getuid());
         else
             log_error("uid=%ld: %s", (long)getuid(), buf_cstr(&error));

@@ -363,10 +363,9 @@ static int deliver(struct sendmail *sm, const struct sendmail_options *opt)
                  ? copy_message(sm, opt, &p) : EX_TEMPFAIL;
     maildrop_envelope_free(&env);
     if (rc != EX_OK && rc != EX_TEMPFAIL) {
-        /* Our own refusal: postdrop sees the input end early and drops
-         * the message. */
-        (void)close(p.to_fd);
-        p.to_fd = -1;
+        /* Our own refusal, already reported: postdrop drops the message
+         * without a word. */
+        (void)maildrop_put_abort(&p.out);
     }
     char id[QUEUE_ID_SIZE];
     int drop = sendmail_postdrop_finish(&p, id);

@@ -232,9 +232,8 @@ static void do_data(struct smtp_session *s, int *eof)
     reply(s, "354 End data with <CR><LF>.<CR><LF>");
     const char *problem = read_data(s, &p, &postdrop_ok, eof);
     if (problem != NULL || !postdrop_ok) {
-        /* The input ends early: postdrop drops the message. */
-        (void)close(p.to_fd);
-        p.to_fd = -1;
+        /* postdrop drops the message without a word; the reply says it. */
+        (void)maildrop_put_abort(&p.out);
     } else if (maildrop_put_end(&p.out) != 0) {
         postdrop_ok = 0;
     }

@@ -159,6 +159,7 @@ def test_message_over_the_size_limit_is_refused(submit):
     r = submit.run("bob@example.org", message=b"x" * 300000)
     assert r.returncode == 65
     assert b"message file too big" in r.stderr
+    assert b"postdrop" not in r.stderr      # one message, not two
     assert maildrop_files(submit.inst) == []
     assert [p for p in (submit.inst.queue / "maildrop").iterdir()] == []
 
