@@ -67,7 +67,9 @@ static void clean_descriptors(void)
         if (null != fd)
             _exit(EX_OSERR);
     }
-    long max = sysconf(_SC_OPEN_MAX);
+    if (close_range(3, ~0U, 0) == 0)
+        return;
+    long max = sysconf(_SC_OPEN_MAX); /* kernels before 5.9 */
     if (max < 0 || max > 65536)
         max = 65536;
     for (int fd = 3; fd < max; fd++)

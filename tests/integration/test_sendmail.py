@@ -473,3 +473,19 @@ def test_sendmail_bs_refuses_large_messages_and_bad_order(submit):
     assert replies[10] == "250 2.0.0 Ok"
     assert replies[11] == "221 2.0.0 Bye"
     assert list((submit.inst.queue / "maildrop").iterdir()) == []
+
+
+def test_submission_works_with_stderr_closed_and_a_stray_descriptor(submit):
+    # sendmail run with stderr closed and a stray descriptor open: the
+    # message is queued all the same, and nothing lands in the stray file.
+    stray = submit.inst.root / "stray"
+    stray.write_bytes(b"")
+    os.chmod(stray, 0o666)
+    script = (f"exec 2>&- 7>>{stray}; "
+              f"exec {' '.join(submit.argv(SENDMAIL, 'bob@example.org'))}")
+    r = subprocess.run(["sh", "-c", script], input=b"x\n",
+                       capture_output=False, stdout=subprocess.PIPE,
+                       timeout=30)
+    assert r.returncode == 0
+    assert len(maildrop_files(submit.inst)) == 1
+    assert stray.read_bytes() == b""
