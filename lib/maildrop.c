@@ -458,9 +458,9 @@ void maildrop_reader_free(struct maildrop_reader *r)
     queue_record_free(&r->rec);
 }
 
-static int reader_fail(struct buf *error, const char *fmt, const char *what)
+static int reader_fail(struct buf *error, const char *text)
 {
-    buf_printf(error, fmt, what);
+    buf_append_str(error, text);
     return -1;
 }
 
@@ -517,7 +517,7 @@ static int reader_attr(struct maildrop_reader *r,
     const char *text = buf_cstr(&r->rec.data);
     const char *eq = memchr(text, '=', r->rec.data.len);
     if (eq == NULL || memchr(text, '\0', r->rec.data.len) != NULL)
-        return reader_fail(error, "malformed attribute record%s", "");
+        return reader_fail(error, "malformed attribute record");
     size_t name_len = (size_t)(eq - text);
     const char *value = eq + 1;
     size_t len = r->rec.data.len - name_len - 1;
@@ -525,7 +525,7 @@ static int reader_attr(struct maildrop_reader *r,
     if (NAME_IS("uid") && r->source == MAILDROP_FILE) {
         long uid;
         if ((*seen & 1u) || text_parse_long(value, 0, 0x7fffffffL, &uid) != 0)
-            return reader_fail(error, "bad uid attribute%s", "");
+            return reader_fail(error, "bad uid attribute");
         *seen |= 1u;
         env->uid = uid;
         return 0;
@@ -534,7 +534,7 @@ static int reader_attr(struct maildrop_reader *r,
         long flags;
         if ((*seen & 2u) || text_parse_long(value, 0, 0x7fffffffL, &flags) ||
             (flags & ~(long)MAILDROP_FLAG_EXTRACT) != 0)
-            return reader_fail(error, "bad flags attribute%s", "");
+            return reader_fail(error, "bad flags attribute");
         *seen |= 2u;
         env->flags = flags;
         return 0;
@@ -542,36 +542,37 @@ static int reader_attr(struct maildrop_reader *r,
     if (NAME_IS("full_name")) {
         if (!no_controls(value, len) ||
             set_once(&env->full_name, value, len, seen, 4u) != 0)
-            return reader_fail(error, "bad full_name attribute%s", "");
+            return reader_fail(error, "bad full_name attribute");
         return 0;
     }
     if (NAME_IS("dsn_envid")) {
         if (!printable(value, len) ||
             set_once(&env->dsn_envid, value, len, seen, 8u) != 0)
-            return reader_fail(error, "bad dsn_envid attribute%s", "");
+            return reader_fail(error, "bad dsn_envid attribute");
         return 0;
     }
     if (NAME_IS("dsn_ret")) {
         if ((strcmp(value, "FULL") != 0 && strcmp(value, "HDRS") != 0) ||
             set_once(&env->dsn_ret, value, len, seen, 16u) != 0)
-            return reader_fail(error, "bad dsn_ret attribute%s", "");
+            return reader_fail(error, "bad dsn_ret attribute");
         return 0;
     }
     if (NAME_IS("encoding")) {
         if ((strcmp(value, "7bit") != 0 && strcmp(value, "8bitmime") != 0) ||
             set_once(&env->encoding, value, len, seen, 32u) != 0)
-            return reader_fail(error, "bad encoding attribute%s", "");
+            return reader_fail(error, "bad encoding attribute");
         return 0;
     }
 #undef NAME_IS
-    return reader_fail(error, "unknown attribute \"%.40s\"", text);
+    buf_printf(error, "unknown attribute \"%.40s\"", text);
+    return -1;
 }
 
 static int reader_next(struct maildrop_reader *r, struct buf *error)
 {
     int rc = queue_reader_next(&r->queue, &r->rec, error);
     if (rc == 0 && !r->done)
-        return reader_fail(error, "%sfile ends early", "");
+        return reader_fail(error, "file ends early");
     return rc;
 }
 
@@ -597,14 +598,14 @@ int maildrop_reader_envelope(struct maildrop_reader *r,
         case QUEUE_REC_TIME:
             if (r->source != MAILDROP_FILE || have_time ||
                 reader_time(env, data) != 0) {
-                reader_fail(error, "unexpected or bad time record%s", "");
+                reader_fail(error, "unexpected or bad time record");
                 goto out;
             }
             have_time = 1;
             break;
         case QUEUE_REC_ATTR:
             if (env->have_sender) {
-                reader_fail(error, "attribute after the sender%s", "");
+                reader_fail(error, "attribute after the sender");
                 goto out;
             }
             if (reader_attr(r, env, &seen, error) != 0)
@@ -614,9 +615,8 @@ int maildrop_reader_envelope(struct maildrop_reader *r,
             if (env->have_sender ||
                 maildrop_check_address(data, len, 1, error) != 0 ||
                 buf_set(&env->sender, data, len) != 0) {
-                reader_fail(error, "%s (sender)", env->have_sender
-                                                      ? "second sender"
-                                                      : "bad sender");
+                reader_fail(error, env->have_sender ? "second sender"
+                                                    : " (sender)");
                 goto out;
             }
             env->have_sender = 1;
@@ -625,14 +625,14 @@ int maildrop_reader_envelope(struct maildrop_reader *r,
             if (!env->have_sender || pending_notify ||
                 memchr(data, '\0', len) != NULL ||
                 maildrop_check_notify(data, &notify) != 0) {
-                reader_fail(error, "bad notify record%s", "");
+                reader_fail(error, "bad notify record");
                 goto out;
             }
             pending_notify = 1;
             break;
         case QUEUE_REC_RCPT:
             if (!env->have_sender || memchr(data, '\0', len) != NULL) {
-                reader_fail(error, "recipient before the sender%s", "");
+                reader_fail(error, "recipient before the sender");
                 goto out;
             }
             if (maildrop_envelope_add_recipient(
@@ -644,7 +644,7 @@ int maildrop_reader_envelope(struct maildrop_reader *r,
         case QUEUE_REC_CONTENT:
             if (!env->have_sender || pending_notify ||
                 (r->source == MAILDROP_FILE && (!have_time || !(seen & 1u)))) {
-                reader_fail(error, "incomplete envelope%s", "");
+                reader_fail(error, "incomplete envelope");
                 goto out;
             }
             r->in_content = 1;
@@ -665,7 +665,7 @@ int maildrop_reader_content(struct maildrop_reader *r, const char **data,
                             size_t *len, struct buf *error)
 {
     if (!r->in_content)
-        return reader_fail(error, "%scontent read before the envelope", "");
+        return reader_fail(error, "content read before the envelope");
     int rc = reader_next(r, error);
     if (rc != 1)
         return rc;
@@ -694,10 +694,10 @@ int maildrop_reader_content(struct maildrop_reader *r, const char **data,
             if (rc < 0)
                 return -1;
             if (rc == 0)
-                return reader_fail(error, "%sthe sender gave up", "");
+                return reader_fail(error, "the sender gave up");
         }
         if (rc != 0 || r->rec.type != QUEUE_REC_END)
-            return reader_fail(error, "%srecords after the content", "");
+            return reader_fail(error, "records after the content");
         r->in_content = 0;
         return 0;
     default:
