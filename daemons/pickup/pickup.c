@@ -78,34 +78,42 @@ static void pickup_local_user(uid_t uid, char *out, size_t size)
         snprintf(out, size, "#%ld", (long)uid);
 }
 
-static void pickup_envelope_record(const struct maildrop_envelope *env,
-                                   const char *local_user,
-                                   struct record *out)
+/* An attribute that is sent only when it has a value. */
+static int add_optional(struct record *out, const char *name,
+                        const struct buf *value)
+{
+    if (value->len == 0)
+        return 0;
+    return record_add(out, name, value->data, value->len) == RECORD_OK ? 0
+                                                                       : -1;
+}
+
+/* The open request's attributes.  0, or -1 when one cannot be added. */
+static int pickup_envelope_record(const struct maildrop_envelope *env,
+                                  const char *local_user, struct record *out)
 {
     long flags = CLEANUP_FLAG_SUBMISSION;
     if (env->flags & MAILDROP_FLAG_EXTRACT)
         flags |= CLEANUP_FLAG_EXTRACT;
-    record_add(out, "sender", env->sender.data != NULL ? env->sender.data : "",
-               env->sender.len);
-    record_add_long(out, "flags", flags);
-    record_add_str(out, "origin", "pickup");
-    record_add_str(out, "protocol", "local");
-    record_add_str(out, "local_user", local_user);
-    if (env->full_name.len > 0)
-        record_add_str(out, "full_name", buf_cstr(&env->full_name));
-    if (env->dsn_envid.len > 0)
-        record_add_str(out, "dsn_envid", buf_cstr(&env->dsn_envid));
-    if (env->dsn_ret.len > 0)
-        record_add_str(out, "dsn_ret", buf_cstr(&env->dsn_ret));
-    if (env->encoding.len > 0)
-        record_add_str(out, "encoding", buf_cstr(&env->encoding));
+    if (record_add(out, "sender", env->sender.len ? env->sender.data : "",
+                   env->sender.len) != RECORD_OK ||
+        record_add_long(out, "flags", flags) != RECORD_OK ||
+        record_add_str(out, "origin", "pickup") != RECORD_OK ||
+        record_add_str(out, "local_user", local_user) != RECORD_OK)
+        return -1;
+    return add_optional(out, "full_name", &env->full_name) != 0 ||
+                   add_optional(out, "dsn_envid", &env->dsn_envid) != 0 ||
+                   add_optional(out, "dsn_ret", &env->dsn_ret) != 0 ||
+                   add_optional(out, "encoding", &env->encoding) != 0
+               ? -1
+               : 0;
 }
 
 /* Streams the content after the envelope to cleanup. */
-static enum pickup_result pickup_send(struct pickup *p, struct cleanup_client *c,
+static enum pickup_result pickup_send(struct cleanup_client *c,
                                       struct maildrop_reader *r,
                                       const struct maildrop_envelope *env,
-                                      const char *name, struct buf *error)
+                                      struct buf *error)
 {
     for (size_t i = 0; i < env->rcpt_count; i++)
         if (cleanup_client_add_recipient(c, env->rcpt[i].address, NULL,
@@ -144,8 +152,6 @@ static enum pickup_result pickup_send(struct pickup *p, struct cleanup_client *c
         result = PICKUP_CORRUPT;
         break;
     }
-    (void)name;
-    (void)p;
     cleanup_result_free(&res);
     return result;
 }
@@ -199,9 +205,12 @@ static enum pickup_result pickup_fd(struct pickup *p, int fd,
     pickup_local_user(st->st_uid, local_user, sizeof(local_user));
     struct record envelope;
     record_init(&envelope);
-    pickup_envelope_record(&env, local_user, &envelope);
     struct cleanup_client c;
-    int opened = cleanup_client_open(&c, CLEANUP_SOCKET, p->timeout_ms,
+    int opened = -1;
+    if (pickup_envelope_record(&env, local_user, &envelope) != 0)
+        buf_printf(error, "out of memory");
+    else
+        opened = cleanup_client_open(&c, CLEANUP_SOCKET, p->timeout_ms,
                                      &envelope, error);
     record_free(&envelope);
     if (opened != 0) {
@@ -210,7 +219,7 @@ static enum pickup_result pickup_fd(struct pickup *p, int fd,
     }
     log_info("%s: uid=%ld from=<%s>", c.queue_id, (long)st->st_uid,
              buf_cstr(&env.sender));
-    result = pickup_send(p, &c, &r, &env, name, error);
+    result = pickup_send(&c, &r, &env, error);
 out:
     maildrop_envelope_free(&env);
     maildrop_reader_free(&r);
