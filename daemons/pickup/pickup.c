@@ -324,7 +324,11 @@ static void pickup_trigger(struct server *srv, const char *data, size_t len)
     (void)data;
     (void)len;
     struct pickup *p = srv->app;
-    static char names[PICKUP_BATCH][QUEUE_ID_SIZE];
+    char (*names)[QUEUE_ID_SIZE] = calloc(PICKUP_BATCH, QUEUE_ID_SIZE);
+    if (names == NULL) {
+        log_warn("out of memory: maildrop not scanned");
+        return;
+    }
     /* Batches, so that a huge maildrop does not need huge memory; a
      * batch that moved nothing (every file left for cleanup) ends it. */
     for (int round = 0; round < 100 && !server_should_exit(srv); round++) {
@@ -335,10 +339,12 @@ static void pickup_trigger(struct server *srv, const char *data, size_t len)
         if (count < PICKUP_BATCH || gone == 0)
             break;
     }
+    free(names);
 }
 
 static void pickup_init(struct server *srv)
 {
+    /* The daemon's state, for the life of the process. */
     static struct pickup p;
     p.max_content = config_get_size(srv->cfg, "message_size_limit");
     p.timeout_ms = (int)config_get_time(srv->cfg, "ipc_timeout") * 1000;
