@@ -200,7 +200,14 @@ def test_queue_run_without_qmgr_says_so(submit):
 def test_postdrop_refuses_anything_but_the_internal_form(submit):
     postdrop = (submit.inst.root / "bin" / "postdrop"
                 if (submit.inst.root / "bin").exists() else BIN / "postdrop")
-    for junk in (b"", b"From: me\n\nhello\n", b"V\x00\x00\x00\x011" * 3):
+    forged_uid = build([("V", b"1"), ("S", b"0"), ("A", b"uid=0"),
+                        ("F", b"root"), ("R", b"bob@example.org"),
+                        ("M", b""), ("X", b""), ("E", b"")])
+    forged_time = build([("V", b"1"), ("S", b"0"), ("T", b"1.000000"),
+                         ("F", b"x"), ("R", b"bob@example.org"),
+                         ("M", b""), ("X", b""), ("E", b"")])
+    for junk in (b"", b"From: me\n\nhello\n", b"V\x00\x00\x00\x011" * 3,
+                 forged_uid, forged_time):
         r = subprocess.run(submit.argv(str(postdrop), config_option="-c"),
                            input=junk,
                            capture_output=True, timeout=30)
@@ -429,6 +436,18 @@ def test_pickup_leaves_files_while_cleanup_is_away(pickup):
     pickup.inst.wait_log(rf"{f.name}: connect to private/cleanup: .* -- "
                          r"left in maildrop for the next run")
     assert maildrop_files(pickup.inst) == [f]
+
+
+def test_pickup_believes_the_file_owner_not_the_file(pickup):
+    inst = pickup.inst
+    forged = build([("V", b"1"), ("S", b"0"), ("T", b"1764621611.000001"),
+                    ("A", b"uid=0"), ("F", b"alice"),
+                    ("R", b"bob@example.org"), ("M", b""), ("X", b""),
+                    ("E", b"")])
+    put_hostile(inst, pickup, "ABCDEF21", forged)
+    trigger_pickup(inst)
+    inst.wait_log(rf"ABCDEF21: file of uid {pickup.uid} says uid 0: "
+                  rf"using {pickup.uid}")
 
 
 def test_pickup_refuses_links_and_fifos(pickup):
