@@ -122,7 +122,10 @@ static int parse_word(struct sendmail_options *opt, char **argv, int argc,
              * interval of a queue daemon, which there is none of. */
             opt->mode = SENDMAIL_FLUSH;
             return 1;
-        case 'G': case 'I': case 'm': case 'n': case 'U': case 'x':
+        case 'I':
+            opt->mode = SENDMAIL_NEWALIASES; /* Sendmail's -I */
+            break;
+        case 'G': case 'm': case 'n': case 'U': case 'x':
             break;
         default:
             return fail(error, size, "invalid option -- '%c'", letter);

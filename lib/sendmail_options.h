@@ -7,14 +7,14 @@
  *   -f SENDER, -r SENDER   envelope sender; "" or "<>" is the null sender
  *   -F NAME       full name for a From: header that cleanup adds
  *   -i, -oi       a line with a single dot does not end the message
- *   -bm (default) deliver; -bp list the queue (= mailq); -bi rebuild the
- *                 aliases (= newaliases); -bs SMTP on stdin/stdout
+ *   -bm (default) deliver; -bp list the queue (= mailq); -bi or -I
+ *                 rebuild the aliases (= newaliases); -bs SMTP on stdin/stdout
  *   -q            ask the queue manager for a queue run
  *   -C DIR, -c DIR   configuration directory
  *   -N DSN        NEVER or a comma list of SUCCESS, FAILURE, DELAY
  *   -R RET        FULL or HDRS;  -V ENVID;  -B 7BIT|8BITMIME
  *   -v            verbose
- *   ignored, as Postfix ignores them: -G -I -m -n -U -x, -o with any
+ *   ignored, as Postfix ignores them: -G -m -n -U -x, -o with any
  *   option but i (-oem, -oee, -oep, -odb, -odi, -om, ...), -e X, -h N,
  *   -L X, -O X, -p X, -X X;  -- ends the options.
  * The program name "mailq" means -bp.

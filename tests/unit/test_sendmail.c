@@ -54,6 +54,8 @@ static const struct option_case option_cases[] = {
       NULL, 0, NULL },
     { "-bi", { "sendmail", "-bi", NULL }, 1, SENDMAIL_NEWALIASES, 0, 0, NULL,
       NULL, NULL, 0, NULL },
+    { "-I", { "sendmail", "-I", NULL }, 1, SENDMAIL_NEWALIASES, 0, 0, NULL,
+      NULL, NULL, 0, NULL },
     { "-q", { "sendmail", "-q", NULL }, 1, SENDMAIL_FLUSH, 0, 0, NULL, NULL,
       NULL, 0, NULL },
     { "mailq", { "/usr/bin/mailq", NULL }, 1, SENDMAIL_LIST, 0, 0, NULL,
