@@ -22,6 +22,7 @@ struct address_parser {
     struct buf angle;    /* what is inside <...> */
     int in_angle;
     int have_angle;      /* an angle address ended: it wins */
+    int unclosed;        /* a quote or literal ran to the end: no address */
     mail_address_fn *fn;
     void *ctx;
     int result;
@@ -66,6 +67,8 @@ static int take_delimited(struct address_parser *ap, struct buf *to,
     }
     if (ap->p < ap->end)
         ap->p++;
+    else
+        ap->unclosed = 1;
     return buf_append(to, start, (size_t)(ap->p - start));
 }
 
@@ -74,7 +77,7 @@ static int emit(struct address_parser *ap)
 {
     struct buf *addr = ap->have_angle ? &ap->angle : &ap->phrase;
     int rc = 0;
-    if (addr->len > 0 && addr->len <= MAIL_ADDRESS_MAX)
+    if (addr->len > 0 && addr->len <= MAIL_ADDRESS_MAX && !ap->unclosed)
         rc = ap->fn(ap->ctx, buf_cstr(addr));
     buf_reset(&ap->phrase);
     buf_reset(&ap->angle);

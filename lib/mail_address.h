@@ -13,7 +13,8 @@
  *
  * Bad syntax is not an error: the parser is lenient, as a mail system
  * must be with headers that others wrote (an unclosed quote or comment
- * runs to the end of the value).  Bounded: an address longer than
+ * runs to the end of the value, and an address with an unclosed quote or
+ * domain literal is dropped).  Bounded: an address longer than
  * MAIL_ADDRESS_MAX bytes is skipped.
  *
  * Usage:

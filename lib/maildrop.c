@@ -324,18 +324,51 @@ static void file_release(struct maildrop_file *f)
     f->out.fd = -1;
 }
 
+/* A file without a name in dir; it gets one only at commit, so a postdrop
+ * killed before that leaves nothing behind.  -1 (errno) when the kernel or
+ * file system cannot, or /proc is missing (the link goes through it). */
+static int file_open_anonymous(const char *dir)
+{
+#ifdef O_TMPFILE
+    if (access("/proc/self/fd", X_OK) != 0) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    return open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+#else
+    (void)dir;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+static int file_open(struct maildrop_file *f, const char *dir)
+{
+    int fd = file_open_anonymous(dir);
+    if (fd >= 0) {
+        f->anonymous = 1;
+        return fd;
+    }
+    /* What a named file would meet as well is reported as it is. */
+    if (errno == ENOSPC || errno == EDQUOT || errno == EIO ||
+        errno == EACCES || errno == ENOENT || errno == EROFS)
+        return -1;
+    return safe_file_create_temp(dir, "tmp.", 0644, &f->temp_path);
+}
+
 int maildrop_file_create(struct maildrop_file *f, const char *dir,
                          struct buf *error)
 {
     buf_init(&f->temp_path, MAILDROP_PATH_MAX);
     buf_init(&f->dir, MAILDROP_PATH_MAX);
     maildrop_out_init(&f->out, -1);
+    f->anonymous = 0;
     if (buf_set_str(&f->dir, dir) != 0) {
         buf_printf(error, "directory name too long");
         file_release(f);
         return -1;
     }
-    int fd = safe_file_create_temp(dir, "tmp.", 0644, &f->temp_path);
+    int fd = file_open(f, dir);
     if (fd < 0) {
         int saved = errno;
         buf_printf(error, "create file in %s: %s", dir, strerror(saved));
@@ -347,8 +380,7 @@ int maildrop_file_create(struct maildrop_file *f, const char *dir,
     /* The umask must not take pickup's read access away. */
     if (fchmod(fd, 0644) != 0) {
         int saved = errno;
-        buf_printf(error, "chmod %s: %s", buf_cstr(&f->temp_path),
-                   strerror(saved));
+        buf_printf(error, "chmod in %s: %s", dir, strerror(saved));
         maildrop_file_abort(f);
         errno = saved;
         return -1;
@@ -360,9 +392,20 @@ void maildrop_file_abort(struct maildrop_file *f)
 {
     if (f->out.fd >= 0) {
         (void)close(f->out.fd);
-        (void)unlink(buf_cstr(&f->temp_path));
+        if (!f->anonymous)
+            (void)unlink(buf_cstr(&f->temp_path));
     }
     file_release(f);
+}
+
+/* Gives the file the name final: a hard link, which never replaces. */
+static int file_link_to(struct maildrop_file *f, const char *final)
+{
+    if (!f->anonymous)
+        return link(buf_cstr(&f->temp_path), final);
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", f->out.fd);
+    return linkat(AT_FDCWD, self, AT_FDCWD, final, AT_SYMLINK_FOLLOW);
 }
 
 /* The queue ID rule of docs/queue-format.md: microseconds, then inode. */
@@ -382,7 +425,7 @@ static int file_link(struct maildrop_file *f, char id[QUEUE_ID_SIZE])
         buf_reset(&final);
         if (buf_printf(&final, "%s/%s", buf_cstr(&f->dir), id) != 0)
             break;
-        if (link(buf_cstr(&f->temp_path), buf_cstr(&final)) == 0) {
+        if (file_link_to(f, buf_cstr(&final)) == 0) {
             buf_free(&final);
             return 0;
         }
@@ -413,7 +456,7 @@ int maildrop_file_commit(struct maildrop_file *f, char id[QUEUE_ID_SIZE],
     if (maildrop_out_flush(&f->out) != 0 || fsync(f->out.fd) != 0 ||
         file_link(f, id) != 0) {
         int saved = errno;
-        buf_printf(error, "write %s: %s", buf_cstr(&f->temp_path),
+        buf_printf(error, "write a file in %s: %s", buf_cstr(&f->dir),
                    strerror(saved));
         maildrop_file_abort(f);
         id[0] = '\0';
@@ -421,9 +464,17 @@ int maildrop_file_commit(struct maildrop_file *f, char id[QUEUE_ID_SIZE],
         return -1;
     }
     int rc = 0;
-    if (unlink(buf_cstr(&f->temp_path)) != 0 || file_sync_dir(f) != 0) {
+    if ((!f->anonymous && unlink(buf_cstr(&f->temp_path)) != 0) ||
+        file_sync_dir(f) != 0) {
+        int saved = errno;
         buf_printf(error, "commit %s/%s: %s", buf_cstr(&f->dir), id,
-                   strerror(errno));
+                   strerror(saved));
+        /* Not durable, so not queued: the name goes again. */
+        char final[MAILDROP_PATH_MAX];
+        snprintf(final, sizeof(final), "%s/%s", buf_cstr(&f->dir), id);
+        (void)unlink(final);
+        id[0] = '\0';
+        errno = saved;
         rc = -1;
     }
     int saved = errno;

@@ -15,9 +15,11 @@
  *
  * Writing: a struct maildrop_out emits records on any descriptor (the
  * pipe to postdrop, a maildrop file).  A struct maildrop_file is a new
- * maildrop file: a temporary name, then commit = fsync, link to its queue
- * ID (never over another file), temporary name removed, and the directory
- * made durable.  postdrop runs with group write and search access to
+ * maildrop file: created without a name (O_TMPFILE; a "tmp.*" name where
+ * that is refused), then commit = fsync, link to its queue ID (never over
+ * another file), any temporary name removed, and the directory made
+ * durable; when that last step fails the new name is removed again, since
+ * the user hears "not queued".  postdrop runs with group write and search access to
  * maildrop/ but no read access, so it cannot open the directory to fsync
  * it; it then syncs the file system of the file instead (syncfs), which
  * includes the new directory entry.  That is why this module has its own
@@ -127,11 +129,12 @@ int maildrop_put_abort(struct maildrop_out *o);
 
 struct maildrop_file {
     struct maildrop_out out;
-    struct buf temp_path;
+    struct buf temp_path;  /* "" for a file without a name */
     struct buf dir;
+    int anonymous;
 };
 
-/* A new file "tmp.*" in dir, mode 0644 (pickup runs as another user). */
+/* A new file in dir, mode 0644 (pickup runs as another user). */
 int maildrop_file_create(struct maildrop_file *f, const char *dir,
                          struct buf *error);
 /* See above.  0 with id set, or -1 with error; the temporary name is gone

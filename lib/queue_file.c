@@ -123,8 +123,10 @@ static void queue_make_id(char id[QUEUE_ID_SIZE], const struct timeval *when,
 static int writer_open_anonymous(const char *dir)
 {
 #ifdef O_TMPFILE
-    if (access("/proc/self/fd", X_OK) != 0)
+    if (access("/proc/self/fd", X_OK) != 0) {
+        errno = EOPNOTSUPP; /* no way to link it later: use a name */
         return -1;
+    }
     return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 #else
     (void)dir;
@@ -325,7 +327,9 @@ int queue_writer_commit_in(struct queue_writer *w, const char *dir,
         return -1;
     }
     /* From the link on the message exists under its ID; what is left is
-     * to remove the temporary name and make the directory durable. */
+     * to remove the temporary name and make the directory durable.  If
+     * that fails the ID goes again: the client is told "not queued", so
+     * a file that stayed would be delivered twice. */
     int rc = 0;
     if ((!w->anonymous && unlink(buf_cstr(&w->temp_path)) != 0) ||
         safe_file_fsync_dir(buf_cstr(&target)) != 0) {
@@ -337,6 +341,12 @@ int queue_writer_commit_in(struct queue_writer *w, const char *dir,
         buf_printf(error, "close queue file %s: %s", id, strerror(errno));
         saved = errno;
         rc = -1;
+    }
+    if (rc != 0) {
+        buf_reset(&w->pending);
+        if (buf_printf(&w->pending, "%s/%s", buf_cstr(&target), id) == 0)
+            (void)unlink(buf_cstr(&w->pending)); /* best effort */
+        id[0] = '\0';
     }
     buf_free(&target);
     writer_release(w);

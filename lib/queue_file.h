@@ -99,7 +99,7 @@ int queue_writer_add_content(struct queue_writer *w, const void *data,
                              size_t len);
 /* Makes the file durable under its queue ID (see above).  0 and id set,
  * or -1 with errno and a message in error; the temporary file is gone
- * either way and w is released. */
+ * either way (after a failure the queue ID too) and w is released. */
 int queue_writer_commit(struct queue_writer *w, char id[QUEUE_ID_SIZE],
                         struct buf *error);
 /* The same, linked into dir (another queue directory, e.g. "hold") instead

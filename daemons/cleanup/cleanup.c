@@ -75,7 +75,13 @@ void cleanup_fail_write(struct cleanup_state *st, int error)
 
 const char *cleanup_attr(const struct cleanup_state *st, const char *name)
 {
-    return record_get_str(&st->envelope, name);
+    /* These values go into header fields and log lines: a line break in
+     * one would let the client write a header of its own. */
+    const char *v = record_get_str(&st->envelope, name);
+    if (v == NULL || strpbrk(v, "\r\n") != NULL ||
+        strlen(v) > CLEANUP_ATTR_TEXT_MAX)
+        return NULL;
+    return v;
 }
 
 void cleanup_log_context(const struct cleanup_state *st, struct buf *out)
@@ -305,6 +311,45 @@ static int read_message(struct cleanup_state *st, struct stream *s)
     return result;
 }
 
+/* The open request in st->envelope: the queue file is created and its ID
+ * sent.  0, or -1 after a reply that ends the conversation. */
+static int open_message(struct cleanup_state *st, struct stream *s)
+{
+    const char *request = record_get_str(&st->envelope, "request");
+    if (request == NULL || strcmp(request, "open") != 0 ||
+        text_value(&st->envelope, "sender") == NULL) {
+        reply_protocol_error(s, NULL, "expected an open request with a "
+                             "sender");
+        return -1;
+    }
+    long flags = 0;
+    if (record_find(&st->envelope, "flags") != NULL &&
+        (record_get_long(&st->envelope, "flags", &flags) != 0 || flags < 0)) {
+        reply_protocol_error(s, NULL, "bad flags");
+        return -1;
+    }
+    st->flags = (unsigned)flags;
+    struct buf error;
+    buf_init(&error, 4096);
+    if (queue_writer_open(&st->writer, INCOMING_DIR, &error) != 0) {
+        int saved = errno;
+        log_warn("%s", buf_cstr(&error));
+        buf_free(&error);
+        if (saved == ENOSPC || saved == EDQUOT)
+            reply(s, "defer", NULL, 452, "4.3.1",
+                  "Insufficient system storage");
+        else
+            reply(s, "defer", NULL, 451, "4.3.0",
+                  "Error: cannot create a queue file");
+        return -1;
+    }
+    buf_free(&error);
+    st->writer_open = 1;
+    (void)text_copy(st->id, sizeof(st->id), queue_writer_id(&st->writer));
+    reply(s, "ok", st->id, 0, NULL, NULL);
+    return 0;
+}
+
 static void cleanup_service(struct server *srv, int fd)
 {
     const struct cleanup_config *cfg = srv->app;
@@ -314,44 +359,12 @@ static void cleanup_service(struct server *srv, int fd)
     struct cleanup_state st;
     state_init(&st, cfg);
     int rc = record_read(&s, &st.envelope, CLEANUP_RECORD_MAX);
-    const char *request = rc == RECORD_OK
-        ? record_get_str(&st.envelope, "request") : NULL;
     if (rc == RECORD_EOF) {
         log_debug("connection closed before a request");
     } else if (rc != RECORD_OK) {
         log_warn("cleanup: reading the open request: %s",
                  record_status_text(rc));
-    } else if (request == NULL || strcmp(request, "open") != 0 ||
-               text_value(&st.envelope, "sender") == NULL) {
-        reply_protocol_error(&s, NULL, "expected an open request with a "
-                             "sender");
-    } else {
-        long flags = 0;
-        if (record_find(&st.envelope, "flags") != NULL &&
-            (record_get_long(&st.envelope, "flags", &flags) != 0 ||
-             flags < 0)) {
-            reply_protocol_error(&s, NULL, "bad flags");
-            goto done;
-        }
-        st.flags = (unsigned)flags;
-        struct buf error;
-        buf_init(&error, 4096);
-        if (queue_writer_open(&st.writer, INCOMING_DIR, &error) != 0) {
-            int saved = errno;
-            log_warn("%s", buf_cstr(&error));
-            buf_free(&error);
-            if (saved == ENOSPC || saved == EDQUOT)
-                reply(&s, "defer", NULL, 452, "4.3.1",
-                      "Insufficient system storage");
-            else
-                reply(&s, "defer", NULL, 451, "4.3.0",
-                      "Error: cannot create a queue file");
-            goto done;
-        }
-        buf_free(&error);
-        st.writer_open = 1;
-        (void)text_copy(st.id, sizeof(st.id), queue_writer_id(&st.writer));
-        reply(&s, "ok", st.id, 0, NULL, NULL);
+    } else if (open_message(&st, &s) == 0) {
         cleanup_envelope_open(&st);
         if (read_message(&st, &s) == 0) {
             cleanup_message_start(&st);
@@ -359,10 +372,9 @@ static void cleanup_service(struct server *srv, int fd)
             finish_message(&st, &s);
         }
     }
-done:
     state_free(&st);
     stream_free(&s);
-    (void)close(fd); /* the client has its answer, or is gone */
+    /* The skeleton closes fd. */
 }
 
 /* --- Start-up ----------------------------------------------------------- */

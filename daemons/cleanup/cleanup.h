@@ -32,6 +32,8 @@
 #define CLEANUP_RECIPIENT_MAX 100000
 /* Longest address cleanup accepts (envelope or expansion). */
 #define CLEANUP_ADDRESS_MAX 4096
+/* Longest attribute cleanup puts into Received: or the log. */
+#define CLEANUP_ATTR_TEXT_MAX 1024
 
 struct cleanup_tables {
     struct table **tables;
@@ -63,12 +65,17 @@ struct cleanup_recipient {
     char *address;
     char *orcpt;   /* NULL: none */
     char *notify;  /* NULL: none */
+    long depth;    /* virtual alias expansion: levels from the original */
 };
 
+/* A list in order, with a hash index of the addresses (case folded) so
+ * that duplicates are found quickly even among many recipients. */
 struct cleanup_recipients {
     struct cleanup_recipient *items;
     size_t count;
     size_t cap;
+    size_t *slots;      /* item index + 1; 0: empty */
+    size_t slot_count;  /* a power of two, at least twice count */
 };
 
 struct cleanup_state {
@@ -109,7 +116,7 @@ struct cleanup_state {
 };
 
 /* cleanup.c: records the first problem as the verdict; later ones are
- * ignored, except that DISCARD and REJECT replace a HOLD. */
+ * ignored.  (HOLD is no verdict but a flag: a later problem still wins.) */
 void cleanup_fail(struct cleanup_state *st, enum cleanup_status status,
                   int code, const char *dsn, const char *text);
 /* True once the message will not be queued (reject, discard, defer). */
@@ -120,6 +127,9 @@ void cleanup_log_context(const struct cleanup_state *st, struct buf *out);
 /* The write error errno as a verdict: 452 4.3.1 for a full disk or quota,
  * 451 4.3.0 for anything else. */
 void cleanup_fail_write(struct cleanup_state *st, int error);
+/* An attribute of the open request as text for headers and the log; NULL
+ * when missing, not text (NUL, CR or LF), or longer than
+ * CLEANUP_ATTR_TEXT_MAX. */
 const char *cleanup_attr(const struct cleanup_state *st, const char *name);
 
 /* cleanup_envelope.c */
@@ -127,6 +137,9 @@ int cleanup_recipients_add(struct cleanup_recipients *list,
                            const char *address, const char *orcpt,
                            const char *notify);
 void cleanup_recipients_free(struct cleanup_recipients *list);
+/* True when list has address, compared without case. */
+int cleanup_recipients_contains(const struct cleanup_recipients *list,
+                                const char *address);
 /* The sender rewritten, T, A and F records written. */
 void cleanup_envelope_open(struct cleanup_state *st);
 /* Rewrites and expands the recipients of list into st->final. */

@@ -5,7 +5,8 @@
  * Each header field (unfolded, "Name: value") or body line is looked up
  * in the tables of the list in order; the first table that has a value
  * decides.  The value is an action word and an optional text:
- *   REJECT [text]   the message is refused: 550 5.7.1 text
+ *   REJECT [text]   the message is refused: 550 5.7.1 text (a text that
+ *                   starts with "5.X.Y " gives that status instead)
  *   DISCARD [text]  accepted (250) and dropped
  *   HOLD [text]     queued into hold/
  *   WARN [text]     logged, nothing else
@@ -127,6 +128,34 @@ static const char *split_action(const char *value, char *word, size_t size)
     return value;
 }
 
+/* A REJECT text may start with its own RFC 3463 status "5.X.Y ", which
+ * then replaces 5.7.1; returns the text after it. */
+static const char *reject_dsn(const char *text, char *dsn, size_t size)
+{
+    const char *p = text;
+    if (p[0] != '5' || p[1] != '.')
+        return text;
+    p += 2;
+    for (int part = 0; part < 2; part++) {
+        size_t digits = strspn(p, "0123456789");
+        if (digits == 0 || digits > 3)
+            return text;
+        p += digits;
+        if (part == 0 && *p++ != '.')
+            return text;
+    }
+    if (*p != ' ' && *p != '\0')
+        return text;
+    size_t n = (size_t)(p - text);
+    if (n >= size)
+        return text;
+    memcpy(dsn, text, n);
+    dsn[n] = '\0';
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
 static enum cleanup_check_result apply_action(
     struct cleanup_state *st, enum cleanup_check_kind kind, const char *text,
     size_t len, const char *value, struct buf *prepend,
@@ -138,10 +167,13 @@ static enum cleanup_check_result apply_action(
     buf_init(&detail, 4096);
     enum cleanup_check_result result = CHECK_KEEP;
     if (strcmp(word, "REJECT") == 0) {
-        const char *reason = rest[0] ? rest : "message content rejected";
-        (void)buf_printf(&detail, "5.7.1 %s", reason);
+        char dsn[16] = "5.7.1";
+        const char *reason = reject_dsn(rest, dsn, sizeof(dsn));
+        if (reason[0] == '\0')
+            reason = "message content rejected";
+        (void)buf_printf(&detail, "%s %s", dsn, reason);
         log_action(st, "reject", kind, text, len, buf_cstr(&detail));
-        cleanup_fail(st, CLEANUP_REJECT, 550, "5.7.1", reason);
+        cleanup_fail(st, CLEANUP_REJECT, 550, dsn, reason);
     } else if (strcmp(word, "DISCARD") == 0) {
         log_action(st, "discard", kind, text, len, rest);
         cleanup_fail(st, CLEANUP_DISCARD, 250, "2.0.0", "Ok");

@@ -26,7 +26,9 @@
  * Table errors defer (451 4.3.0).  CLEANUP_FLAG_NO_REWRITE skips all of
  * it.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +37,62 @@
 #include "cleanup.h"
 #include "log.h"
 
+/* FNV-1a of the address, folded to lower case. */
+static size_t address_hash(const char *address)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)address; *p; p++) {
+        h ^= (uint64_t)tolower(*p);
+        h *= 1099511628211ULL;
+    }
+    return (size_t)h;
+}
+
+static void index_put(struct cleanup_recipients *list, size_t item)
+{
+    size_t mask = list->slot_count - 1;
+    size_t i = address_hash(list->items[item].address) & mask;
+    while (list->slots[i] != 0)
+        i = (i + 1) & mask;
+    list->slots[i] = item + 1;
+}
+
+/* Keeps the index at most half full; -1 when memory ran out. */
+static int index_grow(struct cleanup_recipients *list)
+{
+    if (list->slot_count >= 2 * (list->count + 1))
+        return 0;
+    size_t n = list->slot_count ? list->slot_count * 2 : 64;
+    size_t *slots = calloc(n, sizeof(*slots));
+    if (slots == NULL)
+        return -1;
+    free(list->slots);
+    list->slots = slots;
+    list->slot_count = n;
+    for (size_t i = 0; i < list->count; i++)
+        index_put(list, i);
+    return 0;
+}
+
+int cleanup_recipients_contains(const struct cleanup_recipients *list,
+                                const char *address)
+{
+    if (list->slot_count == 0)
+        return 0;
+    size_t mask = list->slot_count - 1;
+    for (size_t i = address_hash(address) & mask; list->slots[i] != 0;
+         i = (i + 1) & mask)
+        if (strcasecmp(list->items[list->slots[i] - 1].address, address) == 0)
+            return 1;
+    return 0;
+}
+
 int cleanup_recipients_add(struct cleanup_recipients *list,
                            const char *address, const char *orcpt,
                            const char *notify)
 {
+    if (index_grow(list) != 0)
+        return -1;
     if (list->count >= CLEANUP_RECIPIENT_MAX) {
         errno = EMSGSIZE;
         return -1;
@@ -56,6 +110,7 @@ int cleanup_recipients_add(struct cleanup_recipients *list,
     r->address = strdup(address);
     r->orcpt = orcpt != NULL ? strdup(orcpt) : NULL;
     r->notify = notify != NULL ? strdup(notify) : NULL;
+    r->depth = 0;
     if (r->address == NULL || (orcpt != NULL && r->orcpt == NULL) ||
         (notify != NULL && r->notify == NULL)) {
         free(r->address);
@@ -64,6 +119,7 @@ int cleanup_recipients_add(struct cleanup_recipients *list,
         errno = ENOMEM;
         return -1;
     }
+    index_put(list, list->count);
     list->count++;
     return 0;
 }
@@ -76,6 +132,7 @@ void cleanup_recipients_free(struct cleanup_recipients *list)
         free(list->items[i].notify);
     }
     free(list->items);
+    free(list->slots);
     memset(list, 0, sizeof(*list));
 }
 
@@ -128,20 +185,11 @@ int cleanup_rewrite_address(struct cleanup_state *st, int sender,
                        address) != 0 ? -1 : 0;
 }
 
-static int recipient_known(const struct cleanup_recipients *list,
-                           const char *address)
-{
-    for (size_t i = 0; i < list->count; i++)
-        if (strcasecmp(list->items[i].address, address) == 0)
-            return 1;
-    return 0;
-}
-
 /* Adds a final recipient unless it is already there. */
 static int add_final(struct cleanup_state *st, const char *address,
                      const struct cleanup_recipient *original)
 {
-    if (recipient_known(&st->final, address))
+    if (cleanup_recipients_contains(&st->final, address))
         return 0;
     const char *orcpt = original->orcpt;
     struct buf made;
@@ -161,6 +209,57 @@ static int add_final(struct cleanup_state *st, const char *address,
     return rc;
 }
 
+/* One recipient's virtual alias expansion in progress: a work list of
+ * addresses, each with its depth, processed in order. */
+struct expansion {
+    struct cleanup_state *st;
+    const struct cleanup_recipient *original;
+    struct cleanup_recipients todo;
+    long produced;         /* final addresses so far */
+    int too_large;         /* over virtual_alias_expansion_limit */
+};
+
+static int expansion_final(struct expansion *x, const char *address)
+{
+    if (++x->produced > x->st->cfg->expansion_limit) {
+        x->too_large = 1;
+        return -1;
+    }
+    return add_final(x->st, address, x->original);
+}
+
+static int expansion_push(struct expansion *x, const char *address,
+                          long depth)
+{
+    if ((long)x->todo.count > x->st->cfg->expansion_limit) {
+        x->too_large = 1;
+        return -1;
+    }
+    if (cleanup_recipients_add(&x->todo, address, NULL, NULL) != 0) {
+        cleanup_fail(x->st, CLEANUP_DEFER, 451, "4.3.0",
+                     "Error: out of memory");
+        return -1;
+    }
+    x->todo.items[x->todo.count - 1].depth = depth;
+    return 0;
+}
+
+/* The addresses of one table value; a member that is the address itself
+ * stays final instead of being looked up again. */
+static int expansion_value(struct expansion *x, const char *address,
+                           long depth, char *value)
+{
+    char *cursor = value;
+    for (char *w = strtok_r(cursor, ", \t\r\n", &cursor); w != NULL;
+         w = strtok_r(NULL, ", \t\r\n", &cursor)) {
+        int rc = strcasecmp(w, address) == 0 ? expansion_final(x, w)
+                                             : expansion_push(x, w, depth + 1);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Expands one rewritten recipient through virtual_alias_maps. */
 static void expand_virtual(struct cleanup_state *st, const char *address,
                            const struct cleanup_recipient *original)
@@ -171,91 +270,48 @@ static void expand_virtual(struct cleanup_state *st, const char *address,
         (void)add_final(st, address, original);
         return;
     }
-    /* A work list of (address, depth), processed in order. */
-    struct cleanup_recipients todo = { 0 };
-    long depths_cap = 0;
-    long *depths = NULL;
+    struct expansion x = { .st = st, .original = original };
     struct buf value, error;
     buf_init(&value, TABLE_VALUE_MAX);
     buf_init(&error, 4096);
-    long produced = 0;
-    if (cleanup_recipients_add(&todo, address, NULL, NULL) != 0)
-        goto oom;
-    depths_cap = 16;
-    depths = calloc((size_t)depths_cap, sizeof(*depths));
-    if (depths == NULL)
-        goto oom;
-    for (size_t i = 0; i < todo.count && !cleanup_failed(st); i++) {
-        const char *a = todo.items[i].address;
-        int rc = cleanup_tables_lookup_address(st, &cfg->virtual_alias, a,
-                                               &value, &error);
-        if (rc == TABLE_ERROR) {
-            (void)lookup_failed(st, "virtual_alias_maps", a, &error);
+    (void)expansion_push(&x, address, 0);
+    for (size_t i = 0; i < x.todo.count && !cleanup_failed(st); i++) {
+        /* Copied: the work list may move while the value is read. */
+        char *a = strdup(x.todo.items[i].address);
+        long depth = x.todo.items[i].depth;
+        if (a == NULL) {
+            cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
+                         "Error: out of memory");
             break;
         }
-        if (rc == TABLE_NOT_FOUND) {
-            if (++produced > cfg->expansion_limit)
-                break;
-            if (add_final(st, a, original) != 0)
-                break;
-            continue;
-        }
-        if (depths[i] + 1 > cfg->recursion_limit) {
+        int rc = cleanup_tables_lookup_address(st, &cfg->virtual_alias, a,
+                                               &value, &error);
+        int stop = 0;
+        if (rc == TABLE_ERROR) {
+            (void)lookup_failed(st, "virtual_alias_maps", a, &error);
+            stop = 1;
+        } else if (rc == TABLE_NOT_FOUND || value.len == 0) {
+            stop = expansion_final(&x, a) != 0;
+        } else if (depth + 1 > cfg->recursion_limit) {
             log_warn("%s: unreasonable virtual_alias_maps map nesting for "
                      "%s -- message not accepted", st->id, address);
             cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
                          "Error: virtual alias expansion loop");
-            break;
+            stop = 1;
+        } else {
+            stop = expansion_value(&x, a, depth, value.data) != 0;
         }
-        char *copy = strdup(buf_cstr(&value));
-        if (copy == NULL)
-            goto oom;
-        char *cursor = copy;
-        for (char *w = strtok_r(cursor, ", \t\r\n", &cursor); w != NULL;
-             w = strtok_r(NULL, ", \t\r\n", &cursor)) {
-            if (strcasecmp(w, a) == 0) {
-                /* A list that includes its own name: that one stays. */
-                if (++produced > cfg->expansion_limit ||
-                    add_final(st, w, original) != 0)
-                    break;
-                continue;
-            }
-            if ((long)todo.count >= cfg->expansion_limit + 1) {
-                produced = cfg->expansion_limit + 1;
-                break;
-            }
-            if (cleanup_recipients_add(&todo, w, NULL, NULL) != 0) {
-                free(copy);
-                goto oom;
-            }
-            if ((long)todo.count > depths_cap) {
-                long cap = depths_cap * 2;
-                long *d = realloc(depths, (size_t)cap * sizeof(*d));
-                if (d == NULL) {
-                    free(copy);
-                    goto oom;
-                }
-                depths = d;
-                depths_cap = cap;
-            }
-            depths[todo.count - 1] = depths[i] + 1;
-        }
-        free(copy);
-        if (produced > cfg->expansion_limit)
+        free(a);
+        if (stop)
             break;
     }
-    if (produced > cfg->expansion_limit) {
+    if (x.too_large) {
         log_warn("%s: unreasonable virtual_alias_maps map expansion size for "
                  "%s -- message not accepted", st->id, address);
         cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
                      "Error: virtual alias expansion too large");
     }
-    goto done;
-oom:
-    cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0", "Error: out of memory");
-done:
-    free(depths);
-    cleanup_recipients_free(&todo);
+    cleanup_recipients_free(&x.todo);
     buf_free(&value);
     buf_free(&error);
 }

@@ -4,7 +4,9 @@
  * name, a colon, folded continuation lines) checked and counted, the
  * Received: field prepended, missing Message-ID:, Date: and From: added
  * for submissions, recipients taken from To:, Cc: and Bcc: for sendmail
- * -t, body lines checked, and everything written as content blocks.
+ * -t, the addresses of From:, To: and the like rewritten through the
+ * canonical maps for mail submitted here, body lines checked, and
+ * everything written as content blocks.
  *
  * The header ends at the first line that neither starts nor continues a
  * field; that line (usually the empty separator) begins the body.  When
@@ -196,6 +198,92 @@ static int extract_field(struct cleanup_state *st, const char *field,
     return 0;
 }
 
+/* --- Address fields: canonical rewriting --------------------------------- */
+
+/* Which side's canonical maps rewrite the addresses of a field: 1 sender,
+ * 0 recipient, -1 not an address field. */
+static int address_field_side(const char *field, size_t len)
+{
+    static const char *const senders[] = {
+        "From", "Sender", "Reply-To", "Resent-From", "Resent-Sender",
+        "Resent-Reply-To",
+    };
+    static const char *const recipients[] = {
+        "To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc",
+    };
+    for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]); i++)
+        if (mail_header_name_is(field, len, senders[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof(recipients) / sizeof(recipients[0]); i++)
+        if (mail_header_name_is(field, len, recipients[i]))
+            return 0;
+    return -1;
+}
+
+/* Header addresses are rewritten only for mail that is submitted here
+ * (a submission, or no network client), as Postfix does by default
+ * (local_header_rewrite_clients): others' headers are theirs. */
+static int header_rewrite_applies(const struct cleanup_state *st)
+{
+    if (st->flags & CLEANUP_FLAG_NO_REWRITE)
+        return 0;
+    if (st->cfg->canonical.count == 0 && st->cfg->sender_canonical.count == 0 &&
+        st->cfg->recipient_canonical.count == 0)
+        return 0;
+    return (st->flags & CLEANUP_FLAG_SUBMISSION) ||
+           cleanup_attr(st, "client_address") == NULL;
+}
+
+/* Replaces the first occurrence of from at or after *pos in field by to;
+ * display names, comments and folding stay as they were. */
+static void replace_in_field(struct buf *field, size_t *pos, const char *from,
+                             const char *to)
+{
+    size_t from_len = strlen(from), to_len = strlen(to);
+    if (*pos >= field->len)
+        return;
+    const char *hit = memmem(field->data + *pos, field->len - *pos, from,
+                             from_len);
+    if (hit == NULL)
+        return;
+    size_t at = (size_t)(hit - field->data);
+    struct buf out;
+    buf_init(&out, field->limit);
+    if (buf_append(&out, field->data, at) == 0 &&
+        buf_append(&out, to, to_len) == 0 &&
+        buf_append(&out, field->data + at + from_len,
+                   field->len - at - from_len) == 0 &&
+        buf_set(field, out.data, out.len) == 0)
+        *pos = at + to_len;
+    buf_free(&out);
+}
+
+/* Rewrites the addresses of From:, To: and the like in st->field. */
+static void rewrite_address_field(struct cleanup_state *st)
+{
+    int side = address_field_side(st->field.data, st->field.len);
+    if (side < 0 || !header_rewrite_applies(st))
+        return;
+    struct cleanup_recipients found = { 0 };
+    size_t value_len;
+    const char *value = mail_header_value(st->field.data, st->field.len,
+                                          &value_len);
+    (void)mail_address_list(value, value_len, extract_one, &found);
+    size_t pos = (size_t)(value - st->field.data);
+    struct buf address;
+    buf_init(&address, CLEANUP_ADDRESS_MAX);
+    for (size_t i = 0; i < found.count && !cleanup_failed(st); i++) {
+        const char *original = found.items[i].address;
+        if (buf_set_str(&address, original) != 0 ||
+            cleanup_rewrite_address(st, side, &address) != 0)
+            break;
+        if (strcmp(buf_cstr(&address), original) != 0)
+            replace_in_field(&st->field, &pos, original, buf_cstr(&address));
+    }
+    buf_free(&address);
+    cleanup_recipients_free(&found);
+}
+
 /* --- Header fields ------------------------------------------------------ */
 
 static void note_message_id(struct cleanup_state *st, const char *field,
@@ -257,10 +345,12 @@ static void flush_field(struct cleanup_state *st)
                               unfolded.len, &prepend, &replacement);
     if (prepend.len > 0)
         emit_line(st, &prepend);
-    if (check == CHECK_REPLACE)
+    if (check == CHECK_REPLACE) {
         emit_line(st, &replacement);
-    else if (check == CHECK_KEEP && !drop)
-        emit(st, field, len);
+    } else if (check == CHECK_KEEP && !drop) {
+        rewrite_address_field(st);
+        emit(st, st->field.data, st->field.len);
+    }
     buf_free(&unfolded);
     buf_free(&prepend);
     buf_free(&replacement);

@@ -95,6 +95,12 @@ class Instance:
         return (f"{service} inet n - n - {maxproc} {TEST_BIN}/echod"
                 f"{' ' + args if args else ''}\n")
 
+    def cleanup_line(self, maxproc="0", args=""):
+        """A master.cf line for the cleanup service on private/cleanup
+        (tests/integration/records.py speaks its protocol)."""
+        return (f"cleanup unix - - n - {maxproc} {BIN}/cleanup"
+                f"{' ' + args if args else ''}\n")
+
     # -- running programs ------------------------------------------------
     def command(self, *args):
         return self.as_user([str(BIN / "postino"), "-c", str(self.etc),

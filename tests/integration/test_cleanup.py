@@ -21,13 +21,9 @@ MESSAGE = (b"From: a@example.com\nTo: b@example.org\nSubject: hello\n"
            b"Message-ID: <m1@example.com>\n\nbody line\n")
 
 
-def cleanup_line(extra=""):
-    return f"cleanup unix - - n - 0 {BIN}/cleanup{extra}\n"
-
-
-def start(inst, main_cf="", extra=""):
+def start(inst, main_cf="", extra="", maxproc="0"):
     inst.write_main_cf("myhostname = mx.example.net\n" + main_cf)
-    inst.write_master_cf(cleanup_line(extra))
+    inst.write_master_cf(inst.cleanup_line(maxproc, extra.strip()))
     inst.start()
     return inst.queue / "private" / "cleanup"
 
@@ -93,6 +89,7 @@ def checks_instance(inst, header="", body=""):
 HEADER_CHECKS = (
     "/^Subject: reject me/ REJECT no thanks\n"
     "/^Subject: plain reject/ REJECT\n"
+    "/^Subject: coded reject/ REJECT 5.7.9 with a code\n"
     "/^Subject: discard me/ DISCARD dropped here\n"
     "/^Subject: hold me/ HOLD held for review\n"
     "/^X-Secret:/ IGNORE\n"
@@ -114,6 +111,9 @@ def test_header_checks_reject(instance):
     reply = one_message(sock, b"Subject: reject me now\n\nbody\n")
     assert (reply["status"], reply["code"], reply["dsn"], reply["text"]) == \
         ("reject", 550, "5.7.1", "no thanks")
+    reply = one_message(sock, b"Subject: coded reject\n\nbody\n")
+    assert (reply["code"], reply["dsn"], reply["text"]) == \
+        (550, "5.7.9", "with a code")
     reply = one_message(sock, b"Subject: plain reject\n\nbody\n")
     assert reply["text"] == "message content rejected"
     assert queue_names(instance) == []
@@ -437,7 +437,7 @@ def cleanup_children(inst):
 
 
 def test_killed_cleanup_leaves_no_queue_file(instance):
-    sock = start(instance)
+    sock = start(instance, maxproc="1")
     c = CleanupClient(sock)
     qid = c.open(sender="a@example.com")["queue_id"]
     c.rcpt("b@example.org")
@@ -541,3 +541,119 @@ def test_full_file_system_defers_then_recovers(instance):
     finally:
         instance.stop()
         subprocess.run(["umount", str(instance.queue)], check=True)
+
+
+def test_attribute_with_line_break_is_not_put_in_received(instance):
+    sock = start(instance)
+    attrs = dict(SMTPD_ATTRS, helo_name="evil\nX-Injected: yes")
+    reply = one_message(sock, MESSAGE, attrs=attrs)
+    assert reply["status"] == "ok"
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert "X-Injected" not in qf.header()
+    assert qf.header().startswith(
+        "Received: from client.example (client.example [192.0.2.1])")
+
+
+def test_header_addresses_rewritten_for_submissions(instance):
+    canonical = write_file(instance, "canonical",
+                           "joe@mx.example.net joe.public@example.net\n"
+                           "team@mx.example.net people@example.net\n")
+    sock = start(instance, f"canonical_maps = texthash:{canonical}\n")
+    content = (b"From: \"Joe Q. Public\" <joe@mx.example.net> (home)\n"
+               b"To: Team (the team)\n <team@mx.example.net>, "
+               b"other@example.org\n"
+               b"Subject: joe@mx.example.net stays here\n\nbody\n")
+    reply = one_message(sock, content, sender="joe@mx.example.net",
+                        flags=CLEANUP_FLAG_SUBMISSION,
+                        attrs=dict(origin="pickup", local_user="1000"))
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.sender == "joe.public@example.net"
+    header = qf.header()
+    assert ("\nFrom: \"Joe Q. Public\" <joe.public@example.net> (home)\n"
+            in header)
+    assert ("\nTo: Team (the team)\n <people@example.net>, "
+            "other@example.org\n" in header)
+    assert "\nSubject: joe@mx.example.net stays here" in header
+    # Mail from a network client keeps its header as it came.
+    reply = one_message(sock, content)
+    header = QueueFile(instance.queue / "incoming" /
+                       reply["queue_id"]).header()
+    assert "<joe@mx.example.net> (home)" in header
+
+
+def test_table_errors_defer(instance):
+    # A pattern that backtracks past PCRE's match limit: a lookup error.
+    sock = checks_instance(instance, "/^Subject: (a|a)*b$/ REJECT\n",
+                           body="/^(x|x)*y$/ REJECT\n")
+    reply = one_message(sock, b"Subject: " + b"a" * 40 + b"c\n\nbody\n")
+    assert (reply["status"], reply["code"], reply["dsn"]) == \
+        ("defer", 451, "4.3.0")
+    instance.wait_log(rf"{reply['queue_id']}: header_checks lookup error")
+    reply = one_message(sock, b"Subject: x\n\n" + b"x" * 40 + b"zy\n")
+    assert (reply["status"], reply["code"]) == ("defer", 451)
+    instance.wait_log(rf"{reply['queue_id']}: body_checks lookup error")
+    assert queue_names(instance) == []
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="chroot needs root")
+def test_chroot_without_proc_uses_named_temporary_files(plain_instance):
+    inst = plain_instance
+    inst.write_main_cf("myhostname = mx.example.net\n")
+    # chroot: no /proc inside, so no unnamed files: tmp.* names instead.
+    inst.write_master_cf(f"cleanup unix - - y - 1 {BIN}/cleanup "
+                         "-o daemon_timeout=1s\n")
+    inst.start()
+    sock = inst.queue / "private" / "cleanup"
+    assert one_message(sock, MESSAGE)["status"] == "ok"
+    assert all(not n.startswith("tmp.") for n in queue_names(inst))
+    # A cleanup killed in the middle leaves its tmp.* file ...
+    c = CleanupClient(sock)
+    c.open(sender="a@example.com")
+    c.rcpt("b@example.org")
+    c.data(MESSAGE + b"z" * 200000)
+    time.sleep(0.3)
+    pids = cleanup_children(inst)
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+    inst.wait_log(rf"pid {pids[0]} killed by signal 9")
+    c.close()
+    left = [n for n in queue_names(inst) if n.startswith("tmp.")]
+    assert len(left) == 1
+    # ... which the next cleanup removes once it is older than
+    # daemon_timeout.
+    time.sleep(2.1)
+    assert one_message(sock, MESSAGE)["status"] == "ok"
+    inst.wait_log(r"removed 1 stale temporary file from incoming")
+    assert all(not n.startswith("tmp.") for n in queue_names(inst))
+
+
+def test_many_recipients_duplicates_removed(instance):
+    sock = start(instance)
+    addresses = [f"user{i}@example.org" for i in range(5000)]
+    given = addresses + [a.upper() for a in addresses[::2]]
+    reply = one_message(sock, MESSAGE, recipients=given)
+    assert reply["status"] == "ok"
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.addresses == addresses
+
+
+def test_binary_body_is_stored_as_sent(instance):
+    # Body checks run on every line and piece; nothing matches, so every
+    # byte must come out as it went in, whatever the chunk boundaries.
+    sock = checks_instance(instance, body="/^never matches$/ REJECT\n")
+    rng = __import__("random").Random(5)
+    body = bytes(rng.randrange(256) for _ in range(150000))
+    body += b"\n" + b"L" * 9000 + b"\n\x00\r\n\n"
+    c = CleanupClient(sock)
+    c.open(sender="a@example.com", **SMTPD_ATTRS)
+    c.rcpt("b@example.org")
+    content = b"Subject: binary\n\n" + body
+    for size in (1, 7, 4096, 65536):
+        chunk, content = content[:size], content[size:]
+        c.data(chunk)
+    c.data(content)
+    reply = c.end()
+    c.close()
+    assert reply["status"] == "ok"
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.body() == body

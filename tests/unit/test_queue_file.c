@@ -436,6 +436,103 @@ static void test_ids_are_unique(void **state)
     remove_dir(dir);
 }
 
+
+/* The ID is known at open; nothing is visible before the commit, and the
+ * commit uses that ID. */
+static void test_id_known_at_open_and_kept(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct queue_writer w;
+    struct buf error;
+    buf_init(&error, 1024);
+    assert_int_equal(queue_writer_open(&w, dir, &error), 0);
+    char opened[QUEUE_ID_SIZE];
+    assert_int_equal(text_copy(opened, sizeof(opened), queue_writer_id(&w)),
+                     0);
+    assert_true(queue_id_valid(opened));
+    int temps;
+    int before = list_dir(dir, NULL, 0, &temps);
+    /* An unnamed file where the system allows it, else one tmp.* name. */
+    assert_int_equal(before, w.anonymous ? 0 : 1);
+    assert_int_equal(temps, before);
+    assert_int_equal(queue_writer_add(&w, QUEUE_REC_SENDER, "", 0), 0);
+    char id[QUEUE_ID_SIZE];
+    assert_int_equal(queue_writer_commit(&w, id, &error), 0);
+    assert_string_equal(id, opened);
+    char listed[QUEUE_ID_SIZE];
+    assert_int_equal(list_dir(dir, listed, sizeof(listed), &temps), 1);
+    assert_int_equal(temps, 0);
+    assert_string_equal(listed, id);
+    buf_free(&error);
+    remove_dir(dir);
+}
+
+/* commit_in links into another directory; an abort leaves nothing. */
+static void test_commit_into_another_directory(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct buf hold, error;
+    buf_init(&hold, 4096);
+    buf_init(&error, 1024);
+    buf_printf(&hold, "%s/hold", dir);
+    assert_int_equal(mkdir(hold.data, 0700), 0);
+    struct buf incoming;
+    buf_init(&incoming, 4096);
+    buf_printf(&incoming, "%s/incoming", dir);
+    assert_int_equal(mkdir(incoming.data, 0700), 0);
+
+    struct queue_writer w;
+    assert_int_equal(queue_writer_open(&w, incoming.data, &error), 0);
+    assert_int_equal(queue_writer_add_content(&w, "x\n", 2), 0);
+    char id[QUEUE_ID_SIZE];
+    assert_int_equal(queue_writer_commit_in(&w, hold.data, id, &error), 0);
+    int temps;
+    char listed[QUEUE_ID_SIZE];
+    assert_int_equal(list_dir(hold.data, listed, sizeof(listed), &temps), 1);
+    assert_string_equal(listed, id);
+    assert_int_equal(list_dir(incoming.data, NULL, 0, &temps), 0);
+
+    assert_int_equal(queue_writer_open(&w, incoming.data, &error), 0);
+    assert_int_equal(queue_writer_add_content(&w, "y\n", 2), 0);
+    queue_writer_abort(&w);
+    assert_int_equal(list_dir(incoming.data, NULL, 0, &temps), 0);
+
+    remove_dir(strdup(hold.data));
+    remove_dir(strdup(incoming.data));
+    buf_free(&hold);
+    buf_free(&incoming);
+    buf_free(&error);
+    remove_dir(dir);
+}
+
+/* Old tmp.* files go, new ones and queue files stay. */
+static void test_remove_stale_temps(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    static const char *const names[] = { "tmp.old", "tmp.new", "4F2A9C1B3D" };
+    for (size_t i = 0; i < 3; i++) {
+        struct buf path;
+        buf_init(&path, 4096);
+        buf_printf(&path, "%s/%s", dir, names[i]);
+        int fd = open(path.data, O_CREAT | O_WRONLY, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(close(fd), 0);
+        if (i != 1) {
+            struct timespec times[2] = { { 1000, 0 }, { 1000, 0 } };
+            assert_int_equal(utimensat(AT_FDCWD, path.data, times, 0), 0);
+        }
+        buf_free(&path);
+    }
+    assert_int_equal(queue_remove_stale_temps(dir, 3600), 1);
+    int temps;
+    assert_int_equal(list_dir(dir, NULL, 0, &temps), 2);
+    assert_int_equal(temps, 1);
+    remove_dir(dir);
+}
+
 int main(void)
 {
     log_init("test", 0);
@@ -448,6 +545,9 @@ int main(void)
         cmocka_unit_test(test_full_disk_leaves_nothing),
         cmocka_unit_test(test_queue_id_valid),
         cmocka_unit_test(test_ids_are_unique),
+        cmocka_unit_test(test_id_known_at_open_and_kept),
+        cmocka_unit_test(test_commit_into_another_directory),
+        cmocka_unit_test(test_remove_stale_temps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
