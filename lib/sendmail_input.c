@@ -5,6 +5,70 @@
 #include "sendmail_input.h"
 
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+void sendmail_rcpt_scan_init(struct sendmail_rcpt_scan *scan)
+{
+    scan->in_header = 1;
+    scan->at_line_start = 1;
+    scan->in_name = 0;
+    scan->in_rcpt_field = 0;
+    scan->name_len = 0;
+    scan->found = 0;
+}
+
+static int is_rcpt_field(const struct sendmail_rcpt_scan *scan)
+{
+    static const char *const names[] = { "to", "cc", "bcc" };
+    for (size_t i = 0; i < 3; i++)
+        if (scan->name_len == strlen(names[i]) &&
+            strncasecmp(scan->name, names[i], scan->name_len) == 0)
+            return 1;
+    return 0;
+}
+
+/* One byte of a header line (not its first byte's decision). */
+static void scan_byte(struct sendmail_rcpt_scan *scan, char c)
+{
+    if (scan->in_name) {
+        if (c == ':') {
+            scan->in_name = 0;
+            scan->in_rcpt_field = is_rcpt_field(scan);
+        } else if (c == '\n') {
+            scan->in_header = 0; /* not a header field: the body */
+        } else if (scan->name_len < sizeof(scan->name)) {
+            scan->name[scan->name_len++] = c;
+        } else {
+            scan->name_len = sizeof(scan->name) + 1; /* too long to match */
+        }
+        return;
+    }
+    if (scan->in_rcpt_field && c != ' ' && c != '\t' && c != '\n' &&
+        c != '\r')
+        scan->found = 1;
+}
+
+void sendmail_rcpt_scan_feed(struct sendmail_rcpt_scan *scan,
+                             const char *data, size_t len)
+{
+    for (size_t i = 0; i < len && scan->in_header && !scan->found; i++) {
+        char c = data[i];
+        if (scan->at_line_start) {
+            if (c == '\n') {
+                scan->in_header = 0;
+                break;
+            }
+            if (c != ' ' && c != '\t') {
+                scan->in_name = 1;
+                scan->in_rcpt_field = 0;
+                scan->name_len = 0;
+            }
+        }
+        scan->at_line_start = c == '\n';
+        scan_byte(scan, c);
+    }
+}
 
 void sendmail_input_init(struct sendmail_input *in, int ignore_dots)
 {

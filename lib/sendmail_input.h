@@ -35,6 +35,30 @@ struct sendmail_input {
     int any;          /* any byte was stored */
 };
 
+/* sendmail -t without recipients on the command line must find one in
+ * the header: this watches the converted bytes for a To:, Cc: or Bcc:
+ * field with a non-empty value, up to the end of the header (an empty
+ * line, or a line that is not a header field).
+ *
+ *     struct sendmail_rcpt_scan scan;
+ *     sendmail_rcpt_scan_init(&scan);
+ *     sendmail_rcpt_scan_feed(&scan, out.data, out.len);   each piece
+ *     if (!scan.found) ... "No recipient addresses found in message header"
+ */
+struct sendmail_rcpt_scan {
+    int in_header;
+    int at_line_start;
+    int in_name;
+    int in_rcpt_field;
+    size_t name_len;
+    char name[8];
+    int found;
+};
+
+void sendmail_rcpt_scan_init(struct sendmail_rcpt_scan *scan);
+void sendmail_rcpt_scan_feed(struct sendmail_rcpt_scan *scan,
+                             const char *data, size_t len);
+
 void sendmail_input_init(struct sendmail_input *in, int ignore_dots);
 size_t sendmail_input_feed(struct sendmail_input *in, const char *data,
                            size_t len, struct buf *out);

@@ -3,7 +3,9 @@
  * Sendmail and Postfix read it.
  *
  *   -t            recipients from the To:, Cc: and Bcc: headers (Bcc
- *                 removed); recipients on the command line are added
+ *                 removed, by cleanup); recipients on the command line
+ *                 are added; with none there, sendmail itself checks that
+ *                 the header names one (sendmail_input.h)
  *   -f SENDER, -r SENDER   envelope sender; "" or "<>" is the null sender
  *   -F NAME       full name for a From: header that cleanup adds
  *   -i, -oi       a line with a single dot does not end the message

@@ -303,6 +303,8 @@ static int copy_message(struct sendmail *sm, const struct sendmail_options *opt,
     long long total = 0;
     struct sendmail_input in;
     sendmail_input_init(&in, opt->ignore_dots);
+    struct sendmail_rcpt_scan scan;
+    sendmail_rcpt_scan_init(&scan);
     struct buf out;
     buf_init(&out, 2 * SENDMAIL_READ_CHUNK + 16);
     static char chunk[SENDMAIL_READ_CHUNK];
@@ -322,6 +324,7 @@ static int copy_message(struct sendmail *sm, const struct sendmail_options *opt,
             rc = EX_SOFTWARE;
             break;
         }
+        sendmail_rcpt_scan_feed(&scan, out.data, out.len);
         total += (long long)out.len;
         if (limit > 0 && total > limit) {
             log_error("message file too big (limit %lld bytes)", limit);
@@ -334,8 +337,17 @@ static int copy_message(struct sendmail *sm, const struct sendmail_options *opt,
         }
         buf_reset(&out);
     }
-    if (rc == EX_OK && (sendmail_input_finish(&in, &out) != 0 ||
-                        maildrop_put_content(&p->out, out.data, out.len) != 0 ||
+    if (rc == EX_OK && sendmail_input_finish(&in, &out) != 0)
+        rc = EX_SOFTWARE;
+    if (rc == EX_OK) {
+        sendmail_rcpt_scan_feed(&scan, out.data, out.len);
+        if (opt->extract && opt->recipient_count == 0 && !scan.found) {
+            log_info("fatal: No recipient addresses found in message "
+                     "header");
+            rc = EX_USAGE;
+        }
+    }
+    if (rc == EX_OK && (maildrop_put_content(&p->out, out.data, out.len) != 0 ||
                         maildrop_put_end(&p->out) != 0))
         rc = EX_TEMPFAIL;
     buf_free(&out);

@@ -105,6 +105,12 @@ def test_no_recipients_is_a_usage_error(submit):
     r = submit.run(message=b"Subject: x\n\nbody\n")
     assert r.returncode == 64, r
     assert b"fatal: no recipients specified" in r.stderr
+    # -t, and no recipient in the header either (one in the body does not
+    # count).
+    r = submit.run("-t", message=b"Subject: x\nTo:\n\nTo: bob@example.org\n")
+    assert r.returncode == 64, r
+    assert b"fatal: No recipient addresses found in message header" in r.stderr
+    assert b"postdrop" not in r.stderr
     assert maildrop_files(submit.inst) == []
 
 

@@ -167,11 +167,47 @@ static void test_input(void **state)
     }
 }
 
+static const struct {
+    const char *name;
+    const char *message;
+    int found;
+} scan_cases[] = {
+    { "to", "Subject: x\nTo: bob@example.org\n\nbody\n", 1 },
+    { "case and bcc", "BCC:carol\n\n", 1 },
+    { "cc folded", "Cc:\n  dave@example.org\n\n", 1 },
+    { "empty to", "To:   \nSubject: x\n\nTo: in the body\n", 0 },
+    { "none", "Subject: x\nFrom: a@b\n\n", 0 },
+    { "in body only", "Subject: x\n\nTo: bob\n", 0 },
+    { "not a header", "hello world\nTo: bob\n", 0 },
+    { "similar name", "Tox: bob\nReply-To: bob\n\n", 0 },
+};
+
+static void test_rcpt_scan(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(scan_cases) / sizeof(scan_cases[0]); i++) {
+        for (size_t piece = 1; piece <= 64; piece *= 4) {
+            struct sendmail_rcpt_scan scan;
+            sendmail_rcpt_scan_init(&scan);
+            const char *m = scan_cases[i].message;
+            size_t len = strlen(m);
+            for (size_t pos = 0; pos < len; pos += piece)
+                sendmail_rcpt_scan_feed(&scan, m + pos,
+                                        len - pos < piece ? len - pos
+                                                          : piece);
+            if (scan.found != scan_cases[i].found)
+                fail_msg("%s (pieces of %zu): found %d", scan_cases[i].name,
+                         piece, scan.found);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_input),
+        cmocka_unit_test(test_rcpt_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
