@@ -4,7 +4,9 @@
  * unless dots are ignored (-i, -oi), a line that holds a single dot ends
  * the message, as in Sendmail and Postfix.  A last line without an end
  * gets one.  Bytes are fed in pieces of any size; the converted bytes go
- * to out, which the caller empties as it likes.
+ * to out, which the caller empties as it likes.  A second, separate
+ * watcher (struct sendmail_rcpt_scan, below) looks for recipients in the
+ * header for sendmail -t.
  *
  *     struct sendmail_input in;
  *     sendmail_input_init(&in, ignore_dots);
