@@ -28,6 +28,7 @@ DAEMON_DIR ?= $(PREFIX)/libexec/postino
 COMMAND_DIR ?= $(PREFIX)/sbin
 QUEUE_DIR ?= $(LOCALSTATEDIR)/spool/postino
 DATA_DIR ?= $(LOCALSTATEDIR)/lib/postino
+SETGID_GROUP ?= postdrop
 
 CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
@@ -54,11 +55,16 @@ TEST_BINS := $(TEST_PROGRAMS:%=$(BUILD)/test-bin/%)
 
 .PHONY: all deps test unit-test integration-test run install clean clang-check \
 	fuzz bench
-all: $(PROGRAM_BINS) $(TEST_BINS) $(UNIT_TESTS) $(BUILD)/bin/newaliases
+all: $(PROGRAM_BINS) $(TEST_BINS) $(UNIT_TESTS) $(BUILD)/bin/newaliases \
+	$(BUILD)/bin/mailq
 
 # newaliases is postino-map under another name (it looks at argv[0]).
 $(BUILD)/bin/newaliases: $(BUILD)/bin/postino-map
 	ln -sf postino-map $@
+
+# mailq is sendmail under another name (sendmail -bp).
+$(BUILD)/bin/mailq: $(BUILD)/bin/sendmail
+	ln -sf sendmail $@
 
 $(BUILD)/include/postino_paths.h: FORCE
 	@mkdir -p $(dir $@)
@@ -129,7 +135,15 @@ install: all
 	install -m 0755 $(BUILD)/bin/postino-map \
 	  $(DESTDIR)$(COMMAND_DIR)/postino-map
 	ln -sf postino-map $(DESTDIR)$(COMMAND_DIR)/newaliases
-	for p in $(filter-out postino postino-map,$(PROGRAMS)); do \
+	install -m 0755 $(BUILD)/bin/sendmail $(DESTDIR)$(COMMAND_DIR)/sendmail
+	ln -sf sendmail $(DESTDIR)$(COMMAND_DIR)/mailq
+	@# postdrop is the one set-group-ID program (docs/ARCHITECTURE.md).
+	if [ "$$(id -u)" = 0 ]; then \
+	  install -m 2755 -g $(SETGID_GROUP) $(BUILD)/bin/postdrop \
+	    $(DESTDIR)$(COMMAND_DIR)/postdrop; \
+	else install -m 0755 $(BUILD)/bin/postdrop \
+	    $(DESTDIR)$(COMMAND_DIR)/postdrop; fi
+	for p in $(filter-out postino postino-map sendmail postdrop,$(PROGRAMS)); do \
 	  install -m 0755 $(BUILD)/bin/$$p $(DESTDIR)$(DAEMON_DIR)/$$p || exit 1; done
 	for f in main.cf master.cf; do \
 	  if [ -e $(DESTDIR)$(CONFIG_DIR)/$$f ]; then \
