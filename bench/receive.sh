@@ -48,6 +48,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$HERE/build/gcc}
+case "$BUILD" in /*) ;; *) BUILD=$PWD/$BUILD ;; esac  # the instance needs absolute paths
 SIZE=${SIZE:-5120}
 RUNS=${RUNS:-3}
 CONCURRENCY=${CONCURRENCY:-1 10 50}

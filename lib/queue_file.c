@@ -316,7 +316,16 @@ int queue_writer_commit_in(struct queue_writer *w, const char *dir,
         errno = ENAMETOOLONG;
         return -1;
     }
-    if (writer_finish_records(w) != 0 || fsync(w->fd) != 0 ||
+    /* The link comes before the fsync: every record is written by then,
+     * so anybody who sees the name sees the whole file, and one fsync then
+     * makes the data, the inode and the new name durable together, where
+     * a file system journals them as one (ext4, xfs), instead of one
+     * journal commit for the data and a second for the name.  The
+     * directory fsync below makes the name durable everywhere else.  A
+     * crash before both return can leave the file under its ID without a
+     * 250 having been sent: the client retries, and the message may come
+     * twice, never not at all. */
+    if (writer_finish_records(w) != 0 ||
         writer_link(w, buf_cstr(&target), id) != 0) {
         int saved = errno;
         buf_printf(error, "write queue file %s: %s", w->id, strerror(errno));
@@ -327,11 +336,12 @@ int queue_writer_commit_in(struct queue_writer *w, const char *dir,
         return -1;
     }
     /* From the link on the message exists under its ID; what is left is
-     * to remove the temporary name and make the directory durable.  If
-     * that fails the ID goes again: the client is told "not queued", so
-     * a file that stayed would be delivered twice. */
+     * to make it durable and remove the temporary name.  If that fails the
+     * ID goes again: the client is told "not queued", so a file that
+     * stayed would be delivered twice. */
     int rc = 0;
-    if ((!w->anonymous && unlink(buf_cstr(&w->temp_path)) != 0) ||
+    if (fsync(w->fd) != 0 ||
+        (!w->anonymous && unlink(buf_cstr(&w->temp_path)) != 0) ||
         safe_file_fsync_dir(buf_cstr(&target)) != 0) {
         buf_printf(error, "commit queue file %s: %s", id, strerror(errno));
         rc = -1;

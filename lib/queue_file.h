@@ -9,9 +9,10 @@
  * Its queue ID is known from the open on (the open time and the file's
  * inode), so that the receiving daemon can log it at once.  Records are
  * buffered and written in order; commit writes the end record, fills in
- * the size record, fsyncs, links the file to its queue ID (never replacing
- * a file; in the rare case of a name clash the ID changes), removes the
- * temporary name if any and fsyncs the directory.  Only after a
+ * the size record, links the file to its queue ID (never replacing a
+ * file; in the rare case of a name clash the ID changes), fsyncs it,
+ * removes the temporary name if any and fsyncs the directory; a failure
+ * after the link removes the ID again.  Only after a
  * successful commit is the message accepted.  Any failure removes the
  * temporary file and keeps errno (ENOSPC, EDQUOT: "452 4.3.1").
  *
