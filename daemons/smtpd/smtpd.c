@@ -123,6 +123,8 @@ static void smtpd_pre_drop(struct server *srv)
     smtpd_read_settings(d, srv);
     smtpd_open_tls(d);
     smtpd_open_passwords(d);
+    if (d->peername_lookup)
+        smtpd_peer_init();
     smtpd_policy_init(d);
     smtpd_anvil_init(d);
 }

@@ -190,6 +190,7 @@ struct smtpd_session {
 };
 
 /* smtpd_peer.c */
+void smtpd_peer_init(void);     /* once, before the privilege drop */
 void smtpd_peer_identify(struct smtpd_session *s);
 
 /* smtpd_session.c */

@@ -9,9 +9,23 @@
  * reverse zone could claim any name); it is "unknown" when either step
  * fails or the lookup is off.  The result also says whether the client
  * is in mynetworks.
+ *
+ * The lookups happen before the greeting, so a name server that does not
+ * answer would keep the client waiting as long as the resolver's defaults
+ * say (5 s a try, 2 tries, for each step: 20 s and more).
+ * smtpd_peer_init(), called once before the privilege drop, reads
+ * resolv.conf and caps the timeouts: PEER_DNS_TIMEOUT seconds a try,
+ * PEER_DNS_TRIES tries, so an unanswered step costs about 2 s and the
+ * client is "unknown" after that.  resolv.conf may ask for less, never for
+ * more.  The C library would drop the cap when it reloads a changed
+ * resolv.conf, so reloading is off: a change is picked up by the next
+ * smtpd process (max_use, max_idle), as with the lookup tables.
  */
 #include <errno.h>
+#include <arpa/nameser.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -19,6 +33,27 @@
 #include "network_match.h"
 #include "smtpd.h"
 #include "text.h"
+
+/* Seconds of the first try of a query, and the number of tries. */
+#define PEER_DNS_TIMEOUT 1
+#define PEER_DNS_TRIES 2
+
+/* The resolver state is the C library's (per process); see above. */
+void smtpd_peer_init(void)
+{
+    if (res_init() != 0) {
+        log_warn("cannot initialize the resolver: client name lookups use "
+                 "its defaults");
+        return;
+    }
+    if (_res.retrans > PEER_DNS_TIMEOUT)
+        _res.retrans = PEER_DNS_TIMEOUT;
+    if (_res.retry > PEER_DNS_TRIES)
+        _res.retry = PEER_DNS_TRIES;
+#ifdef RES_NORELOAD
+    _res.options |= RES_NORELOAD;
+#endif
+}
 
 /* 1 when one of name's addresses is the client's. */
 static int smtpd_peer_forward_confirms(const char *name, const char *addr)
