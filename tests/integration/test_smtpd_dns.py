@@ -38,6 +38,7 @@ FORWARD_SILENT, REFUSED = "192.0.2.14", "198.51.100.10"
 CLIENTS = (CONFIRMED, LIAR, NO_PTR, SILENT, FORWARD_SILENT, REFUSED)
 BLACKHOLE = "127.0.0.2"  # a name server that reads queries and never answers
 PORT, LOOPBACK_PORT, NO_LOOKUP_PORT, CHROOT_PORT = 2525, 2526, 2527, 2528
+REVERSE_PORT, CONFIRM_PORT = 2529, 2530  # reject_unknown_*client_hostname
 MESSAGE = "Subject: dns\r\nFrom: <a@example.org>\r\n\r\nbody\r\n"
 
 pytestmark = [
@@ -205,6 +206,28 @@ def smtp_from(ns, source, port=PORT, server=SERVER):
     return json.loads(out.stdout)
 
 
+RCPT_SCRIPT = """
+import json, smtplib, sys
+source, server, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with smtplib.SMTP(server, port, "helo.example", timeout=30,
+                  source_address=(source, 0)) as s:
+    s.ehlo("helo.example")
+    s.mail("a@example.org")
+    code, text = s.rcpt("alice@mx.example.net")
+print(json.dumps([code, text.decode()]))
+"""
+
+
+def rcpt_from(ns, source, port):
+    """The reply to RCPT TO:<alice@mx.example.net> from source."""
+    out = subprocess.run(ns.argv(sys.executable, "-c", RCPT_SCRIPT, source,
+                                 SERVER, str(port)),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    code, text = json.loads(out.stdout)
+    return code, text
+
+
 # ---- the instance inside the namespace -----------------------------------
 
 class NamespaceInstance(Instance):
@@ -239,6 +262,13 @@ def start_instance(ns, user):
         f"{SERVER}:{NO_LOOKUP_PORT} inet n - n - - {smtpd}\n"
         "  -o smtpd_peername_lookup=no\n"
         f"{SERVER}:{CHROOT_PORT} inet n - y - - {smtpd}\n"
+        f"{SERVER}:{REVERSE_PORT} inet n - n - - {smtpd}\n"
+        "  -o smtpd_client_restrictions="
+        "reject_unknown_reverse_client_hostname\n"
+        "  -o unknown_client_reject_code=550\n"
+        f"{SERVER}:{CONFIRM_PORT} inet n - n - - {smtpd}\n"
+        "  -o smtpd_client_restrictions=reject_unknown_client_hostname\n"
+        "  -o unknown_client_reject_code=550\n"
         f"cleanup unix - - n - 0 {BIN}/cleanup\n"
         f"anvil unix - - n - 1 {BIN}/anvil\n")
     inst.start()
@@ -396,3 +426,33 @@ def test_stopped_name_server_gives_unknown_at_once(mta, ns):
     assert name == "unknown"
     assert f"(unknown [{CONFIRMED}])" in received
     assert result["greeted"] < 1, result
+
+
+REVERSE_REJECTS = "Client host rejected: cannot find your reverse hostname"
+NAME_REJECTS = "Client host rejected: cannot find your hostname"
+
+
+@pytest.mark.parametrize("port, source, code, text", [
+    # A PTR name is enough for the reverse check, confirmed or not.
+    (REVERSE_PORT, CONFIRMED, 250, None),
+    (REVERSE_PORT, LIAR, 250, None),
+    (REVERSE_PORT, NO_PTR, 550, f"5.7.25 {REVERSE_REJECTS}, [{NO_PTR}]"),
+    (REVERSE_PORT, SILENT, 450, f"4.7.25 {REVERSE_REJECTS}, [{SILENT}]"),
+    # The name must also resolve back to the address.
+    (CONFIRM_PORT, CONFIRMED, 250, None),
+    (CONFIRM_PORT, LIAR, 550, f"5.7.25 {NAME_REJECTS}, [{LIAR}]"),
+    (CONFIRM_PORT, NO_PTR, 550, f"5.7.25 {NAME_REJECTS}, [{NO_PTR}]"),
+    (CONFIRM_PORT, FORWARD_SILENT, 450,
+     f"4.7.25 {NAME_REJECTS}, [{FORWARD_SILENT}]"),
+])
+def test_reject_unknown_client_hostname(mta, ns, port, source, code, text):
+    """A missing or forged name gets unknown_client_reject_code (550
+    here); a lookup that failed for now always 450."""
+    reply = rcpt_from(ns, source, port)
+    assert reply[0] == code, reply
+    if text is None:
+        return
+    assert reply[1] == text
+    mta.wait_log(rf"NOQUEUE: reject: RCPT from unknown\[{re.escape(source)}\]:"
+                 rf" {code} {re.escape(text)}; from=<a@example\.org> "
+                 r"to=<alice@mx\.example\.net>")
