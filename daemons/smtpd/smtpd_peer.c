@@ -37,7 +37,7 @@
 #include "smtpd.h"
 #include "text.h"
 
-/* Seconds of the first try of a query, and the number of tries. */
+/* Seconds a try of one query, and the number of tries. */
 #define PEER_DNS_TIMEOUT 1
 #define PEER_DNS_TRIES 2
 

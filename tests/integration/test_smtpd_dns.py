@@ -456,3 +456,13 @@ def test_reject_unknown_client_hostname(mta, ns, port, source, code, text):
     mta.wait_log(rf"NOQUEUE: reject: RCPT from unknown\[{re.escape(source)}\]:"
                  rf" {code} {re.escape(text)}; from=<a@example\.org> "
                  r"to=<alice@mx\.example\.net>")
+
+
+def test_only_client_names_were_looked_up(mta, ns):
+    """Nothing else in the instance (master, cleanup, the loopback
+    sessions) asked the name server anything."""
+    reverse = {".".join(reversed(a.split("."))) + ".in-addr.arpa"
+               for a in CLIENTS}
+    forward = {"client10.example.test", "liar.example.test",
+               "host.silent.test"}
+    assert set(ns.dns.queries()) <= reverse | forward, ns.dns.queries()
