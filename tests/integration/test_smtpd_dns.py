@@ -13,9 +13,12 @@ namespace.
     192.0.2.14  PTR host.silent.test, whose zone is delegated to that
                 server                                      forward timeout
     198.51.100.10  nobody answers for it (REFUSED)          no name
+    2001:db8::10   PTR client6.example.test, AAAA 2001:db8::10  confirmed
+    2001:db8::11   PTR liar.example.test (an IPv4 name)     not confirmed
 
 Needs root, `ip netns` and dnsmasq; skipped without them.
 """
+import ipaddress
 import json
 import os
 import re
@@ -36,9 +39,12 @@ CONFIRMED, LIAR, NO_PTR, SILENT = ("192.0.2.10", "192.0.2.11", "192.0.2.12",
                                    "192.0.2.13")
 FORWARD_SILENT, REFUSED = "192.0.2.14", "198.51.100.10"
 CLIENTS = (CONFIRMED, LIAR, NO_PTR, SILENT, FORWARD_SILENT, REFUSED)
+SERVER6, CONFIRMED6, LIAR6 = "2001:db8::1", "2001:db8::10", "2001:db8::11"
+CLIENTS6 = (CONFIRMED6, LIAR6)
 BLACKHOLE = "127.0.0.2"  # a name server that reads queries and never answers
 PORT, LOOPBACK_PORT, NO_LOOKUP_PORT, CHROOT_PORT = 2525, 2526, 2527, 2528
 REVERSE_PORT, CONFIRM_PORT = 2529, 2530  # reject_unknown_*client_hostname
+PORT6 = 2531
 MESSAGE = "Subject: dns\r\nFrom: <a@example.org>\r\n\r\nbody\r\n"
 
 pytestmark = [
@@ -90,6 +96,9 @@ class Namespace:
         self.exec("ip", "link", "set", "lo", "up")
         for addr in (SERVER, *CLIENTS):
             self.exec("ip", "addr", "add", f"{addr}/32", "dev", "lo")
+        for addr in (SERVER6, *CLIENTS6):
+            self.exec("ip", "-6", "addr", "add", f"{addr}/128", "dev", "lo",
+                      "nodad")
 
     def argv(self, *argv):
         return ["ip", "netns", "exec", self.name, *argv]
@@ -143,6 +152,9 @@ class NameServer:
             f"--server=/13.2.0.192.in-addr.arpa/{BLACKHOLE}",
             "--ptr-record=14.2.0.192.in-addr.arpa,host.silent.test",
             f"--server=/silent.test/{BLACKHOLE}",
+            f"--host-record=client6.example.test,{CONFIRMED6}",
+            f"--ptr-record={reverse_name(LIAR6)},liar.example.test",
+            "--local=/8.b.d.0.1.0.0.2.ip6.arpa/",  # 2001:db8::/32
         ]
         self.argv = [
             "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv",
@@ -171,6 +183,10 @@ class NameServer:
 
     def queries(self):
         return re.findall(r"query\[\w+\] (\S+) from", self.log())
+
+
+def reverse_name(addr):
+    return ipaddress.ip_address(addr).reverse_pointer
 
 
 def read(path):
@@ -253,7 +269,8 @@ def start_instance(ns, user):
         "mydestination = mx.example.net\n"
         f"local_recipient_maps = texthash:{users}\n"
         "alias_maps =\n"
-        "mynetworks = 127.0.0.0/8\n"   # the 192.0.2 clients are outside
+        "mynetworks = 127.0.0.0/8 [::1]/128\n"  # the clients are outside
+        "inet_protocols = all\n"
         "smtpd_error_sleep_time = 0\n")
     smtpd = f"{BIN}/smtpd"
     inst.write_master_cf(
@@ -262,6 +279,7 @@ def start_instance(ns, user):
         f"{SERVER}:{NO_LOOKUP_PORT} inet n - n - - {smtpd}\n"
         "  -o smtpd_peername_lookup=no\n"
         f"{SERVER}:{CHROOT_PORT} inet n - y - - {smtpd}\n"
+        f"[{SERVER6}]:{PORT6} inet n - n - - {smtpd}\n"
         f"{SERVER}:{REVERSE_PORT} inet n - n - - {smtpd}\n"
         "  -o smtpd_client_restrictions="
         "reject_unknown_reverse_client_hostname\n"
@@ -308,7 +326,7 @@ def received_from(inst, source, old_files):
     old_files."""
     d = inst.queue / "incoming"
     pattern = re.compile(r"Received: from helo\.example "
-                         rf"\([^)]*\[{re.escape(source)}\]\)")
+                         rf"\([^)]*\[(?:IPv6:)?{re.escape(source)}\]\)")
     deadline = time.monotonic() + 10
     while True:
         for name in queue_files(inst) - old_files:
@@ -364,6 +382,22 @@ def test_chrooted_smtpd_finds_the_name(mta, ns):
         pid = re.findall(rf"smtpd\[(\d+)\]: connect from \S+\[{CONFIRMED}\]",
                          mta.log())[-1]
         assert os.readlink(f"/proc/{pid}/root") == str(mta.queue)
+
+
+def test_ipv6_client_with_confirmed_name(mta, ns):
+    result, name, received = session_seen_as(mta, ns, CONFIRMED6, PORT6,
+                                             SERVER6)
+    assert name == "client6.example.test"
+    assert "(client6.example.test [" in received
+    assert reverse_name(CONFIRMED6) in ns.dns.queries()
+
+
+def test_ipv6_client_whose_name_has_only_an_ipv4_address(mta, ns):
+    result, name, received = session_seen_as(mta, ns, LIAR6, PORT6, SERVER6)
+    assert name == "unknown"
+    assert "(unknown [" in received
+    mta.wait_log(r"hostname liar\.example\.test does not resolve to address "
+                 rf"{re.escape(LIAR6)}")
 
 
 def test_address_without_reverse_name_is_unknown(mta, ns):
@@ -461,8 +495,7 @@ def test_reject_unknown_client_hostname(mta, ns, port, source, code, text):
 def test_only_client_names_were_looked_up(mta, ns):
     """Nothing else in the instance (master, cleanup, the loopback
     sessions) asked the name server anything."""
-    reverse = {".".join(reversed(a.split("."))) + ".in-addr.arpa"
-               for a in CLIENTS}
+    reverse = {reverse_name(a) for a in CLIENTS + CLIENTS6}
     forward = {"client10.example.test", "liar.example.test",
-               "host.silent.test"}
+               "host.silent.test", "client6.example.test"}
     assert set(ns.dns.queries()) <= reverse | forward, ns.dns.queries()
