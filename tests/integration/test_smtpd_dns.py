@@ -87,6 +87,13 @@ class Namespace:
         self.etc = f"/etc/netns/{self.name}"
         self.workdir = workdir
         self.procs = []
+        try:
+            self._create()
+        except BaseException:
+            self.delete()
+            raise
+
+    def _create(self):
         os.makedirs(self.etc)
         with open(f"{self.etc}/resolv.conf", "w") as f:
             f.write("nameserver 127.0.0.1\n")
@@ -258,10 +265,7 @@ class NamespaceInstance(Instance):
         return argv
 
 
-def start_instance(ns, user):
-    inst = make_instance(user)
-    inst.__class__ = NamespaceInstance
-    inst.ns = ns
+def start_instance(inst):
     users = inst.etc / "users"
     inst._write(users, "alice x\n")
     inst.write_main_cf(
@@ -290,7 +294,6 @@ def start_instance(ns, user):
         f"cleanup unix - - n - 0 {BIN}/cleanup\n"
         f"anvil unix - - n - 1 {BIN}/anvil\n")
     inst.start()
-    return inst
 
 
 @pytest.fixture(scope="module")
@@ -312,9 +315,14 @@ def mta(request, ns):
     user = None if request.param in ("root", "user") else request.param
     if user and not readable_by_nobody(BUILD):
         pytest.skip(f"{BUILD} is not reachable by user {user}")
-    inst = start_instance(ns, user)
-    yield inst
-    finish_instance(inst)
+    inst = make_instance(user)
+    inst.__class__ = NamespaceInstance
+    inst.ns = ns
+    try:
+        start_instance(inst)
+        yield inst
+    finally:
+        finish_instance(inst)
 
 
 def queue_files(inst):
