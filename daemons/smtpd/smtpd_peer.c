@@ -158,8 +158,9 @@ void smtpd_peer_identify(struct smtpd_session *s)
             (void)text_copy(s->client_name, sizeof(s->client_name),
                             "localhost");
             s->name_status = s->reverse_status = SMTPD_PEER_OK;
-        } else if (s->smtpd->peername_lookup)
+        } else if (s->smtpd->peername_lookup) {
             smtpd_peer_lookup_name(s, (struct sockaddr *)&ss, len);
+        }
     } else {
         log_warn("getpeername: %s", strerror(errno));
     }
