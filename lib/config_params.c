@@ -134,6 +134,7 @@ const struct config_param_def config_param_table[] = {
     PARAM_BOOL("smtpd_sasl_auth_enable", "no"),
     PARAM_LIST("smtpd_sasl_password_maps", ""),
     PARAM_BOOL("smtpd_peername_lookup", "yes"),
+    PARAM_INT("unknown_client_reject_code", "450", 400, 599),
     PARAM_BOOL("smtpd_helo_required", "no"),
     PARAM_INT("smtpd_max_line_length", "998", 78, 1024L * 1024),
     PARAM_TIME("smtpd_data_timeout", "3600s", 1, DAY),

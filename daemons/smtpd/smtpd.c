@@ -106,6 +106,8 @@ static void smtpd_read_settings(struct smtpd *d, struct server *srv)
     d->error_sleep = config_get_time(cfg, "smtpd_error_sleep_time");
     d->disable_vrfy = config_get_bool(cfg, "disable_vrfy_command");
     d->peername_lookup = config_get_bool(cfg, "smtpd_peername_lookup");
+    d->unknown_client_reject_code =
+        (int)config_get_int(cfg, "unknown_client_reject_code");
     d->helo_required = config_get_bool(cfg, "smtpd_helo_required");
     d->reject_unlisted_recipient =
         config_get_bool(cfg, "smtpd_reject_unlisted_recipient");
@@ -123,6 +125,8 @@ static void smtpd_pre_drop(struct server *srv)
     smtpd_read_settings(d, srv);
     smtpd_open_tls(d);
     smtpd_open_passwords(d);
+    if (d->peername_lookup)
+        smtpd_peer_init();
     smtpd_policy_init(d);
     smtpd_anvil_init(d);
 }

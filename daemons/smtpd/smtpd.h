@@ -57,7 +57,19 @@ enum smtpd_restriction_kind {
     SMTPD_R_CHECK_HELO_ACCESS,
     SMTPD_R_CHECK_SENDER_ACCESS,
     SMTPD_R_CHECK_RECIPIENT_ACCESS,
+    SMTPD_R_REJECT_UNKNOWN_CLIENT,
+    SMTPD_R_REJECT_UNKNOWN_REVERSE_CLIENT,
     SMTPD_R_UNKNOWN, /* a configuration error: 451 4.3.5 */
+};
+
+/* How a client name lookup ended (smtpd_peer.c), as Postfix tells them
+ * apart for reject_unknown_client_hostname and
+ * reject_unknown_reverse_client_hostname. */
+enum smtpd_peer_status {
+    SMTPD_PEER_OK,      /* found (and for the name: confirmed) */
+    SMTPD_PEER_TEMP,    /* the name service failed for now: try later */
+    SMTPD_PEER_PERM,    /* there is no name (or the lookup is off) */
+    SMTPD_PEER_FORGED,  /* the name does not resolve back to the address */
 };
 
 struct smtpd_restriction {
@@ -90,6 +102,7 @@ struct smtpd {
     long error_sleep;
     int disable_vrfy;
     int peername_lookup;
+    int unknown_client_reject_code; /* reject_unknown_*client_hostname */
     int helo_required;
     int reject_unlisted_recipient;
     int delay_reject;          /* client and sender lists at RCPT */
@@ -149,6 +162,8 @@ struct smtpd_session {
     char client_port[8];
     char client_name[SMTPD_NAME_MAX + 1];
     char client_id[SMTPD_NAME_MAX + SMTPD_ADDR_MAX + 4]; /* name[addr] */
+    enum smtpd_peer_status name_status;    /* client_name confirmed? */
+    enum smtpd_peer_status reverse_status; /* any PTR name at all? */
     int in_mynetworks;
     struct anvil_client anvil;
     int anvil_limited;          /* the client is subject to the limits */
@@ -190,6 +205,7 @@ struct smtpd_session {
 };
 
 /* smtpd_peer.c */
+void smtpd_peer_init(void);     /* once, before the privilege drop */
 void smtpd_peer_identify(struct smtpd_session *s);
 
 /* smtpd_session.c */

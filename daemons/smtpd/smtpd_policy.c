@@ -64,6 +64,9 @@ static const struct {
     { "check_helo_access", SMTPD_R_CHECK_HELO_ACCESS },
     { "check_sender_access", SMTPD_R_CHECK_SENDER_ACCESS },
     { "check_recipient_access", SMTPD_R_CHECK_RECIPIENT_ACCESS },
+    { "reject_unknown_client_hostname", SMTPD_R_REJECT_UNKNOWN_CLIENT },
+    { "reject_unknown_reverse_client_hostname",
+      SMTPD_R_REJECT_UNKNOWN_REVERSE_CLIENT },
 };
 
 static int policy_takes_table(enum smtpd_restriction_kind k)
@@ -524,6 +527,23 @@ static enum policy_result policy_check_helo(struct policy_ctx *c,
     return res;
 }
 
+/* reject_unknown_client_hostname and its reverse-only variant, as Postfix:
+ * a name that is missing or forged gets unknown_client_reject_code (450 by
+ * default), a lookup that failed for now always 450; the enhanced status
+ * is X.7.25 (RFC 7372: reverse DNS validation failed). */
+static enum policy_result policy_unknown_client(struct policy_ctx *c,
+                                                enum smtpd_peer_status status,
+                                                const char *which)
+{
+    if (status == SMTPD_PEER_OK)
+        return POLICY_DUNNO;
+    int code = status == SMTPD_PEER_TEMP
+                   ? 450 : c->s->smtpd->unknown_client_reject_code;
+    return policy_reject(c, "%d %d.7.25 Client host rejected: cannot find "
+                            "your %shostname, [%s]", code, code / 100,
+                         which, c->s->client_addr);
+}
+
 /* ---- destinations --------------------------------------------------- */
 
 enum domain_class {
@@ -789,6 +809,10 @@ static enum policy_result policy_one(struct policy_ctx *c,
         return policy_check_address(c, r, list->parameter,
                                     "Recipient address",
                                     buf_cstr(&a->address));
+    case SMTPD_R_REJECT_UNKNOWN_CLIENT:
+        return policy_unknown_client(c, s->name_status, "");
+    case SMTPD_R_REJECT_UNKNOWN_REVERSE_CLIENT:
+        return policy_unknown_client(c, s->reverse_status, "reverse ");
     default:
         break;
     }
