@@ -84,6 +84,7 @@ const struct config_param_def config_param_table[] = {
     PARAM_COMPUTED("myhostname", default_myhostname),
     PARAM_COMPUTED("mydomain", default_mydomain),
     PARAM_STRING("myorigin", "$myhostname"),
+    PARAM_BOOL("append_at_myorigin", "yes"),
     PARAM_LIST("mydestination", "$myhostname, localhost.$mydomain, localhost"),
     PARAM_LIST("mynetworks", "127.0.0.0/8 [::1]/128"),
     PARAM_LIST("inet_interfaces", "all"),

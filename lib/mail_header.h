@@ -60,6 +60,17 @@ int mail_header_is_mime(const char *field, size_t len);
 #define MAIL_BOUNDARY_MAX 200
 int mail_header_boundary(const char *field, size_t len, struct buf *boundary);
 
+/* Appends name (a person's full name) as the display name of an address
+ * (RFC 5322 section 3.4): as it is when it is a phrase of atoms, as a
+ * quoted string when it holds specials ("Joe Q. Public"), and, when it
+ * holds 8-bit bytes and utf8_ok is false, as RFC 2047 "B" encoded-words
+ * (charset UTF-8, or UNKNOWN-8BIT when it is not valid UTF-8), folded
+ * onto continuation lines ("\n ").  With utf8_ok (an SMTPUTF8 message,
+ * RFC 6532) valid UTF-8 stays as it is.  White space at either end is
+ * dropped; a control character other than tab fails (errno EINVAL). */
+int mail_header_phrase(const char *name, size_t len, int utf8_ok,
+                       struct buf *out);
+
 /* Appends the RFC 5322 date-time of t in local time with a numeric zone:
  * "Tue, 1 Dec 2026 20:42:47 +0100". */
 int mail_date_format(time_t t, struct buf *out);

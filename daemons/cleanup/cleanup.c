@@ -386,6 +386,8 @@ static void cleanup_init(struct server *srv)
     if (cfg == NULL)
         log_fatal("out of memory");
     cfg->myhostname = config_get_str(c, "myhostname");
+    cfg->myorigin = config_get_str(c, "myorigin");
+    cfg->append_at_myorigin = config_get_bool(c, "append_at_myorigin");
     cfg->mail_name = config_get_str(c, "mail_name");
     cfg->recipient_delimiter = config_get_str(c, "recipient_delimiter");
     config_get_list(c, "mydestination", &cfg->mydestination);

@@ -44,6 +44,8 @@ struct cleanup_tables {
 
 struct cleanup_config {
     const char *myhostname;
+    const char *myorigin;
+    int append_at_myorigin;
     const char *mail_name;
     const char *recipient_delimiter;
     struct text_list mydestination;
@@ -155,6 +157,17 @@ void cleanup_envelope_rewrite(struct cleanup_state *st,
                               const struct cleanup_recipients *list);
 /* Writes the O, N, R records of st->final not yet written. */
 void cleanup_envelope_write_recipients(struct cleanup_state *st);
+/* True for a local submission (origin "pickup") while append_at_myorigin
+ * is on and CLEANUP_FLAG_NO_REWRITE is not given: its addresses without a
+ * domain get "@myorigin", in the envelope and in the address fields of
+ * the header. */
+int cleanup_appends_origin(const struct cleanup_state *st);
+/* True when address has a domain: an '@' outside a quoted local part. */
+int cleanup_address_has_domain(const char *address, size_t len);
+/* Appends "@myorigin" to a non-empty address without a domain when
+ * cleanup_appends_origin; 0, or -1 when it does not fit. */
+int cleanup_append_origin(const struct cleanup_state *st,
+                          struct buf *address);
 /* Rewrites one address through canonical maps (sender or recipient
  * side); 0, or -1 after cleanup_fail on a table error. */
 int cleanup_rewrite_address(struct cleanup_state *st, int sender,

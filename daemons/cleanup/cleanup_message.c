@@ -21,6 +21,7 @@
  * in pieces of that size, each checked by itself (as Postfix does).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -264,11 +265,76 @@ static void replace_in_field(struct buf *field, size_t *pos, const char *from,
     buf_free(&out);
 }
 
+/* --- Address fields: @myorigin for local submissions ---------------------- */
+
+/* Where "@myorigin" goes into a field: offsets, in order. */
+#define ORIGIN_INSERTS_MAX 1000
+struct origin_inserts {
+    size_t base;     /* offset of the value in the field */
+    size_t at[ORIGIN_INSERTS_MAX];
+    size_t count;
+    const char *value;
+};
+
+static int note_bare_address(void *ctx, const char *address, size_t start,
+                             size_t end)
+{
+    struct origin_inserts *ins = ctx;
+    size_t len = strlen(address);
+    /* Only an address written as one piece: "joe", not "joe (x) . y". */
+    if (cleanup_address_has_domain(address, len) || end - start != len ||
+        memcmp(ins->value + start, address, len) != 0 ||
+        ins->count >= ORIGIN_INSERTS_MAX)
+        return 0;
+    ins->at[ins->count++] = ins->base + end;
+    return 0;
+}
+
+/* Appends "@myorigin" to each bare local part in st->field; display
+ * names, comments and folding stay as they were. */
+static void qualify_address_field(struct cleanup_state *st)
+{
+    if (!cleanup_appends_origin(st) || st->cfg->myorigin[0] == '\0' ||
+        address_field_side(st->field.data, st->field.len) < 0)
+        return;
+    size_t value_len;
+    const char *value = mail_header_value(st->field.data, st->field.len,
+                                          &value_len);
+    struct origin_inserts *ins = calloc(1, sizeof(*ins));
+    if (ins == NULL)
+        return;
+    ins->base = (size_t)(value - st->field.data);
+    ins->value = value;
+    (void)mail_address_spans(value, value_len, note_bare_address, ins);
+    if (ins->count > 0) {
+        struct buf out;
+        buf_init(&out, st->field.limit);
+        size_t from = 0;
+        int rc = 0;
+        for (size_t i = 0; i < ins->count && rc == 0; i++) {
+            rc = buf_append(&out, st->field.data + from, ins->at[i] - from);
+            if (rc == 0)
+                rc = buf_printf(&out, "@%s", st->cfg->myorigin);
+            from = ins->at[i];
+        }
+        if (rc == 0)
+            rc = buf_append(&out, st->field.data + from,
+                            st->field.len - from);
+        if (rc == 0 && buf_set(&st->field, out.data, out.len) != 0)
+            rc = -1;
+        if (rc != 0)
+            header_too_large(st);
+        buf_free(&out);
+    }
+    free(ins);
+}
+
 /* Rewrites the addresses of From:, To: and the like in st->field. */
 static void rewrite_address_field(struct cleanup_state *st)
 {
+    qualify_address_field(st);
     int side = address_field_side(st->field.data, st->field.len);
-    if (side < 0 || !header_rewrite_applies(st))
+    if (side < 0 || !header_rewrite_applies(st) || cleanup_failed(st))
         return;
     struct cleanup_recipients found = { 0 };
     size_t value_len;
@@ -439,6 +505,38 @@ static void end_part_header(struct cleanup_state *st)
     mime_open_level(st);
 }
 
+/* "From: Full Name <sender>" (sendmail -F) or "From: sender"; the null
+ * sender is MAILER-DAEMON. */
+static void add_from(struct cleanup_state *st, struct buf *h)
+{
+    struct buf address;
+    buf_init(&address, CLEANUP_ADDRESS_MAX + 64);
+    if (buf_set_str(&address, st->sender.len > 0 ? buf_cstr(&st->sender)
+                                                 : "MAILER-DAEMON") != 0 ||
+        (st->sender.len == 0 && cleanup_append_origin(st, &address) != 0)) {
+        buf_free(&address);
+        return;
+    }
+    const char *full_name = cleanup_attr(st, "full_name");
+    const char *utf8 = cleanup_attr(st, "smtputf8");
+    buf_reset(h);
+    int rc = buf_append_str(h, "From: ");
+    size_t before = h->len;
+    if (rc == 0 && full_name != NULL &&
+        mail_header_phrase(full_name, strlen(full_name),
+                           utf8 != NULL && strcmp(utf8, "1") == 0, h) != 0) {
+        log_warn("%s: full name not usable in From: (%s)", st->id,
+                 strerror(errno));
+        buf_truncate(h, before); /* the address alone */
+    }
+    if (rc == 0)
+        rc = h->len > before ? buf_printf(h, " <%s>", buf_cstr(&address))
+                             : buf_append_str(h, buf_cstr(&address));
+    if (rc == 0)
+        emit_line(st, h);
+    buf_free(&address);
+}
+
 /* Message-ID:, Date:, From: for submissions that lack them. */
 static void add_missing_headers(struct cleanup_state *st)
 {
@@ -466,13 +564,8 @@ static void add_missing_headers(struct cleanup_state *st)
             mail_date_format(st->arrival.tv_sec, &h) == 0)
             emit_line(st, &h);
     }
-    if (!st->seen_from) {
-        buf_reset(&h);
-        if (buf_printf(&h, "From: %s", st->sender.len > 0
-                                           ? buf_cstr(&st->sender)
-                                           : "MAILER-DAEMON") == 0)
-            emit_line(st, &h);
-    }
+    if (!st->seen_from)
+        add_from(st, &h);
     buf_free(&h);
 }
 
