@@ -399,7 +399,7 @@ static void write_record(struct cleanup_state *st, int type, const char *data,
 static int attribute_skipped(const char *name)
 {
     return strcmp(name, "request") == 0 || strcmp(name, "sender") == 0 ||
-           strcmp(name, "flags") == 0;
+           strcmp(name, "flags") == 0 || strcmp(name, "extract_notify") == 0;
 }
 
 void cleanup_envelope_open(struct cleanup_state *st)

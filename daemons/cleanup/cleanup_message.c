@@ -30,6 +30,7 @@
 #include "log.h"
 #include "mail_address.h"
 #include "mail_header.h"
+#include "maildrop.h"
 
 #define MESSAGE_ID_MAX 998
 
@@ -704,6 +705,35 @@ void cleanup_message_data(struct cleanup_state *st, const char *data,
     }
 }
 
+/* The open request's extract_notify (sendmail -t -N) becomes the NOTIFY
+ * of each recipient taken from the header. */
+static void extracted_notify(struct cleanup_state *st,
+                             struct cleanup_recipients *list)
+{
+    const char *notify = cleanup_attr(st, "extract_notify");
+    if (notify == NULL)
+        return;
+    struct buf canon;
+    buf_init(&canon, 64);
+    if (maildrop_check_notify(notify, &canon) != 0) {
+        log_warn("%s: bad extract_notify \"%.64s\": ignored", st->id, notify);
+        buf_free(&canon);
+        return;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        struct cleanup_recipient *r = &list->items[i];
+        if (r->notify != NULL)
+            continue;
+        r->notify = strdup(buf_cstr(&canon));
+        if (r->notify == NULL) {
+            cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
+                         "Error: out of memory");
+            break;
+        }
+    }
+    buf_free(&canon);
+}
+
 void cleanup_message_end(struct cleanup_state *st)
 {
     if (!cleanup_failed(st) && st->line.len > 0) {
@@ -720,9 +750,10 @@ void cleanup_message_end(struct cleanup_state *st)
     if (cleanup_failed(st))
         return;
     if (st->flags & CLEANUP_FLAG_EXTRACT) {
-        const struct cleanup_recipients *list =
+        struct cleanup_recipients *list =
             st->seen_resent && st->extracted_resent.count > 0
                 ? &st->extracted_resent : &st->extracted;
+        extracted_notify(st, list);
         if (list->count > 0 && st->writer_open &&
             queue_writer_add(&st->writer, QUEUE_REC_END_CONTENT, "", 0) != 0)
             cleanup_fail_write(st, errno);

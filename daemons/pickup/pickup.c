@@ -104,7 +104,9 @@ static int pickup_envelope_record(const struct maildrop_envelope *env,
     return add_optional(out, "full_name", &env->full_name) != 0 ||
                    add_optional(out, "dsn_envid", &env->dsn_envid) != 0 ||
                    add_optional(out, "dsn_ret", &env->dsn_ret) != 0 ||
-                   add_optional(out, "encoding", &env->encoding) != 0
+                   add_optional(out, "encoding", &env->encoding) != 0 ||
+                   add_optional(out, "extract_notify",
+                                &env->extract_notify) != 0
                ? -1
                : 0;
 }
