@@ -579,3 +579,28 @@ def test_dash_n_applies_to_recipients_from_the_header(instance):
     files = picked_up(instance, count=2)
     (other,) = [f for f in files if f.addresses == ["erin@example.org"]]
     assert other.recipients == [("erin@example.org", None, None)]
+
+
+@pytest.mark.skipif(not HAVE_CLEANUP, reason="cleanup is not built")
+def test_forged_extract_file_without_header_recipients(instance):
+    # sendmail refuses -t without a recipient up front; only a file made
+    # by hand gets this far.  It goes to corrupt/, and the log says why.
+    sub = Submission(instance, ["showq", "pickup", "cleanup"])
+    instance.start()
+    forged = build([("V", b"1"), ("S", b"0"), ("T", b"1764621611.000001"),
+                    ("A", b"uid=%d" % sub.uid), ("A", b"flags=8"),
+                    ("F", b"alice"), ("M", b""),
+                    ("B", b"Subject: nobody\n\nbody\n"), ("X", b""),
+                    ("E", b"")])
+    put_hostile(instance, sub, "ABCDEF31", forged)
+    trigger_pickup(instance)
+    (qid,) = instance.wait_log(rf"([0-9A-F]+): uid={sub.uid} from=<alice>")
+    (line,) = instance.wait_log(r".*warning: .*ABCDEF31.*")
+    assert line.endswith(
+        f"warning: {qid}: maildrop file ABCDEF31 rejected by cleanup: 554 "
+        "5.5.1 No recipient addresses found in message header: moved to "
+        "corrupt/ABCDEF31")
+    assert sorted(os.listdir(instance.queue / "corrupt")) == ["ABCDEF31"]
+    assert maildrop_files(instance) == []
+    assert [n for n in os.listdir(instance.queue / "incoming")
+            if not n.startswith("tmp.")] == []
