@@ -113,6 +113,7 @@ const struct config_param_def config_param_table[] = {
     PARAM_INT("hopcount_limit", "50", 1, 10000),
     PARAM_LIST("header_checks", ""),
     PARAM_LIST("mime_header_checks", "$header_checks"),
+    PARAM_LIST("nested_header_checks", "$header_checks"),
     PARAM_LIST("body_checks", ""),
     PARAM_LIST("canonical_maps", ""),
     PARAM_LIST("sender_canonical_maps", ""),

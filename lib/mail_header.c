@@ -147,6 +147,26 @@ static const char *param_value(const char *p, const char *end,
     return buf_append(out, start, (size_t)(p - start)) == 0 ? p : NULL;
 }
 
+int mail_header_is_message(const char *field, size_t len)
+{
+    if (!mail_header_name_is(field, len, "Content-Type"))
+        return 0;
+    size_t value_len;
+    const char *p = mail_header_value(field, len, &value_len);
+    const char *end = p + value_len;
+    p = skip_cfws(p, end);
+    static const char *const types[] = { "message/rfc822", "message/global" };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t n = strlen(types[i]);
+        if ((size_t)(end - p) < n || strncasecmp(p, types[i], n) != 0)
+            continue;
+        const char *after = skip_cfws(p + n, end);
+        if (after == end || *after == ';')
+            return 1;
+    }
+    return 0;
+}
+
 int mail_header_boundary(const char *field, size_t len, struct buf *boundary)
 {
     if (!mail_header_name_is(field, len, "Content-Type"))

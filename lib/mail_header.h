@@ -53,6 +53,10 @@ int mail_header_unfold(const char *field, size_t len, struct buf *out);
 /* True when the field is a MIME header field (RFC 2045: MIME-Version or
  * Content-*), which mime_header_checks sees instead of header_checks. */
 int mail_header_is_mime(const char *field, size_t len);
+/* True for a Content-Type field of type message/rfc822 (or its UTF-8
+ * form message/global, RFC 6532): the part's body is a whole message,
+ * header and body (RFC 2046 section 5.2.1). */
+int mail_header_is_message(const char *field, size_t len);
 /* For a Content-Type field of a multipart type (RFC 2046 section 5.1.1):
  * sets boundary to its boundary parameter (quotes removed) and returns 1;
  * returns 0 for any other field or type, or when there is no usable

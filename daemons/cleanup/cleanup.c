@@ -401,6 +401,8 @@ static void cleanup_init(struct server *srv)
     cfg->daemon_timeout = config_get_time(c, "daemon_timeout");
     cleanup_tables_open(c, "header_checks", &cfg->header_checks);
     cleanup_tables_open(c, "mime_header_checks", &cfg->mime_header_checks);
+    cleanup_tables_open(c, "nested_header_checks",
+                        &cfg->nested_header_checks);
     cleanup_tables_open(c, "body_checks", &cfg->body_checks);
     cleanup_tables_open(c, "canonical_maps", &cfg->canonical);
     cleanup_tables_open(c, "sender_canonical_maps", &cfg->sender_canonical);

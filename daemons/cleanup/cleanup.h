@@ -59,6 +59,7 @@ struct cleanup_config {
     long daemon_timeout;        /* seconds, the whole message */
     struct cleanup_tables header_checks;
     struct cleanup_tables mime_header_checks;
+    struct cleanup_tables nested_header_checks;
     struct cleanup_tables body_checks;
     struct cleanup_tables canonical;
     struct cleanup_tables sender_canonical;
@@ -121,6 +122,9 @@ struct cleanup_state {
     int in_part_header;               /* the header of a MIME part */
     struct buf part_boundary;         /* multipart boundary of the header
                                        * being read, when it has one */
+    int part_is_message;              /* that header says message/rfc822 */
+    int in_nested_header;             /* the header of an attached
+                                       * message (a kind of part header) */
     struct cleanup_recipients extracted;        /* To, Cc, Bcc */
     struct cleanup_recipients extracted_resent; /* Resent-To, -Cc, -Bcc */
 };
@@ -189,6 +193,7 @@ void cleanup_message_start(struct cleanup_state *st);
 enum cleanup_check_kind {
     CLEANUP_CHECK_HEADER, /* header_checks: primary header fields */
     CLEANUP_CHECK_MIME,   /* mime_header_checks: MIME-Version, Content-* */
+    CLEANUP_CHECK_NESTED, /* nested_header_checks: attached messages */
     CLEANUP_CHECK_BODY,   /* body_checks */
 };
 /* What a check says about one header field or body line. */

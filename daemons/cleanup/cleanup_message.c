@@ -4,9 +4,15 @@
  * name, a colon, folded continuation lines) checked and counted, the
  * Received: field prepended, missing Message-ID:, Date: and From: added
  * for submissions, recipients taken from To:, Cc: and Bcc: for sendmail
- * -t, the addresses of From:, To: and the like rewritten through the
- * canonical maps for mail submitted here, body lines checked, and
- * everything written as content blocks.
+ * -t, the addresses of From:, To: and the like completed with @myorigin
+ * (local submissions) and rewritten through the canonical maps for mail
+ * submitted here, body lines checked, and everything written as content
+ * blocks.
+ *
+ * MIME: multipart boundaries are followed (part headers: MIME fields to
+ * mime_header_checks), and the header of an attached message (after
+ * "Content-Type: message/rfc822" and its empty line) is read like a part
+ * header whose other fields go to nested_header_checks.
  *
  * The header ends at the first line that neither starts nor continues a
  * field; that line (usually the empty separator) begins the body.  When
@@ -392,14 +398,17 @@ static void note_field(struct cleanup_state *st, const char *field,
 }
 
 /* Which checks see a field: MIME fields go to mime_header_checks, the
- * others of the message header to header_checks; other fields of a part
+ * others of the message header to header_checks, those of an attached
+ * message's header to nested_header_checks; other fields of a part
  * header get none.  -1: none. */
 static int field_check_kind(const struct cleanup_state *st, const char *field,
                             size_t len)
 {
     if (mail_header_is_mime(field, len))
         return CLEANUP_CHECK_MIME;
-    return st->in_header ? CLEANUP_CHECK_HEADER : -1;
+    if (st->in_header)
+        return CLEANUP_CHECK_HEADER;
+    return st->in_nested_header ? CLEANUP_CHECK_NESTED : -1;
 }
 
 /* The field being assembled is complete: check it and write it. */
@@ -422,6 +431,8 @@ static void flush_field(struct cleanup_state *st)
     if (mail_header_boundary(field, len, &st->part_boundary) != 1 &&
         mail_header_name_is(field, len, "Content-Type"))
         buf_reset(&st->part_boundary);
+    if (mail_header_name_is(field, len, "Content-Type"))
+        st->part_is_message = mail_header_is_message(field, len);
     int drop = 0;
     if (primary && (st->flags & CLEANUP_FLAG_EXTRACT))
         drop = extract_field(st, field, len);
@@ -492,6 +503,8 @@ static int mime_boundary_line(struct cleanup_state *st, const char *text,
         if (rest == 0) {
             st->mime_depth = level + 1;
             st->in_part_header = 1;
+            st->in_nested_header = 0;
+            st->part_is_message = 0;
             buf_reset(&st->part_boundary);
             return 1;
         }
@@ -499,11 +512,24 @@ static int mime_boundary_line(struct cleanup_state *st, const char *text,
     return 0;
 }
 
-static void end_part_header(struct cleanup_state *st)
+/* A header (the message's or a part's) ended with the line blank or
+ * not: after "Content-Type: message/rfc822" and its empty line comes the
+ * header of the attached message, read as a part header whose other
+ * fields nested_header_checks sees (and so on, attachment in
+ * attachment). */
+static void begin_nested_header(struct cleanup_state *st, int blank)
+{
+    int nested = st->part_is_message && blank;
+    st->part_is_message = 0;
+    st->in_part_header = nested;
+    st->in_nested_header = nested;
+}
+
+static void end_part_header(struct cleanup_state *st, int blank)
 {
     flush_field(st);
-    st->in_part_header = 0;
     mime_open_level(st);
+    begin_nested_header(st, blank);
 }
 
 /* "From: Full Name <sender>" (sendmail -F) or "From: sender"; the null
@@ -661,14 +687,16 @@ static void process_line(struct cleanup_state *st, const char *text,
             header_too_large(st);
         return;
     }
+    int blank = newline && (len == 1 || (len == 2 && text[0] == '\r'));
     if (st->in_header) {
         end_header(st);
         first_body_line(st, text, newline ? len - 1 : len, newline);
+        begin_nested_header(st, blank);
         return;
     }
     /* The end of a part header: usually its empty line. */
-    end_part_header(st);
-    if (len == 1 && newline)
+    end_part_header(st, blank);
+    if (blank)
         emit(st, text, len);
     else
         body_text_line(st, text, len, newline);
@@ -745,7 +773,7 @@ void cleanup_message_end(struct cleanup_state *st)
     if (st->in_header && !cleanup_failed(st))
         end_header(st);
     if (st->in_part_header && !cleanup_failed(st))
-        end_part_header(st);
+        end_part_header(st, 0);
     flush_out(st, 1);
     if (cleanup_failed(st))
         return;

@@ -793,3 +793,65 @@ def test_added_from_has_the_full_name(instance):
     assert added_from(sock, instance, "jorg", full_name="J\u00f6rg",
                       smtputf8="1") == "J\u00f6rg <jorg@mx.example.net>"
     assert added_from(sock, instance, "") == "MAILER-DAEMON@mx.example.net"
+
+
+ATTACHED_MESSAGE = (
+    b"From: a@example.com\nSubject: fine\nMIME-Version: 1.0\n"
+    b"Content-Type: multipart/mixed; boundary=b\n\n"
+    b"--b\nContent-Type: text/plain\n\nSubject: nested spam in a text part\n"
+    b"--b\nContent-Type: message/rfc822 (attached)\n\n"
+    b"From: someone@example.net\n"
+    b"Content-Type: multipart/alternative; boundary=in\n"
+    b"Subject: nested spam\n\n"
+    b"--in\nContent-Type: text/plain\n\nSubject: nested spam as body\n"
+    b"--in--\n"
+    b"--b--\n")
+
+
+def test_nested_header_checks_see_attached_messages(instance):
+    checks = write_file(instance, "header.pcre",
+                        "/^Subject: nested spam$/ REJECT nested header\n"
+                        "/^Content-Type: multipart\\/alternative/ WARN alt\n")
+    sock = start(instance, f"header_checks = pcre:{checks}\n")
+    # nested_header_checks defaults to $header_checks.
+    reply = one_message(sock, ATTACHED_MESSAGE)
+    assert (reply["status"], reply["code"], reply["text"]) == \
+        ("reject", 550, "nested header")
+    instance.wait_log(rf"{reply['queue_id']}: reject: header Subject: nested "
+                      r"spam from client\.example\[192\.0\.2\.1\]")
+    # The attached message's MIME fields went to mime_header_checks.
+    instance.wait_log(rf"{reply['queue_id']}: warning: header Content-Type: "
+                      r"multipart/alternative; boundary=in from ")
+    # A message that is itself message/rfc822 has one nested header too.
+    reply = one_message(sock, b"Content-Type: message/rfc822\n\n"
+                              b"Subject: nested spam\n\nbody\n")
+    assert reply["status"] == "reject"
+    # The same lines in a body are body, and the message's own header is
+    # header_checks' alone.
+    body_only = ATTACHED_MESSAGE.replace(b"message/rfc822", b"text/plain")
+    assert one_message(sock, body_only)["status"] == "ok"
+
+
+def test_nested_header_checks_apart_from_header_checks(instance):
+    header = write_file(instance, "header.pcre",
+                        "/^Subject: nested spam$/ REJECT outer\n")
+    nested = write_file(instance, "nested.pcre",
+                        "/^From: someone@/ REJECT inner\n")
+    sock = start(instance, f"header_checks = pcre:{header}\n"
+                           f"nested_header_checks = pcre:{nested}\n")
+    reply = one_message(sock, ATTACHED_MESSAGE)
+    assert (reply["status"], reply["text"]) == ("reject", "inner")
+    # A From: like it in the message's own header is not nested.
+    reply = one_message(sock, b"From: someone@example.net\n\nbody\n")
+    assert reply["status"] == "ok"
+
+
+def test_nested_header_checks_can_be_turned_off(instance):
+    header = write_file(instance, "header.pcre",
+                        "/^Subject: nested spam$/ REJECT outer\n")
+    sock = start(instance, f"header_checks = pcre:{header}\n"
+                           "nested_header_checks =\n")
+    reply = one_message(sock, ATTACHED_MESSAGE)
+    assert reply["status"] == "ok", reply
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.content.endswith(ATTACHED_MESSAGE.split(b"\n", 1)[1])

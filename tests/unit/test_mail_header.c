@@ -228,6 +228,25 @@ static void test_mime_fields_and_boundaries(void **state)
     buf_free(&b);
 }
 
+static void test_attached_message_type(void **state)
+{
+    (void)state;
+    static const struct { const char *field; int message; } cases[] = {
+        { "Content-Type: message/rfc822\n", 1 },
+        { "content-type:MESSAGE/RFC822; x=y\n", 1 },
+        { "Content-Type: (comment) message/rfc822 (another)\n", 1 },
+        { "Content-Type: message/global\n", 1 },
+        { "Content-Type: message/rfc822x\n", 0 },
+        { "Content-Type: message/partial; id=1\n", 0 },
+        { "Content-Type: text/plain\n", 0 },
+        { "X-Type: message/rfc822\n", 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (mail_header_is_message(cases[i].field, strlen(cases[i].field)) !=
+            cases[i].message)
+            fail_msg("case %zu: %s", i, cases[i].field);
+}
+
 struct phrase_case {
     const char *name;
     int utf8_ok;
@@ -304,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_date_format),
         cmocka_unit_test(test_received),
         cmocka_unit_test(test_mime_fields_and_boundaries),
+        cmocka_unit_test(test_attached_message_type),
         cmocka_unit_test(test_display_names),
         cmocka_unit_test(test_long_names_are_folded_words),
     };
