@@ -382,9 +382,10 @@ static void cleanup_service(struct server *srv, int fd)
 static void cleanup_init(struct server *srv)
 {
     struct config *c = srv->cfg;
-    struct cleanup_config *cfg = calloc(1, sizeof(*cfg));
-    if (cfg == NULL)
-        log_fatal("out of memory");
+    /* The settings, for the life of the process (static: still reachable
+     * when the skeleton returns from main after a reload). */
+    static struct cleanup_config settings;
+    struct cleanup_config *cfg = &settings;
     cfg->myhostname = config_get_str(c, "myhostname");
     cfg->myorigin = config_get_str(c, "myorigin");
     cfg->append_at_myorigin = config_get_bool(c, "append_at_myorigin");
