@@ -45,6 +45,9 @@
  *   dsn_ret         "FULL" or "HDRS"
  *   size            the client's SIZE= declaration, decimal
  *   local_user      the submitting local user (pickup), for Received:
+ *   full_name       sendmail -F: the name in a From: that cleanup adds
+ *   extract_notify  sendmail -N with -t: NOTIFY of the recipients taken
+ *                   from the header
  *   received_by     the receiving host name (default myhostname)
  * Recipient attributes: address, orcpt ("TYPE;ADDRESS", RFC 3461 decoded),
  * notify ("NEVER" or a comma list of SUCCESS, FAILURE, DELAY).

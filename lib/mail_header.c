@@ -271,8 +271,11 @@ int mail_received_format(const struct mail_received *r, struct buf *out)
     if (!present(r->client_address))
         return received_local(r, out);
     const char *name = or_default(r->client_name, "unknown");
-    if (buf_printf(out, "Received: from %s (%s [%s])",
-                   or_default(r->helo_name, name), name,
+    /* An IPv6 address is written as RFC 5321 address literals are, as
+     * Postfix writes it: "[IPv6:2001:db8::1]". */
+    const char *tag = strchr(r->client_address, ':') ? "IPv6:" : "";
+    if (buf_printf(out, "Received: from %s (%s [%s%s])",
+                   or_default(r->helo_name, name), name, tag,
                    r->client_address) != 0)
         return -1;
     if (present(r->tls) && buf_printf(out, "\n\t(using %s)", r->tls) != 0)

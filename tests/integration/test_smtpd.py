@@ -841,4 +841,5 @@ def test_ipv6_loopback_client_is_localhost_and_in_mynetworks(plain_instance):
     (qf,) = wait_queued(inst).values()
     assert qf.attributes["client_address"] == "::1"
     assert qf.attributes["client_name"] == "localhost"
+    assert "(localhost [IPv6:::1])" in qf.header()
     inst.wait_log(r"connect from localhost\[::1\]")

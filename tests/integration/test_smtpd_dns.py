@@ -333,8 +333,9 @@ def received_from(inst, source, old_files):
     """The Received: field of the message from source that is not among
     old_files."""
     d = inst.queue / "incoming"
+    literal = ("IPv6:" if ":" in source else "") + source
     pattern = re.compile(r"Received: from helo\.example "
-                         rf"\([^)]*\[(?:IPv6:)?{re.escape(source)}\]\)")
+                         rf"\([^)]*\[{re.escape(literal)}\]\)")
     deadline = time.monotonic() + 10
     while True:
         for name in queue_files(inst) - old_files:

@@ -151,7 +151,7 @@ static void test_received(void **state)
             .mail_name = "Postino", .protocol = "ESMTPSA",
             .queue_id = "ABC123", .sasl_username = "joe",
             .tls = "TLSv1.3 with cipher X (256/256 bits)", .date = t },
-          "Received: from unknown (unknown [2001:db8::1])\n"
+          "Received: from unknown (unknown [IPv6:2001:db8::1])\n"
           "\t(using TLSv1.3 with cipher X (256/256 bits))\n"
           "\t(Authenticated sender: joe)\n"
           "\tby mx.example (Postino) with ESMTPSA id ABC123;\n"
