@@ -206,17 +206,7 @@ int maildrop_out_flush(struct maildrop_out *o)
 int maildrop_out_put(struct maildrop_out *o, int type, const void *data,
                      size_t len)
 {
-    if (len > QUEUE_RECORD_MAX) {
-        errno = EMSGSIZE;
-        return -1;
-    }
-    unsigned char header[QUEUE_RECORD_HEADER] = {
-        (unsigned char)type, (unsigned char)(len >> 24),
-        (unsigned char)(len >> 16), (unsigned char)(len >> 8),
-        (unsigned char)len,
-    };
-    if (buf_append(&o->pending, header, sizeof(header)) != 0 ||
-        buf_append(&o->pending, data, len) != 0)
+    if (queue_record_append(&o->pending, type, data, len) != 0)
         return -1;
     if (o->pending.len >= MAILDROP_OUT_CHUNK)
         return maildrop_out_flush(o);

@@ -73,8 +73,8 @@ static int writer_flush(struct queue_writer *w)
     return 0;
 }
 
-static int writer_put(struct queue_writer *w, int type, const void *data,
-                      size_t len)
+int queue_record_append(struct buf *out, int type, const void *data,
+                        size_t len)
 {
     if (len > QUEUE_RECORD_MAX) {
         errno = EMSGSIZE;
@@ -85,8 +85,21 @@ static int writer_put(struct queue_writer *w, int type, const void *data,
         (unsigned char)(len >> 16), (unsigned char)(len >> 8),
         (unsigned char)len,
     };
-    if (buf_append(&w->pending, header, sizeof(header)) != 0 ||
-        buf_append(&w->pending, data, len) != 0)
+    size_t before = out->len;
+    if (buf_append(out, header, sizeof(header)) != 0 ||
+        buf_append(out, data, len) != 0) {
+        int saved = errno;
+        buf_truncate(out, before);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+static int writer_put(struct queue_writer *w, int type, const void *data,
+                      size_t len)
+{
+    if (queue_record_append(&w->pending, type, data, len) != 0)
         return -1;
     if (w->pending.len >= QUEUE_WRITE_CHUNK)
         return writer_flush(w);

@@ -145,6 +145,12 @@ void queue_record_free(struct queue_record *rec);
 
 /* Turns the R record at offset into D and fsyncs.  0 or -1 (errno). */
 int queue_file_mark_done(int fd, off_t record_offset);
+/* Appends one record (type, big-endian length, data) to out: what the
+ * queue writer and the maildrop writer put in their files.  0, or -1 with
+ * errno (EMSGSIZE over QUEUE_RECORD_MAX or out's limit) and out as it was. */
+int queue_record_append(struct buf *out, int type, const void *data,
+                        size_t len);
+
 /* True when name is a queue ID (what the queue scanners pick up). */
 int queue_id_valid(const char *name);
 
