@@ -941,6 +941,52 @@ static void test_write_timeout(void **state)
     close_fd(sv[1]);
 }
 
+/* After a write timeout the bytes that did go out are gone from the
+ * buffer: clearing the error and flushing again (a last reply) sends the
+ * rest once, never the start twice. */
+static void test_write_timeout_keeps_only_the_unsent(void **state)
+{
+    (void)state;
+    int sv[2];
+    make_socketpair(sv);
+    struct stream s;
+    stream_init(&s, sv[0], 200);
+    size_t total = STREAM_BUFFER_LIMIT;
+    char *data = pattern_alloc(total);
+    assert_int_equal(stream_write(&s, data, total), STREAM_OK);
+    assert_int_equal(stream_flush(&s), STREAM_TIMEOUT);
+    size_t unsent = s.out.len;
+    assert_true(unsent > 0 && unsent < total);
+    /* The peer reads what was sent, then the writer tries once more. */
+    char *got = malloc(total + 1);
+    assert_non_null(got);
+    size_t have = 0;
+    while (have < total - unsent) {
+        ssize_t n = read(sv[1], got + have, total - have);
+        assert_true(n > 0);
+        have += (size_t)n;
+    }
+    assert_int_equal(have, total - unsent);
+    s.error = STREAM_OK;
+    assert_int_equal(stream_flush(&s), STREAM_OK);
+    assert_int_equal(s.out.len, 0);
+    close_fd(sv[0]);
+    for (;;) {
+        ssize_t n = read(sv[1], got + have, total - have + 1);
+        assert_true(n >= 0);
+        if (n == 0)
+            break;
+        have += (size_t)n;
+        assert_true(have <= total);
+    }
+    assert_int_equal(have, total);
+    assert_memory_equal(got, data, total);
+    free(got);
+    free(data);
+    stream_free(&s);
+    close_fd(sv[1]);
+}
+
 static void test_printf_long(void **state)
 {
     (void)state;
@@ -991,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_write_large_pipe),
         cmocka_unit_test(test_write_closed_peer),
         cmocka_unit_test(test_write_timeout),
+        cmocka_unit_test(test_write_timeout_keeps_only_the_unsent),
         cmocka_unit_test(test_printf_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
