@@ -156,7 +156,8 @@ struct smtpd_session {
     struct buf sasl_method;
     struct buf sasl_username;
     long errors;
-    long junk_commands;         /* NOOP, RSET, VRFY since the last mail */
+    long junk_commands;         /* smtpd_command_is_junk, since the last
+                                 * queued message */
     enum smtpd_command_id previous; /* SMTPD_CMD_COUNT: CONNECT */
     int last_code;              /* of the last reply, for the counters */
     const char *last_command;   /* "CONNECT", "EHLO", "DATA", ... */
