@@ -695,6 +695,17 @@ static int smtpd_improper_pipelining(struct smtpd_session *s)
     return 1;
 }
 
+/* 1 when a whole command line is already buffered: the replies may then
+ * wait for it, as a pipelined group gets its replies in one write.  A
+ * partial line is no reason to hold them back: the client may be waiting
+ * for them before it sends the rest. */
+static int smtpd_line_buffered(const struct smtpd_session *s)
+{
+    size_t pending = stream_pending(&s->stream);
+    return pending > 0 &&
+           memchr(s->stream.in.data + s->stream.in_pos, '\n', pending) != NULL;
+}
+
 /* Reads one command; 0 with s->line set, 1 when it was answered already
  * (bad line), -1 when the session is over.  The replies still queued and
  * the whole next command share one deadline of smtpd_timeout: each wait
@@ -706,8 +717,7 @@ static int smtpd_read_command(struct smtpd_session *s)
     if (smtpd_improper_pipelining(s))
         return -1;
     stream_set_deadline(&s->stream, s->smtpd->timeout_ms / 1000);
-    if (stream_pending(&s->stream) == 0 &&
-        stream_flush(&s->stream) != STREAM_OK) {
+    if (!smtpd_line_buffered(s) && stream_flush(&s->stream) != STREAM_OK) {
         if (s->stream.error == STREAM_TIMEOUT)
             log_info("timeout after %s from %s", s->last_command,
                      s->client_id);
@@ -719,6 +729,8 @@ static int smtpd_read_command(struct smtpd_session *s)
     enum stream_line_ending ending;
     int rc = stream_read_line(&s->stream, &s->line, (size_t)s->smtpd->line_limit,
                               &ending);
+    /* The command's own work (lookups, cleanup) is bounded per wait. */
+    stream_set_deadline(&s->stream, 0);
     if (rc == STREAM_TIMEOUT) {
         smtpd_timeout_reply(s);
         return -1;

@@ -276,6 +276,8 @@ CASES = {
                                      r"^250 2\.1\.0"),
                               (NOTHING, r"^250 2\.1\.5"),
                               (NOTHING, r"^250 2\.0\.0"), ("NOOP", r"^250 ")],
+    "replies before a partial line": [EHLO, (b"RSET\r\nNOO", r"^250 2\.0\.0"),
+                                      (b"P\r\n", r"^250 2\.0\.0")],
     "pipelined past data": [EHLO, (b"MAIL FROM:<a@example.org>\r\nRCPT TO:"
                                    b"<alice@mx.example.net>\r\nDATA\r\n"
                                    b"Subject: x\r\n\r\n.\r\n", r"^250 2\.1\.0"),
