@@ -205,6 +205,9 @@ void smtpd_log_reject(struct smtpd_session *s, const char *command,
 /* Forgets the transaction; aborts an open cleanup stream. */
 void smtpd_transaction_reset(struct smtpd_session *s);
 const char *smtpd_protocol_name(const struct smtpd_session *s);
+/* Bytes the client sent that are not read yet (buffered or still in the
+ * socket, peeked); up to 100 of them are appended to peek. */
+size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek);
 
 /* smtpd_policy.c */
 void smtpd_policy_init(struct smtpd *smtpd);

@@ -250,7 +250,11 @@ void smtpd_data_command(struct smtpd_session *s)
         smtpd_reply(s, "554 5.5.1 Error: no valid recipients");
         return;
     }
-    if (stream_pending(&s->stream) > 0) {
+    struct buf peek;
+    buf_init(&peek, 100);
+    size_t unread = smtpd_unread_input(s, &peek);
+    buf_free(&peek);
+    if (unread > 0) {
         /* RFC 2920 3.1: DATA ends a pipelined group; what follows before
          * the 354 could be taken for content the client did not mean. */
         log_warn("%s: improper command pipelining after DATA from %s",

@@ -627,7 +627,7 @@ static void smtpd_dispatch(struct smtpd_session *s)
 /* Bytes the client sent that we have not read yet: in the stream's
  * buffer or in the socket (peeked, so nothing is consumed; a half-closed
  * connection shows no bytes). */
-static size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek)
+size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek)
 {
     size_t pending = stream_pending(&s->stream);
     if (pending > 0) {
