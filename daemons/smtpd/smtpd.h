@@ -159,6 +159,7 @@ struct smtpd_session {
     long junk_commands;         /* smtpd_command_is_junk, since the last
                                  * queued message */
     enum smtpd_command_id previous; /* SMTPD_CMD_COUNT: CONNECT */
+    int improper_pipelining;    /* logged once, as Postfix does */
     int last_code;              /* of the last reply, for the counters */
     const char *last_command;   /* "CONNECT", "EHLO", "DATA", ... */
     int quit;                   /* end the session after this reply */

@@ -653,8 +653,8 @@ size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek)
 static int smtpd_improper_pipelining(struct smtpd_session *s)
 {
     enum smtpd_command_id prev = s->previous;
-    if (prev == SMTPD_CMD_STARTTLS || prev == SMTPD_CMD_QUIT ||
-        prev == SMTPD_CMD_DATA)
+    if (s->improper_pipelining || prev == SMTPD_CMD_STARTTLS ||
+        prev == SMTPD_CMD_QUIT || prev == SMTPD_CMD_DATA)
         return 0;
     int connect = prev == SMTPD_CMD_COUNT;
     if (!connect && !smtpd_command_ends_group(prev) && s->esmtp)
@@ -685,6 +685,7 @@ static int smtpd_improper_pipelining(struct smtpd_session *s)
         log_info("improper command pipelining after %s from %s: %s",
                  connect ? "CONNECT" : smtpd_command_name(prev),
                  s->client_id, buf_cstr(&shown));
+        s->improper_pipelining = 1;
     }
     buf_free(&peek);
     buf_free(&shown);

@@ -588,3 +588,12 @@ def test_pipelining_may_be_allowed(plain_instance):
     plain_instance.wait_log(r"improper command pipelining after EHLO from "
                             r"localhost\[127\.0\.0\.1\]: MAIL FROM:<a@"
                             r"example\.org>\\r\\n")
+    # Logged once per session, as Postfix does.
+    c = RawSmtp(ports.smtp)
+    c.send(b"HELO client.example\r\nNOOP\r\nNOOP\r\nQUIT\r\n")
+    assert [reply_line(c)[:3] for _ in range(4)] == ["250", "250", "250",
+                                                      "221"]
+    c.close()
+    plain_instance.wait_log(r"disconnect from .* helo=1 noop=2 quit=1")
+    assert len(re.findall(r"improper command pipelining after",
+                          plain_instance.log())) == 2
