@@ -597,3 +597,23 @@ def test_pipelining_may_be_allowed(plain_instance):
     plain_instance.wait_log(r"disconnect from .* helo=1 noop=2 quit=1")
     assert len(re.findall(r"improper command pipelining after",
                           plain_instance.log())) == 2
+
+
+SAMPLE = ["bdat huge count", "http request", "pipelined after ehlo",
+          "size overflow", "auth huge response", "mail path too long",
+          "rcpt utf8 without smtputf8 on mail", "replies before a partial "
+          "line", "bdat after data", "commands after quit"]
+
+
+def test_sample_as_root_and_as_nobody(instance):
+    """A sample of the scripts against an instance run as root (children
+    as postino) and as nobody."""
+    ports = start_smtpd(instance, extra_smtp="\n  -o smtpd_sasl_auth_enable=yes"
+                                             "\n  -o smtpd_tls_auth_only=no")
+    for name in SAMPLE:
+        c = RawSmtp(ports.smtp)
+        try:
+            run_script(c, CASES[name])
+        finally:
+            c.close()
+    wait_queued(instance, 1)  # the message of "bdat after data"
