@@ -405,6 +405,10 @@ void smtpd_bdat_command(struct smtpd_session *s, const char *arg)
         data_finish(s, &k, "BDAT");
     } else {
         smtpd_reply(s, "250 2.0.0 Ok: %ld bytes", size);
+        /* An empty chunk that is not the last carries nothing: counted
+         * as a junk command, or "BDAT 0" could be repeated for ever. */
+        if (size == 0 && s->junk_commands++ >= s->smtpd->junk_command_limit)
+            s->errors++;
     }
     buf_free(&text);
     buf_free(&k.out);

@@ -617,3 +617,18 @@ def test_sample_as_root_and_as_nobody(instance):
         finally:
             c.close()
     wait_queued(instance, 1)  # the message of "bdat after data"
+
+
+def test_empty_bdat_chunks_are_bounded(hostile):
+    inst, ports = hostile
+    c = RawSmtp(ports.smtp)
+    run_script(c, TRANSACTION)
+    codes = []
+    for _ in range(1000):
+        code, _ = c.cmd("BDAT 0")
+        codes.append(code)
+        if code != 250:
+            break
+    # The EHLO was the first junk command: 99 free chunks, 20 errors, 421.
+    assert len(codes) == 99 + 20 + 1 and codes[-1] == 421, codes[-3:]
+    c.close()
