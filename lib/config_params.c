@@ -141,6 +141,8 @@ const struct config_param_def config_param_table[] = {
     PARAM_INT("smtpd_max_line_length", "998", 78, 1024L * 1024),
     PARAM_TIME("smtpd_data_timeout", "3600s", 1, DAY),
     PARAM_INT("smtpd_hard_error_limit", "20", 1, 100000),
+    PARAM_INT("smtpd_junk_command_limit", "100", 1, 100000),
+    PARAM_BOOL("smtpd_forbid_unauth_pipelining", "yes"),
     PARAM_INT("smtpd_soft_error_limit", "10", 1, 100000),
     PARAM_TIME("smtpd_error_sleep_time", "1s", 0, HOUR),
     PARAM_LIST("smtpd_client_restrictions", ""),

@@ -56,6 +56,9 @@ static int auth_exchange(struct smtpd_session *s, struct sasl *sasl,
             *lost = 1;
             break;
         }
+        /* Each response has its own smtpd_timeout deadline, as each
+         * command line has (smtpd_session.c). */
+        stream_set_deadline(&s->stream, s->smtpd->timeout_ms / 1000);
         enum stream_line_ending ending;
         int rc = stream_read_line(&s->stream, &line, SASL_LINE_MAX, &ending);
         if (rc == STREAM_TOO_LONG) {
@@ -63,7 +66,7 @@ static int auth_exchange(struct smtpd_session *s, struct sasl *sasl,
             break;
         }
         if (rc != STREAM_OK || ending != STREAM_LINE_CRLF) {
-            *lost = 1;
+            *lost = rc == STREAM_TIMEOUT ? STREAM_TIMEOUT : 1;
             break;
         }
         if (memchr(line.data ? line.data : "", '\0', line.len))
@@ -122,7 +125,10 @@ void smtpd_auth_command(struct smtpd_session *s, const char *arg)
                           &lost, &too_long);
     if (lost) {
         sasl_reset(&sasl);
-        log_info("lost connection after AUTH from %s", s->client_id);
+        if (lost == STREAM_TIMEOUT)
+            smtpd_timeout_reply(s);
+        else
+            log_info("lost connection after AUTH from %s", s->client_id);
         s->quit = 1;
         return;
     }

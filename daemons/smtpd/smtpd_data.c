@@ -143,6 +143,7 @@ static void data_finish(struct smtpd_session *s, struct data_sink *k,
     } else if (res.status == CLEANUP_OK || res.status == CLEANUP_HOLD ||
                res.status == CLEANUP_DISCARD) {
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
+        s->junk_commands = 0; /* as Postfix: mail was delivered */
     } else {
         int code = res.code;
         if (code < 400 || code > 599)
@@ -249,13 +250,16 @@ void smtpd_data_command(struct smtpd_session *s)
         smtpd_reply(s, "554 5.5.1 Error: no valid recipients");
         return;
     }
-    if (stream_pending(&s->stream) > 0) {
+    struct buf peek;
+    buf_init(&peek, 100);
+    size_t unread = smtpd_unread_input(s, &peek);
+    buf_free(&peek);
+    if (unread > 0) {
         /* RFC 2920 3.1: DATA ends a pipelined group; what follows before
          * the 354 could be taken for content the client did not mean. */
         log_warn("%s: improper command pipelining after DATA from %s",
                  s->queue_id, s->client_id);
-        smtpd_reply(s, "554 5.5.0 Error: improper command pipelining "
-                       "after DATA");
+        smtpd_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
         smtpd_transaction_reset(s);
         s->quit = 1;
         return;
@@ -278,27 +282,6 @@ void smtpd_data_command(struct smtpd_session *s)
 }
 
 /* ---- BDAT ----------------------------------------------------------- */
-
-/* "1234" or "1234 LAST"; 0, or -1 on bad syntax. */
-static int bdat_parse(const char *arg, long *size, int *last)
-{
-    size_t digits = strspn(arg, "0123456789");
-    if (digits == 0 || digits > 15)
-        return -1;
-    *size = strtol(arg, NULL, 10);
-    const char *rest = arg + digits;
-    *last = 0;
-    if (*rest == '\0')
-        return 0;
-    if (*rest != ' ')
-        return -1;
-    while (*rest == ' ')
-        rest++;
-    if (strcasecmp(rest, "LAST") != 0)
-        return -1;
-    *last = 1;
-    return 0;
-}
 
 /* Adds one piece of a chunk to the sink: CRLF to LF (across pieces). */
 static void bdat_convert(struct smtpd_session *s, struct data_sink *k,
@@ -384,7 +367,7 @@ void smtpd_bdat_command(struct smtpd_session *s, const char *arg)
 {
     long size;
     int last;
-    if (bdat_parse(arg, &size, &last) != 0) {
+    if (smtpd_command_bdat(arg, &size, &last) != 0) {
         /* Without a size the chunk cannot be skipped: the session ends. */
         smtpd_reply(s, "501 5.5.4 Syntax: BDAT count [LAST]");
         s->quit = 1;
@@ -422,6 +405,10 @@ void smtpd_bdat_command(struct smtpd_session *s, const char *arg)
         data_finish(s, &k, "BDAT");
     } else {
         smtpd_reply(s, "250 2.0.0 Ok: %ld bytes", size);
+        /* An empty chunk that is not the last carries nothing: counted
+         * as a junk command, or "BDAT 0" could be repeated for ever. */
+        if (size == 0 && s->junk_commands++ >= s->smtpd->junk_command_limit)
+            s->errors++;
     }
     buf_free(&text);
     buf_free(&k.out);
