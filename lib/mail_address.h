@@ -23,6 +23,12 @@
  * fn returns 0 to go on, anything else to stop; mail_address_list returns
  * what the last call of fn returned (0 when it was never called), or -1
  * when memory ran out.
+ *
+ * mail_address_spans is the same walk for code that edits the value in
+ * place (cleanup appends "@myorigin" to a bare local part): fn also gets
+ * where the words of the address lie, value[start..end), from its first
+ * word to its last.  When that text is not the address itself (comments
+ * or white space between its words), the caller should leave it alone.
  */
 #ifndef POSTINO_MAIL_ADDRESS_H
 #define POSTINO_MAIL_ADDRESS_H
@@ -34,5 +40,10 @@
 typedef int mail_address_fn(void *ctx, const char *address);
 int mail_address_list(const char *value, size_t len, mail_address_fn *fn,
                       void *ctx);
+
+typedef int mail_address_span_fn(void *ctx, const char *address,
+                                 size_t start, size_t end);
+int mail_address_spans(const char *value, size_t len,
+                       mail_address_span_fn *fn, void *ctx);
 
 #endif

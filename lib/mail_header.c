@@ -4,8 +4,11 @@
  */
 #include "mail_header.h"
 
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
+
+#include "base64.h"
 
 static int is_wsp(char c)
 {
@@ -144,6 +147,26 @@ static const char *param_value(const char *p, const char *end,
     return buf_append(out, start, (size_t)(p - start)) == 0 ? p : NULL;
 }
 
+int mail_header_is_message(const char *field, size_t len)
+{
+    if (!mail_header_name_is(field, len, "Content-Type"))
+        return 0;
+    size_t value_len;
+    const char *p = mail_header_value(field, len, &value_len);
+    const char *end = p + value_len;
+    p = skip_cfws(p, end);
+    static const char *const types[] = { "message/rfc822", "message/global" };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t n = strlen(types[i]);
+        if ((size_t)(end - p) < n || strncasecmp(p, types[i], n) != 0)
+            continue;
+        const char *after = skip_cfws(p + n, end);
+        if (after == end || *after == ';')
+            return 1;
+    }
+    return 0;
+}
+
 int mail_header_boundary(const char *field, size_t len, struct buf *boundary)
 {
     if (!mail_header_name_is(field, len, "Content-Type"))
@@ -265,4 +288,119 @@ int mail_received_format(const struct mail_received *r, struct buf *out)
                    or_default(r->queue_id, "")) != 0)
         return -1;
     return received_tail(r, out);
+}
+
+/* --- Display names ------------------------------------------------------ */
+
+/* RFC 5322 section 3.2.3 atext, and the space between atoms of a phrase;
+ * 8-bit bytes count as atext only where UTF-8 headers are allowed (RFC
+ * 6532). */
+static int phrase_char(unsigned char c, int utf8_ok)
+{
+    if (c >= 0x80)
+        return utf8_ok;
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+        (c >= '0' && c <= '9') || c == ' ')
+        return 1;
+    return strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL && c != '\0';
+}
+
+/* The length of the UTF-8 sequence at p (at most len bytes), 0 when none
+ * is there (a stray, overlong or cut byte). */
+static size_t utf8_sequence(const unsigned char *p, size_t len)
+{
+    size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+             : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+             : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    if (n == 0 || n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+static int utf8_valid(const char *text, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    while (len > 0) {
+        size_t n = utf8_sequence(p, len);
+        if (n == 0)
+            return 0;
+        p += n;
+        len -= n;
+    }
+    return 1;
+}
+
+/* Encoded-words of at most 75 characters (RFC 2047 section 2), folded
+ * onto continuation lines, never splitting a UTF-8 character. */
+#define ENCODED_WORD_OCTETS 45 /* 60 base64 characters + 12 of framing */
+static int phrase_encoded(const char *name, size_t len, struct buf *out)
+{
+    int utf8 = utf8_valid(name, len);
+    const char *charset = utf8 ? "UTF-8" : "UNKNOWN-8BIT";
+    size_t done = 0;
+    while (done < len) {
+        size_t take = 0;
+        while (done + take < len) {
+            size_t n = utf8 ? utf8_sequence((const unsigned char *)name +
+                                                done + take,
+                                            len - done - take)
+                            : 1;
+            if (take + n > ENCODED_WORD_OCTETS)
+                break;
+            take += n;
+        }
+        if ((done > 0 && buf_append_str(out, "\n ") != 0) ||
+            buf_printf(out, "=?%s?B?", charset) != 0 ||
+            base64_encode(name + done, take, out) != BASE64_OK ||
+            buf_append_str(out, "?=") != 0)
+            return -1;
+        done += take;
+    }
+    return 0;
+}
+
+static int phrase_quoted(const char *name, size_t len, struct buf *out)
+{
+    if (buf_append_char(out, '"') != 0)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if ((name[i] == '"' || name[i] == '\\') &&
+            buf_append_char(out, '\\') != 0)
+            return -1;
+        if (buf_append_char(out, name[i]) != 0)
+            return -1;
+    }
+    return buf_append_char(out, '"');
+}
+
+int mail_header_phrase(const char *name, size_t len, int utf8_ok,
+                       struct buf *out)
+{
+    while (len > 0 && (name[0] == ' ' || name[0] == '\t')) {
+        name++;
+        len--;
+    }
+    while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+        len--;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 && name[i] != '\t') {
+            errno = EINVAL;
+            return -1;
+        }
+    int eight_bit = 0, plain = 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        eight_bit |= c >= 0x80;
+        plain &= phrase_char(c, utf8_ok);
+    }
+    if (eight_bit && !(utf8_ok && utf8_valid(name, len)))
+        return phrase_encoded(name, len, out);
+    /* Text that looks like an encoded-word is quoted, so that no reader
+     * decodes what the user typed. */
+    if (plain && memmem(name, len, "=?", 2) == NULL)
+        return buf_append(out, name, len);
+    return phrase_quoted(name, len, out);
 }

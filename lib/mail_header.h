@@ -53,12 +53,27 @@ int mail_header_unfold(const char *field, size_t len, struct buf *out);
 /* True when the field is a MIME header field (RFC 2045: MIME-Version or
  * Content-*), which mime_header_checks sees instead of header_checks. */
 int mail_header_is_mime(const char *field, size_t len);
+/* True for a Content-Type field of type message/rfc822 (or its UTF-8
+ * form message/global, RFC 6532): the part's body is a whole message,
+ * header and body (RFC 2046 section 5.2.1). */
+int mail_header_is_message(const char *field, size_t len);
 /* For a Content-Type field of a multipart type (RFC 2046 section 5.1.1):
  * sets boundary to its boundary parameter (quotes removed) and returns 1;
  * returns 0 for any other field or type, or when there is no usable
  * boundary (empty, or longer than MAIL_BOUNDARY_MAX). */
 #define MAIL_BOUNDARY_MAX 200
 int mail_header_boundary(const char *field, size_t len, struct buf *boundary);
+
+/* Appends name (a person's full name) as the display name of an address
+ * (RFC 5322 section 3.4): as it is when it is a phrase of atoms, as a
+ * quoted string when it holds specials ("Joe Q. Public"), and, when it
+ * holds 8-bit bytes and utf8_ok is false, as RFC 2047 "B" encoded-words
+ * (charset UTF-8, or UNKNOWN-8BIT when it is not valid UTF-8), folded
+ * onto continuation lines ("\n ").  With utf8_ok (an SMTPUTF8 message,
+ * RFC 6532) valid UTF-8 stays as it is.  White space at either end is
+ * dropped; a control character other than tab fails (errno EINVAL). */
+int mail_header_phrase(const char *name, size_t len, int utf8_ok,
+                       struct buf *out);
 
 /* Appends the RFC 5322 date-time of t in local time with a numeric zone:
  * "Tue, 1 Dec 2026 20:42:47 +0100". */

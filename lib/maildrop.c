@@ -31,6 +31,7 @@ void maildrop_envelope_init(struct maildrop_envelope *env)
     buf_init(&env->dsn_envid, MAILDROP_ENVID_MAX);
     buf_init(&env->dsn_ret, 8);
     buf_init(&env->encoding, 16);
+    buf_init(&env->extract_notify, 64);
 }
 
 void maildrop_envelope_free(struct maildrop_envelope *env)
@@ -45,6 +46,7 @@ void maildrop_envelope_free(struct maildrop_envelope *env)
     buf_free(&env->dsn_envid);
     buf_free(&env->dsn_ret);
     buf_free(&env->encoding);
+    buf_free(&env->extract_notify);
     env->rcpt = NULL;
     env->rcpt_count = env->rcpt_cap = 0;
 }
@@ -268,7 +270,8 @@ int maildrop_put_envelope(struct maildrop_out *o,
         put_attr(o, "full_name", &env->full_name) != 0 ||
         put_attr(o, "dsn_envid", &env->dsn_envid) != 0 ||
         put_attr(o, "dsn_ret", &env->dsn_ret) != 0 ||
-        put_attr(o, "encoding", &env->encoding) != 0)
+        put_attr(o, "encoding", &env->encoding) != 0 ||
+        put_attr(o, "extract_notify", &env->extract_notify) != 0)
         return -1;
     if (maildrop_out_put(o, QUEUE_REC_SENDER, env->sender.data,
                          env->sender.len) != 0)
@@ -613,6 +616,16 @@ static int reader_attr(struct maildrop_reader *r,
             set_once(&env->encoding, value, len, seen, 32u) != 0)
             return reader_fail(error, "bad encoding attribute");
         return 0;
+    }
+    if (NAME_IS("extract_notify")) {
+        struct buf canon;
+        buf_init(&canon, 64);
+        int bad = !printable(value, len) ||
+                  maildrop_check_notify(value, &canon) != 0 ||
+                  set_once(&env->extract_notify, canon.data, canon.len, seen,
+                           64u) != 0;
+        buf_free(&canon);
+        return bad ? reader_fail(error, "bad extract_notify attribute") : 0;
     }
 #undef NAME_IS
     buf_printf(error, "unknown attribute \"%.40s\"", text);

@@ -7,7 +7,10 @@
  * records, every one checked, because a local user writes them:
  *
  *   V 1, S (zeros), [T arrival, A uid=N: the file only, postdrop's own],
- *   A flags=N | full_name= | dsn_envid= | dsn_ret= | encoding=  (each once)
+ *   A flags=N | full_name= | dsn_envid= | dsn_ret= | encoding= |
+ *     extract_notify=  (each once; extract_notify: the DSN NOTIFY of
+ *     sendmail -N for the recipients that sendmail -t takes from the
+ *     header, in the canonical form of maildrop_check_notify)
  *   F sender (exactly once, "" for the null sender)
  *   ([N notify] R recipient)*   at most MAILDROP_RCPT_MAX
  *   M, B content*, X, E         content at most max_content bytes
@@ -82,6 +85,8 @@ struct maildrop_envelope {
     struct buf dsn_envid;
     struct buf dsn_ret;    /* "", "FULL" or "HDRS" */
     struct buf encoding;   /* "", "7bit" or "8bitmime" */
+    struct buf extract_notify; /* "" or NOTIFY for recipients from the
+                                * header (sendmail -t -N) */
     struct maildrop_recipient *rcpt;
     size_t rcpt_count;
     size_t rcpt_cap;

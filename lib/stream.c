@@ -360,10 +360,13 @@ static ssize_t stream_write_once(struct stream *s, const char *data,
 }
 
 /* Writes all len bytes, waiting for writability as needed. */
-static int stream_write_all(struct stream *s, const char *data, size_t len)
+/* Writes len bytes; *written says how many went out, also on failure. */
+static int stream_write_all(struct stream *s, const char *data, size_t len,
+                            size_t *written)
 {
     int call_first = s->write_fn != NULL; /* as in stream_read_into() */
     size_t done = 0;
+    *written = 0;
     while (done < len) {
         if (!call_first) {
             int rc = stream_wait(s, POLLOUT);
@@ -373,6 +376,7 @@ static int stream_write_all(struct stream *s, const char *data, size_t len)
         ssize_t n = stream_write_once(s, data + done, len - done);
         if (n > 0) {
             done += (size_t)n;
+            *written = done;
             call_first = s->write_fn != NULL;
             continue;
         }
@@ -390,9 +394,15 @@ int stream_flush(struct stream *s)
 {
     if (s->error)
         return s->error;
-    int rc = stream_write_all(s, s->out.data, s->out.len);
+    size_t written;
+    int rc = stream_write_all(s, s->out.data, s->out.len, &written);
+    /* What went out is gone from the buffer even when the rest failed: a
+     * caller that clears the error to send a last reply (a timeout
+     * notice) must not send those bytes twice. */
     if (rc == STREAM_OK)
         buf_reset(&s->out);
+    else
+        buf_consume(&s->out, written);
     return rc;
 }
 
@@ -404,8 +414,9 @@ int stream_write(struct stream *s, const void *data, size_t len)
         int rc = stream_flush(s);
         if (rc != STREAM_OK)
             return rc;
+        size_t written;
         if (len > s->out.limit)
-            return stream_write_all(s, data, len);
+            return stream_write_all(s, data, len, &written);
     }
     return buf_append(&s->out, data, len) == 0 ? STREAM_OK : STREAM_ERROR;
 }

@@ -382,10 +382,13 @@ static void cleanup_service(struct server *srv, int fd)
 static void cleanup_init(struct server *srv)
 {
     struct config *c = srv->cfg;
-    struct cleanup_config *cfg = calloc(1, sizeof(*cfg));
-    if (cfg == NULL)
-        log_fatal("out of memory");
+    /* The settings, for the life of the process (static: still reachable
+     * when the skeleton returns from main after a reload). */
+    static struct cleanup_config settings;
+    struct cleanup_config *cfg = &settings;
     cfg->myhostname = config_get_str(c, "myhostname");
+    cfg->myorigin = config_get_str(c, "myorigin");
+    cfg->append_at_myorigin = config_get_bool(c, "append_at_myorigin");
     cfg->mail_name = config_get_str(c, "mail_name");
     cfg->recipient_delimiter = config_get_str(c, "recipient_delimiter");
     config_get_list(c, "mydestination", &cfg->mydestination);
@@ -399,6 +402,8 @@ static void cleanup_init(struct server *srv)
     cfg->daemon_timeout = config_get_time(c, "daemon_timeout");
     cleanup_tables_open(c, "header_checks", &cfg->header_checks);
     cleanup_tables_open(c, "mime_header_checks", &cfg->mime_header_checks);
+    cleanup_tables_open(c, "nested_header_checks",
+                        &cfg->nested_header_checks);
     cleanup_tables_open(c, "body_checks", &cfg->body_checks);
     cleanup_tables_open(c, "canonical_maps", &cfg->canonical);
     cleanup_tables_open(c, "sender_canonical_maps", &cfg->sender_canonical);

@@ -44,6 +44,8 @@ struct cleanup_tables {
 
 struct cleanup_config {
     const char *myhostname;
+    const char *myorigin;
+    int append_at_myorigin;
     const char *mail_name;
     const char *recipient_delimiter;
     struct text_list mydestination;
@@ -57,6 +59,7 @@ struct cleanup_config {
     long daemon_timeout;        /* seconds, the whole message */
     struct cleanup_tables header_checks;
     struct cleanup_tables mime_header_checks;
+    struct cleanup_tables nested_header_checks;
     struct cleanup_tables body_checks;
     struct cleanup_tables canonical;
     struct cleanup_tables sender_canonical;
@@ -119,6 +122,9 @@ struct cleanup_state {
     int in_part_header;               /* the header of a MIME part */
     struct buf part_boundary;         /* multipart boundary of the header
                                        * being read, when it has one */
+    int part_is_message;              /* that header says message/rfc822 */
+    int in_nested_header;             /* the header of an attached
+                                       * message (a kind of part header) */
     struct cleanup_recipients extracted;        /* To, Cc, Bcc */
     struct cleanup_recipients extracted_resent; /* Resent-To, -Cc, -Bcc */
 };
@@ -155,6 +161,17 @@ void cleanup_envelope_rewrite(struct cleanup_state *st,
                               const struct cleanup_recipients *list);
 /* Writes the O, N, R records of st->final not yet written. */
 void cleanup_envelope_write_recipients(struct cleanup_state *st);
+/* True for a local submission (origin "pickup") while append_at_myorigin
+ * is on and CLEANUP_FLAG_NO_REWRITE is not given: its addresses without a
+ * domain get "@myorigin", in the envelope and in the address fields of
+ * the header. */
+int cleanup_appends_origin(const struct cleanup_state *st);
+/* True when address has a domain: an '@' outside a quoted local part. */
+int cleanup_address_has_domain(const char *address, size_t len);
+/* Appends "@myorigin" to a non-empty address without a domain when
+ * cleanup_appends_origin; 0, or -1 when it does not fit. */
+int cleanup_append_origin(const struct cleanup_state *st,
+                          struct buf *address);
 /* Rewrites one address through canonical maps (sender or recipient
  * side); 0, or -1 after cleanup_fail on a table error. */
 int cleanup_rewrite_address(struct cleanup_state *st, int sender,
@@ -176,6 +193,7 @@ void cleanup_message_start(struct cleanup_state *st);
 enum cleanup_check_kind {
     CLEANUP_CHECK_HEADER, /* header_checks: primary header fields */
     CLEANUP_CHECK_MIME,   /* mime_header_checks: MIME-Version, Content-* */
+    CLEANUP_CHECK_NESTED, /* nested_header_checks: attached messages */
     CLEANUP_CHECK_BODY,   /* body_checks */
 };
 /* What a check says about one header field or body line. */

@@ -105,7 +105,8 @@ static const char *check_name(enum cleanup_check_kind kind)
 {
     return kind == CLEANUP_CHECK_HEADER ? "header"
            : kind == CLEANUP_CHECK_MIME ? "mime_header"
-                                        : "body";
+           : kind == CLEANUP_CHECK_NESTED ? "nested_header"
+                                          : "body";
 }
 
 /* "ID: ACTION: header|body TEXT from ...: TEXT" */
@@ -220,7 +221,8 @@ enum cleanup_check_result cleanup_check(struct cleanup_state *st,
     const struct cleanup_tables *list =
         kind == CLEANUP_CHECK_HEADER ? &st->cfg->header_checks
         : kind == CLEANUP_CHECK_MIME ? &st->cfg->mime_header_checks
-                                     : &st->cfg->body_checks;
+        : kind == CLEANUP_CHECK_NESTED ? &st->cfg->nested_header_checks
+                                       : &st->cfg->body_checks;
     if (list->count == 0 || (st->flags & CLEANUP_FLAG_NO_CHECKS))
         return CHECK_KEEP;
     /* Keys are C strings: a NUL byte in the content ends the key. */

@@ -4,6 +4,13 @@
  * and expanded through virtual_alias_maps, and written as the queue file's
  * envelope records (docs/queue-format.md).
  *
+ * Local submissions first get the canonical form (append_at_myorigin, as
+ * Postfix's trivial-rewrite gives it): a sender or recipient without a
+ * domain becomes user@$myorigin.  This happens before the canonical maps
+ * and counts as the address the client gave (no ORCPT for it alone).
+ * Only mail that pickup brings (origin "pickup"); mail from the network
+ * keeps its addresses.
+ *
  * Canonical rewriting: the sender through sender_canonical_maps, then
  * canonical_maps; each recipient through recipient_canonical_maps, then
  * canonical_maps.  A value replaces the address.  The null sender is never
@@ -168,6 +175,38 @@ static int rewrite_one(struct cleanup_state *st, const char *param,
     return result;
 }
 
+int cleanup_appends_origin(const struct cleanup_state *st)
+{
+    if (!st->cfg->append_at_myorigin || (st->flags & CLEANUP_FLAG_NO_REWRITE))
+        return 0;
+    const char *origin = cleanup_attr(st, "origin");
+    return origin != NULL && strcmp(origin, "pickup") == 0;
+}
+
+int cleanup_address_has_domain(const char *address, size_t len)
+{
+    int quoted = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (quoted && address[i] == '\\' && i + 1 < len)
+            i++;
+        else if (address[i] == '"')
+            quoted = !quoted;
+        else if (!quoted && address[i] == '@')
+            return 1;
+    }
+    return 0;
+}
+
+int cleanup_append_origin(const struct cleanup_state *st,
+                          struct buf *address)
+{
+    if (address->len == 0 || !cleanup_appends_origin(st) ||
+        cleanup_address_has_domain(address->data, address->len) ||
+        st->cfg->myorigin[0] == '\0')
+        return 0;
+    return buf_printf(address, "@%s", st->cfg->myorigin);
+}
+
 int cleanup_rewrite_address(struct cleanup_state *st, int sender,
                             struct buf *address)
 {
@@ -320,18 +359,31 @@ void cleanup_envelope_rewrite(struct cleanup_state *st,
                               const struct cleanup_recipients *list)
 {
     struct buf address;
+    struct buf qualified;
     buf_init(&address, CLEANUP_ADDRESS_MAX);
+    buf_init(&qualified, CLEANUP_ADDRESS_MAX);
     for (size_t i = 0; i < list->count && !cleanup_failed(st); i++) {
-        const struct cleanup_recipient *r = &list->items[i];
-        if (buf_set_str(&address, r->address) != 0 ||
+        /* The qualified form is what the client gave, for the ORCPT. */
+        struct cleanup_recipient r = list->items[i];
+        if (buf_set_str(&qualified, r.address) != 0 ||
+            cleanup_append_origin(st, &qualified) != 0) {
+            log_warn("%s: recipient address too long: %.100s", st->id,
+                     r.address);
+            cleanup_fail(st, CLEANUP_REJECT, 553, "5.1.3",
+                         "Error: recipient address too long");
+            break;
+        }
+        r.address = (char *)buf_cstr(&qualified); /* read only */
+        if (buf_set_str(&address, r.address) != 0 ||
             cleanup_rewrite_address(st, 0, &address) != 0)
             break;
-        if (strcmp(buf_cstr(&address), r->address) != 0)
-            log_debug("%s: %s: canonical %s", st->id, r->address,
+        if (strcmp(buf_cstr(&address), r.address) != 0)
+            log_debug("%s: %s: canonical %s", st->id, r.address,
                       buf_cstr(&address));
-        expand_virtual(st, buf_cstr(&address), r);
+        expand_virtual(st, buf_cstr(&address), &r);
     }
     buf_free(&address);
+    buf_free(&qualified);
 }
 
 static void write_record(struct cleanup_state *st, int type, const char *data,
@@ -347,14 +399,15 @@ static void write_record(struct cleanup_state *st, int type, const char *data,
 static int attribute_skipped(const char *name)
 {
     return strcmp(name, "request") == 0 || strcmp(name, "sender") == 0 ||
-           strcmp(name, "flags") == 0;
+           strcmp(name, "flags") == 0 || strcmp(name, "extract_notify") == 0;
 }
 
 void cleanup_envelope_open(struct cleanup_state *st)
 {
     const char *sender = record_get_str(&st->envelope, "sender");
     if (buf_set_str(&st->sender, sender) != 0 ||
-        buf_set_str(&st->sender_original, sender) != 0) {
+        cleanup_append_origin(st, &st->sender) != 0 ||
+        buf_set_str(&st->sender_original, buf_cstr(&st->sender)) != 0) {
         cleanup_fail(st, CLEANUP_REJECT, 553, "5.1.7",
                      "Error: sender address too long");
         return;

@@ -4,9 +4,15 @@
  * name, a colon, folded continuation lines) checked and counted, the
  * Received: field prepended, missing Message-ID:, Date: and From: added
  * for submissions, recipients taken from To:, Cc: and Bcc: for sendmail
- * -t, the addresses of From:, To: and the like rewritten through the
- * canonical maps for mail submitted here, body lines checked, and
- * everything written as content blocks.
+ * -t, the addresses of From:, To: and the like completed with @myorigin
+ * (local submissions) and rewritten through the canonical maps for mail
+ * submitted here, body lines checked, and everything written as content
+ * blocks.
+ *
+ * MIME: multipart boundaries are followed (part headers: MIME fields to
+ * mime_header_checks), and the header of an attached message (after
+ * "Content-Type: message/rfc822" and its empty line) is read like a part
+ * header whose other fields go to nested_header_checks.
  *
  * The header ends at the first line that neither starts nor continues a
  * field; that line (usually the empty separator) begins the body.  When
@@ -21,6 +27,7 @@
  * in pieces of that size, each checked by itself (as Postfix does).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -29,6 +36,7 @@
 #include "log.h"
 #include "mail_address.h"
 #include "mail_header.h"
+#include "maildrop.h"
 
 #define MESSAGE_ID_MAX 998
 
@@ -264,11 +272,76 @@ static void replace_in_field(struct buf *field, size_t *pos, const char *from,
     buf_free(&out);
 }
 
+/* --- Address fields: @myorigin for local submissions ---------------------- */
+
+/* Where "@myorigin" goes into a field: offsets, in order. */
+#define ORIGIN_INSERTS_MAX 1000
+struct origin_inserts {
+    size_t base;     /* offset of the value in the field */
+    size_t at[ORIGIN_INSERTS_MAX];
+    size_t count;
+    const char *value;
+};
+
+static int note_bare_address(void *ctx, const char *address, size_t start,
+                             size_t end)
+{
+    struct origin_inserts *ins = ctx;
+    size_t len = strlen(address);
+    /* Only an address written as one piece: "joe", not "joe (x) . y". */
+    if (cleanup_address_has_domain(address, len) || end - start != len ||
+        memcmp(ins->value + start, address, len) != 0 ||
+        ins->count >= ORIGIN_INSERTS_MAX)
+        return 0;
+    ins->at[ins->count++] = ins->base + end;
+    return 0;
+}
+
+/* Appends "@myorigin" to each bare local part in st->field; display
+ * names, comments and folding stay as they were. */
+static void qualify_address_field(struct cleanup_state *st)
+{
+    if (!cleanup_appends_origin(st) || st->cfg->myorigin[0] == '\0' ||
+        address_field_side(st->field.data, st->field.len) < 0)
+        return;
+    size_t value_len;
+    const char *value = mail_header_value(st->field.data, st->field.len,
+                                          &value_len);
+    struct origin_inserts *ins = calloc(1, sizeof(*ins));
+    if (ins == NULL)
+        return;
+    ins->base = (size_t)(value - st->field.data);
+    ins->value = value;
+    (void)mail_address_spans(value, value_len, note_bare_address, ins);
+    if (ins->count > 0) {
+        struct buf out;
+        buf_init(&out, st->field.limit);
+        size_t from = 0;
+        int rc = 0;
+        for (size_t i = 0; i < ins->count && rc == 0; i++) {
+            rc = buf_append(&out, st->field.data + from, ins->at[i] - from);
+            if (rc == 0)
+                rc = buf_printf(&out, "@%s", st->cfg->myorigin);
+            from = ins->at[i];
+        }
+        if (rc == 0)
+            rc = buf_append(&out, st->field.data + from,
+                            st->field.len - from);
+        if (rc == 0 && buf_set(&st->field, out.data, out.len) != 0)
+            rc = -1;
+        if (rc != 0)
+            header_too_large(st);
+        buf_free(&out);
+    }
+    free(ins);
+}
+
 /* Rewrites the addresses of From:, To: and the like in st->field. */
 static void rewrite_address_field(struct cleanup_state *st)
 {
+    qualify_address_field(st);
     int side = address_field_side(st->field.data, st->field.len);
-    if (side < 0 || !header_rewrite_applies(st))
+    if (side < 0 || !header_rewrite_applies(st) || cleanup_failed(st))
         return;
     struct cleanup_recipients found = { 0 };
     size_t value_len;
@@ -325,14 +398,17 @@ static void note_field(struct cleanup_state *st, const char *field,
 }
 
 /* Which checks see a field: MIME fields go to mime_header_checks, the
- * others of the message header to header_checks; other fields of a part
+ * others of the message header to header_checks, those of an attached
+ * message's header to nested_header_checks; other fields of a part
  * header get none.  -1: none. */
 static int field_check_kind(const struct cleanup_state *st, const char *field,
                             size_t len)
 {
     if (mail_header_is_mime(field, len))
         return CLEANUP_CHECK_MIME;
-    return st->in_header ? CLEANUP_CHECK_HEADER : -1;
+    if (st->in_header)
+        return CLEANUP_CHECK_HEADER;
+    return st->in_nested_header ? CLEANUP_CHECK_NESTED : -1;
 }
 
 /* The field being assembled is complete: check it and write it. */
@@ -355,6 +431,8 @@ static void flush_field(struct cleanup_state *st)
     if (mail_header_boundary(field, len, &st->part_boundary) != 1 &&
         mail_header_name_is(field, len, "Content-Type"))
         buf_reset(&st->part_boundary);
+    if (mail_header_name_is(field, len, "Content-Type"))
+        st->part_is_message = mail_header_is_message(field, len);
     int drop = 0;
     if (primary && (st->flags & CLEANUP_FLAG_EXTRACT))
         drop = extract_field(st, field, len);
@@ -425,6 +503,8 @@ static int mime_boundary_line(struct cleanup_state *st, const char *text,
         if (rest == 0) {
             st->mime_depth = level + 1;
             st->in_part_header = 1;
+            st->in_nested_header = 0;
+            st->part_is_message = 0;
             buf_reset(&st->part_boundary);
             return 1;
         }
@@ -432,11 +512,56 @@ static int mime_boundary_line(struct cleanup_state *st, const char *text,
     return 0;
 }
 
-static void end_part_header(struct cleanup_state *st)
+/* A header (the message's or a part's) ended with the line blank or
+ * not: after "Content-Type: message/rfc822" and its empty line comes the
+ * header of the attached message, read as a part header whose other
+ * fields nested_header_checks sees (and so on, attachment in
+ * attachment). */
+static void begin_nested_header(struct cleanup_state *st, int blank)
+{
+    int nested = st->part_is_message && blank;
+    st->part_is_message = 0;
+    st->in_part_header = nested;
+    st->in_nested_header = nested;
+}
+
+static void end_part_header(struct cleanup_state *st, int blank)
 {
     flush_field(st);
-    st->in_part_header = 0;
     mime_open_level(st);
+    begin_nested_header(st, blank);
+}
+
+/* "From: Full Name <sender>" (sendmail -F) or "From: sender"; the null
+ * sender is MAILER-DAEMON. */
+static void add_from(struct cleanup_state *st, struct buf *h)
+{
+    struct buf address;
+    buf_init(&address, CLEANUP_ADDRESS_MAX + 64);
+    if (buf_set_str(&address, st->sender.len > 0 ? buf_cstr(&st->sender)
+                                                 : "MAILER-DAEMON") != 0 ||
+        (st->sender.len == 0 && cleanup_append_origin(st, &address) != 0)) {
+        buf_free(&address);
+        return;
+    }
+    const char *full_name = cleanup_attr(st, "full_name");
+    const char *utf8 = cleanup_attr(st, "smtputf8");
+    buf_reset(h);
+    int rc = buf_append_str(h, "From: ");
+    size_t before = h->len;
+    if (rc == 0 && full_name != NULL &&
+        mail_header_phrase(full_name, strlen(full_name),
+                           utf8 != NULL && strcmp(utf8, "1") == 0, h) != 0) {
+        log_warn("%s: full name not usable in From: (%s)", st->id,
+                 strerror(errno));
+        buf_truncate(h, before); /* the address alone */
+    }
+    if (rc == 0)
+        rc = h->len > before ? buf_printf(h, " <%s>", buf_cstr(&address))
+                             : buf_append_str(h, buf_cstr(&address));
+    if (rc == 0)
+        emit_line(st, h);
+    buf_free(&address);
 }
 
 /* Message-ID:, Date:, From: for submissions that lack them. */
@@ -466,13 +591,8 @@ static void add_missing_headers(struct cleanup_state *st)
             mail_date_format(st->arrival.tv_sec, &h) == 0)
             emit_line(st, &h);
     }
-    if (!st->seen_from) {
-        buf_reset(&h);
-        if (buf_printf(&h, "From: %s", st->sender.len > 0
-                                           ? buf_cstr(&st->sender)
-                                           : "MAILER-DAEMON") == 0)
-            emit_line(st, &h);
-    }
+    if (!st->seen_from)
+        add_from(st, &h);
     buf_free(&h);
 }
 
@@ -567,14 +687,16 @@ static void process_line(struct cleanup_state *st, const char *text,
             header_too_large(st);
         return;
     }
+    int blank = newline && (len == 1 || (len == 2 && text[0] == '\r'));
     if (st->in_header) {
         end_header(st);
         first_body_line(st, text, newline ? len - 1 : len, newline);
+        begin_nested_header(st, blank);
         return;
     }
     /* The end of a part header: usually its empty line. */
-    end_part_header(st);
-    if (len == 1 && newline)
+    end_part_header(st, blank);
+    if (blank)
         emit(st, text, len);
     else
         body_text_line(st, text, len, newline);
@@ -611,6 +733,35 @@ void cleanup_message_data(struct cleanup_state *st, const char *data,
     }
 }
 
+/* The open request's extract_notify (sendmail -t -N) becomes the NOTIFY
+ * of each recipient taken from the header. */
+static void extracted_notify(struct cleanup_state *st,
+                             struct cleanup_recipients *list)
+{
+    const char *notify = cleanup_attr(st, "extract_notify");
+    if (notify == NULL)
+        return;
+    struct buf canon;
+    buf_init(&canon, 64);
+    if (maildrop_check_notify(notify, &canon) != 0) {
+        log_warn("%s: bad extract_notify \"%.64s\": ignored", st->id, notify);
+        buf_free(&canon);
+        return;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        struct cleanup_recipient *r = &list->items[i];
+        if (r->notify != NULL)
+            continue;
+        r->notify = strdup(buf_cstr(&canon));
+        if (r->notify == NULL) {
+            cleanup_fail(st, CLEANUP_DEFER, 451, "4.3.0",
+                         "Error: out of memory");
+            break;
+        }
+    }
+    buf_free(&canon);
+}
+
 void cleanup_message_end(struct cleanup_state *st)
 {
     if (!cleanup_failed(st) && st->line.len > 0) {
@@ -622,14 +773,15 @@ void cleanup_message_end(struct cleanup_state *st)
     if (st->in_header && !cleanup_failed(st))
         end_header(st);
     if (st->in_part_header && !cleanup_failed(st))
-        end_part_header(st);
+        end_part_header(st, 0);
     flush_out(st, 1);
     if (cleanup_failed(st))
         return;
     if (st->flags & CLEANUP_FLAG_EXTRACT) {
-        const struct cleanup_recipients *list =
+        struct cleanup_recipients *list =
             st->seen_resent && st->extracted_resent.count > 0
                 ? &st->extracted_resent : &st->extracted;
+        extracted_notify(st, list);
         if (list->count > 0 && st->writer_open &&
             queue_writer_add(&st->writer, QUEUE_REC_END_CONTENT, "", 0) != 0)
             cleanup_fail_write(st, errno);

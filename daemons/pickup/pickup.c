@@ -16,6 +16,12 @@
  *   cleanup says ok, hold, discard   the file is removed
  *   cleanup defers, or cannot be reached    the file stays for next time
  *   cleanup rejects, the file is bad        moved to corrupt/, warning
+ * The warning is one line that says why: "NAME: REASON: moved to
+ * corrupt/NAME", or, once cleanup has given the message a queue ID,
+ * "ID: maildrop file NAME rejected by cleanup: 554 5.5.1 No recipient
+ * addresses found in message header: moved to corrupt/NAME" (a file that
+ * asks for sendmail -t and whose header names nobody: sendmail refuses
+ * that case itself, so such a file was made by hand).
  * A temporary file (tmp.*) older than a day, left by a postdrop that
  * died, is removed.
  *
@@ -48,9 +54,17 @@ struct pickup {
 
 enum pickup_result { PICKUP_DONE, PICKUP_LEAVE, PICKUP_CORRUPT };
 
-/* Moves maildrop/NAME to corrupt/, never over another file. */
-static void pickup_move_corrupt(const char *name, const char *why)
+/* Moves maildrop/NAME to corrupt/, never over another file; the warning
+ * starts with the queue ID that cleanup gave it, when there is one. */
+static void pickup_move_corrupt(const char *name, const char *queue_id,
+                                const char *why)
 {
+    char what[PICKUP_PATH_MAX];
+    if (queue_id != NULL && queue_id[0] != '\0')
+        snprintf(what, sizeof(what), "%s: maildrop file %s", queue_id,
+                 name);
+    else
+        snprintf(what, sizeof(what), "%s:", name);
     char from[PICKUP_PATH_MAX], to[PICKUP_PATH_MAX];
     snprintf(from, sizeof(from), "maildrop/%s", name);
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -59,13 +73,13 @@ static void pickup_move_corrupt(const char *name, const char *why)
         else
             snprintf(to, sizeof(to), "corrupt/%s.%d", name, attempt);
         if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) {
-            log_warn("%s: %s: moved to %s", name, why, to);
+            log_warn("%s %s: moved to %s", what, why, to);
             return;
         }
         if (errno != EEXIST)
             break;
     }
-    log_warn("%s: %s: cannot move to corrupt/: %s", name, why,
+    log_warn("%s %s: cannot move to corrupt/: %s", what, why,
              strerror(errno));
 }
 
@@ -104,7 +118,9 @@ static int pickup_envelope_record(const struct maildrop_envelope *env,
     return add_optional(out, "full_name", &env->full_name) != 0 ||
                    add_optional(out, "dsn_envid", &env->dsn_envid) != 0 ||
                    add_optional(out, "dsn_ret", &env->dsn_ret) != 0 ||
-                   add_optional(out, "encoding", &env->encoding) != 0
+                   add_optional(out, "encoding", &env->encoding) != 0 ||
+                   add_optional(out, "extract_notify",
+                                &env->extract_notify) != 0
                ? -1
                : 0;
 }
@@ -184,9 +200,11 @@ static int pickup_check(struct pickup *p, int fd, const char *name,
     return rc;
 }
 
-/* One opened maildrop file: check, read the envelope, hand over. */
+/* One opened maildrop file: check, read the envelope, hand over;
+ * queue_id receives cleanup's queue ID once there is one. */
 static enum pickup_result pickup_fd(struct pickup *p, int fd,
                                     const struct stat *st, const char *name,
+                                    char queue_id[QUEUE_ID_SIZE],
                                     struct buf *error)
 {
     if (pickup_check(p, fd, name, st, error) != 0)
@@ -219,6 +237,7 @@ static enum pickup_result pickup_fd(struct pickup *p, int fd,
     }
     log_info("%s: uid=%ld from=<%s>", c.queue_id, (long)st->st_uid,
              buf_cstr(&env.sender));
+    memcpy(queue_id, c.queue_id, QUEUE_ID_SIZE);
     result = pickup_send(&c, &r, &env, error);
 out:
     maildrop_envelope_free(&env);
@@ -234,7 +253,7 @@ static int pickup_file(struct pickup *p, const char *name)
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ELOOP) {
-            pickup_move_corrupt(name, "symbolic link");
+            pickup_move_corrupt(name, NULL, "symbolic link");
             return 1;
         }
         if (errno != ENOENT)
@@ -249,7 +268,7 @@ static int pickup_file(struct pickup *p, const char *name)
     }
     if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
         (void)close(fd);
-        pickup_move_corrupt(name, S_ISREG(st.st_mode)
+        pickup_move_corrupt(name, NULL, S_ISREG(st.st_mode)
                                       ? "more than one link"
                                       : "not a regular file");
         return 1;
@@ -262,7 +281,9 @@ static int pickup_file(struct pickup *p, const char *name)
     }
     struct buf error;
     buf_init(&error, 2048);
-    enum pickup_result result = pickup_fd(p, fd, &st, name, &error);
+    char queue_id[QUEUE_ID_SIZE] = "";
+    enum pickup_result result = pickup_fd(p, fd, &st, name, queue_id,
+                                          &error);
     if (close(fd) != 0)
         log_warn("%s: close: %s", path, strerror(errno));
     switch (result) {
@@ -275,7 +296,7 @@ static int pickup_file(struct pickup *p, const char *name)
                  buf_cstr(&error));
         break;
     case PICKUP_CORRUPT:
-        pickup_move_corrupt(name, buf_cstr(&error));
+        pickup_move_corrupt(name, queue_id, buf_cstr(&error));
         break;
     }
     buf_free(&error);

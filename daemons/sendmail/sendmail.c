@@ -236,6 +236,12 @@ static int command_line_envelope(const struct sendmail_options *opt,
         goto out;
     if (opt->extract)
         env->flags |= MAILDROP_FLAG_EXTRACT;
+    /* -N holds for the recipients that -t finds in the header too. */
+    if (opt->extract && opt->notify != NULL &&
+        maildrop_check_notify(opt->notify, &env->extract_notify) != 0) {
+        log_error("-N: bad DSN notify \"%.64s\"", opt->notify);
+        goto out;
+    }
     rc = 0;
 out:
     buf_free(&error);

@@ -104,6 +104,9 @@ static void smtpd_read_settings(struct smtpd *d, struct server *srv)
     d->hard_error_limit = config_get_int(cfg, "smtpd_hard_error_limit");
     d->soft_error_limit = config_get_int(cfg, "smtpd_soft_error_limit");
     d->error_sleep = config_get_time(cfg, "smtpd_error_sleep_time");
+    d->junk_command_limit = config_get_int(cfg, "smtpd_junk_command_limit");
+    d->forbid_unauth_pipelining =
+        config_get_bool(cfg, "smtpd_forbid_unauth_pipelining");
     d->disable_vrfy = config_get_bool(cfg, "disable_vrfy_command");
     d->peername_lookup = config_get_bool(cfg, "smtpd_peername_lookup");
     d->unknown_client_reject_code =

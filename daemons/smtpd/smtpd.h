@@ -9,6 +9,7 @@
  *                    system later), then serves connections
  *   smtpd_peer.c     who the client is: address, port, verified name
  *   smtpd_session.c  the command loop, replies, limits and the log
+ *   smtpd_command.c  the words of a command line (no I/O: fuzzed alone)
  *   smtpd_policy.c   restriction lists, relay control, recipient checks
  *   smtpd_data.c     DATA and BDAT: the message to cleanup
  *   smtpd_auth.c     AUTH PLAIN and LOGIN (RFC 4954) over TLS
@@ -31,6 +32,7 @@
 #include "network_match.h"
 #include "sasl.h"
 #include "smtp_address.h"
+#include "smtpd_command.h"
 #include "stream.h"
 #include "tls.h"
 
@@ -100,6 +102,8 @@ struct smtpd {
     long hard_error_limit;
     long soft_error_limit;
     long error_sleep;
+    long junk_command_limit;
+    int forbid_unauth_pipelining;
     int disable_vrfy;
     int peername_lookup;
     int unknown_client_reject_code; /* reject_unknown_*client_hostname */
@@ -135,15 +139,6 @@ struct smtpd {
     struct smtpd_restrictions recipient_restrictions;
 };
 
-/* Per command: how many were given, and how many succeeded (for the
- * "disconnect from" line). */
-enum smtpd_command_id {
-    SMTPD_CMD_HELO, SMTPD_CMD_EHLO, SMTPD_CMD_STARTTLS, SMTPD_CMD_AUTH,
-    SMTPD_CMD_MAIL, SMTPD_CMD_RCPT, SMTPD_CMD_DATA, SMTPD_CMD_BDAT,
-    SMTPD_CMD_RSET, SMTPD_CMD_NOOP, SMTPD_CMD_VRFY, SMTPD_CMD_EXPN,
-    SMTPD_CMD_HELP, SMTPD_CMD_QUIT, SMTPD_CMD_UNKNOWN, SMTPD_CMD_COUNT,
-};
-
 enum smtpd_bdat_state {
     SMTPD_BDAT_NONE,   /* no BDAT in this transaction */
     SMTPD_BDAT_ACTIVE, /* chunks arriving */
@@ -176,6 +171,8 @@ struct smtpd_session {
     struct buf sasl_method;
     struct buf sasl_username;
     long errors;
+    long junk_commands;         /* NOOP, RSET, VRFY since the last mail */
+    enum smtpd_command_id previous; /* SMTPD_CMD_COUNT: CONNECT */
     int last_code;              /* of the last reply, for the counters */
     const char *last_command;   /* "CONNECT", "EHLO", "DATA", ... */
     int quit;                   /* end the session after this reply */

@@ -56,6 +56,9 @@ static int auth_exchange(struct smtpd_session *s, struct sasl *sasl,
             *lost = 1;
             break;
         }
+        /* Each response has its own smtpd_timeout deadline, as each
+         * command line has (smtpd_session.c). */
+        stream_set_deadline(&s->stream, s->smtpd->timeout_ms / 1000);
         enum stream_line_ending ending;
         int rc = stream_read_line(&s->stream, &line, SASL_LINE_MAX, &ending);
         if (rc == STREAM_TOO_LONG) {

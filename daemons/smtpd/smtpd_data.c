@@ -143,6 +143,7 @@ static void data_finish(struct smtpd_session *s, struct data_sink *k,
     } else if (res.status == CLEANUP_OK || res.status == CLEANUP_HOLD ||
                res.status == CLEANUP_DISCARD) {
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
+        s->junk_commands = 0; /* as Postfix: mail was delivered */
     } else {
         int code = res.code;
         if (code < 400 || code > 599)
@@ -254,8 +255,7 @@ void smtpd_data_command(struct smtpd_session *s)
          * the 354 could be taken for content the client did not mean. */
         log_warn("%s: improper command pipelining after DATA from %s",
                  s->queue_id, s->client_id);
-        smtpd_reply(s, "554 5.5.0 Error: improper command pipelining "
-                       "after DATA");
+        smtpd_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
         smtpd_transaction_reset(s);
         s->quit = 1;
         return;
@@ -278,27 +278,6 @@ void smtpd_data_command(struct smtpd_session *s)
 }
 
 /* ---- BDAT ----------------------------------------------------------- */
-
-/* "1234" or "1234 LAST"; 0, or -1 on bad syntax. */
-static int bdat_parse(const char *arg, long *size, int *last)
-{
-    size_t digits = strspn(arg, "0123456789");
-    if (digits == 0 || digits > 15)
-        return -1;
-    *size = strtol(arg, NULL, 10);
-    const char *rest = arg + digits;
-    *last = 0;
-    if (*rest == '\0')
-        return 0;
-    if (*rest != ' ')
-        return -1;
-    while (*rest == ' ')
-        rest++;
-    if (strcasecmp(rest, "LAST") != 0)
-        return -1;
-    *last = 1;
-    return 0;
-}
 
 /* Adds one piece of a chunk to the sink: CRLF to LF (across pieces). */
 static void bdat_convert(struct smtpd_session *s, struct data_sink *k,
@@ -384,7 +363,7 @@ void smtpd_bdat_command(struct smtpd_session *s, const char *arg)
 {
     long size;
     int last;
-    if (bdat_parse(arg, &size, &last) != 0) {
+    if (smtpd_command_bdat(arg, &size, &last) != 0) {
         /* Without a size the chunk cannot be skipped: the session ends. */
         smtpd_reply(s, "501 5.5.4 Syntax: BDAT count [LAST]");
         s->quit = 1;

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -40,11 +41,6 @@
 
 #define SMTPD_REPLY_MAX 1024
 #define SMTPD_TLS_HANDSHAKE_MS 60000
-
-static const char *const smtpd_command_names[SMTPD_CMD_COUNT] = {
-    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
-    "rset", "noop", "vrfy", "expn", "help", "quit", "unknown",
-};
 
 /* ---- replies and logs ---------------------------------------------- */
 
@@ -111,10 +107,12 @@ static void smtpd_log_disconnect(struct smtpd_session *s)
         total += s->count_total[i];
         ok += s->count_ok[i];
         if (s->count_ok[i] == s->count_total[i])
-            (void)buf_printf(&line, " %s=%lu", smtpd_command_names[i],
+            (void)buf_printf(&line, " %s=%lu",
+                             smtpd_command_counter_name(i),
                              s->count_total[i]);
         else
-            (void)buf_printf(&line, " %s=%lu/%lu", smtpd_command_names[i],
+            (void)buf_printf(&line, " %s=%lu/%lu",
+                             smtpd_command_counter_name(i),
                              s->count_ok[i], s->count_total[i]);
     }
     if (ok == total)
@@ -127,16 +125,33 @@ static void smtpd_log_disconnect(struct smtpd_session *s)
 
 void smtpd_timeout_reply(struct smtpd_session *s)
 {
-    /* The stream keeps a timeout as a sticky error; it was the read that
-     * timed out, and the client should still learn why we hang up, so the
-     * error is cleared for this one bounded write. */
-    s->stream.error = STREAM_OK;
-    stream_set_timeout(&s->stream, 10 * 1000);
-    stream_set_deadline(&s->stream, 0);
-    smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
-                s->smtpd->myhostname);
-    (void)stream_flush(&s->stream);
+    /* The stream keeps a timeout as a sticky error.  When it was a read
+     * that timed out, the client should still learn why we hang up, so
+     * the error is cleared for this one bounded write.  When replies are
+     * still waiting, the client does not read: writing more would only
+     * wait again. */
+    if (s->stream.out.len == 0) {
+        s->stream.error = STREAM_OK;
+        stream_set_timeout(&s->stream, 10 * 1000);
+        stream_set_deadline(&s->stream, 0);
+        smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+                    s->smtpd->myhostname);
+        (void)stream_flush(&s->stream);
+    }
     log_info("timeout after %s from %s", s->last_command, s->client_id);
+}
+
+/* Before a close that the client does not expect: what it already sent
+ * is read and dropped (a bounded amount, without waiting), because
+ * closing a socket with unread input sends a TCP reset, and a reset can
+ * destroy our last reply before the client reads it. */
+static void smtpd_drain_input(struct smtpd_session *s)
+{
+    (void)stream_discard_pending(&s->stream);
+    char bytes[4096];
+    for (int i = 0; i < 256; i++)
+        if (recv(s->fd, bytes, sizeof(bytes), MSG_DONTWAIT) <= 0)
+            break;
 }
 
 /* ---- transaction ---------------------------------------------------- */
@@ -174,15 +189,6 @@ static void smtpd_set_printable(struct buf *out, const char *text)
 }
 
 /* ---- commands ------------------------------------------------------- */
-
-/* The argument after the verb, or "" (one space separates them). */
-static const char *smtpd_argument(const char *line, size_t verb_len)
-{
-    const char *arg = line + verb_len;
-    while (*arg == ' ')
-        arg++;
-    return arg;
-}
 
 static void smtpd_helo(struct smtpd_session *s, const char *arg, int esmtp)
 {
@@ -223,19 +229,6 @@ static void smtpd_helo(struct smtpd_session *s, const char *arg, int esmtp)
     smtpd_reply(s, "250 CHUNKING");
 }
 
-/* "FROM:" or "TO:" after the verb; returns what follows, or NULL. */
-static const char *smtpd_path_argument(const char *line, const char *keyword)
-{
-    const char *p = line + 4;
-    if (*p != ' ')
-        return NULL;
-    p++;
-    size_t klen = strlen(keyword);
-    if (strncasecmp(p, keyword, klen) != 0)
-        return NULL;
-    return p + klen;
-}
-
 static void smtpd_address_error(struct smtpd_session *s)
 {
     const struct smtp_address *a = &s->addr;
@@ -243,7 +236,7 @@ static void smtpd_address_error(struct smtpd_session *s)
                 buf_cstr(&a->reason));
 }
 
-static void smtpd_mail(struct smtpd_session *s)
+static void smtpd_mail(struct smtpd_session *s, const char *arg)
 {
     const struct smtpd *d = s->smtpd;
     const char *line = buf_cstr(&s->line);
@@ -257,13 +250,13 @@ static void smtpd_mail(struct smtpd_session *s)
         smtpd_reply(s, "503 5.5.1 Error: nested MAIL command");
         return;
     }
-    const char *arg = smtpd_path_argument(line, "FROM:");
-    if (arg == NULL) {
+    const char *path = smtpd_command_path(arg, "FROM:");
+    if (path == NULL) {
         smtpd_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
         return;
     }
-    size_t len = s->line.len - (size_t)(arg - line);
-    if (smtp_address_parse(&s->addr, SMTP_ADDRESS_MAIL, arg, len,
+    size_t len = s->line.len - (size_t)(path - line);
+    if (smtp_address_parse(&s->addr, SMTP_ADDRESS_MAIL, path, len,
                            s->extensions) != SMTP_ADDRESS_OK) {
         smtpd_address_error(s);
         return;
@@ -366,7 +359,7 @@ static void smtpd_rcpt_accept(struct smtpd_session *s)
     buf_free(&error);
 }
 
-static void smtpd_rcpt(struct smtpd_session *s)
+static void smtpd_rcpt(struct smtpd_session *s, const char *arg)
 {
     const char *line = buf_cstr(&s->line);
     if (!s->in_mail) {
@@ -381,14 +374,14 @@ static void smtpd_rcpt(struct smtpd_session *s)
         smtpd_reply(s, "452 4.5.3 Error: too many recipients");
         return;
     }
-    const char *arg = smtpd_path_argument(line, "TO:");
-    if (arg == NULL) {
+    const char *path = smtpd_command_path(arg, "TO:");
+    if (path == NULL) {
         smtpd_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
         return;
     }
-    size_t len = s->line.len - (size_t)(arg - line);
+    size_t len = s->line.len - (size_t)(path - line);
     unsigned ext = s->extensions | (s->smtputf8 ? SMTP_UTF8_TRANSACTION : 0);
-    if (smtp_address_parse(&s->addr, SMTP_ADDRESS_RCPT, arg, len, ext) !=
+    if (smtp_address_parse(&s->addr, SMTP_ADDRESS_RCPT, path, len, ext) !=
         SMTP_ADDRESS_OK) {
         smtpd_address_error(s);
         return;
@@ -491,35 +484,35 @@ static int smtpd_allowed_before_tls(enum smtpd_command_id id)
            id == SMTPD_CMD_UNKNOWN;
 }
 
-static enum smtpd_command_id smtpd_command_lookup(const char *line,
-                                                  size_t *verb_len)
+/* A line that is no SMTP (smtpd_command.h): the client is not a mail
+ * client, so the session ends, with Postfix's words. */
+static void smtpd_forbidden(struct smtpd_session *s)
 {
-    size_t n = strcspn(line, " ");
-    *verb_len = n;
-    static const char *const verbs[SMTPD_CMD_UNKNOWN] = {
-        "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
-        "RSET", "NOOP", "VRFY", "EXPN", "HELP", "QUIT",
-    };
-    for (int i = 0; i < SMTPD_CMD_UNKNOWN; i++)
-        if (strlen(verbs[i]) == n && strncasecmp(line, verbs[i], n) == 0)
-            return (enum smtpd_command_id)i;
-    return SMTPD_CMD_UNKNOWN;
+    struct buf shown;
+    buf_init(&shown, 128);
+    smtpd_set_printable(&shown, buf_cstr(&s->line));
+    if (shown.len > 100)
+        buf_truncate(&shown, 100);
+    log_warn("non-SMTP command from %s: %s", s->client_id,
+             buf_cstr(&shown));
+    buf_free(&shown);
+    smtpd_reply(s, "221 2.7.0 Error: I can break rules, too. Goodbye.");
+    s->quit = 1;
 }
-
-static const char *const smtpd_command_upper[SMTPD_CMD_COUNT] = {
-    "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
-    "RSET", "NOOP", "VRFY", "EXPN", "HELP", "QUIT", "UNKNOWN",
-};
 
 static void smtpd_dispatch(struct smtpd_session *s)
 {
     const char *line = buf_cstr(&s->line);
-    size_t verb_len;
-    enum smtpd_command_id id = smtpd_command_lookup(line, &verb_len);
-    const char *arg = smtpd_argument(line, verb_len);
+    const char *arg;
+    enum smtpd_command_id id = smtpd_command_parse(line, &arg);
     s->count_total[id]++;
-    s->last_command = smtpd_command_upper[id];
+    s->last_command = smtpd_command_name(id);
     s->last_code = 0;
+    s->previous = id;
+    if (smtpd_command_forbidden(line)) {
+        smtpd_forbidden(s);
+        return;
+    }
     if (s->smtpd->tls_level == SMTPD_TLS_ENCRYPT && s->tls == NULL &&
         !smtpd_allowed_before_tls(id)) {
         smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
@@ -530,8 +523,8 @@ static void smtpd_dispatch(struct smtpd_session *s)
     case SMTPD_CMD_EHLO: smtpd_helo(s, arg, 1); break;
     case SMTPD_CMD_STARTTLS: smtpd_starttls(s, arg); break;
     case SMTPD_CMD_AUTH: smtpd_auth_command(s, arg); break;
-    case SMTPD_CMD_MAIL: smtpd_mail(s); break;
-    case SMTPD_CMD_RCPT: smtpd_rcpt(s); break;
+    case SMTPD_CMD_MAIL: smtpd_mail(s, arg); break;
+    case SMTPD_CMD_RCPT: smtpd_rcpt(s, arg); break;
     case SMTPD_CMD_DATA:
         if (arg[0] != '\0')
             smtpd_reply(s, "501 5.5.4 Syntax: DATA");
@@ -566,18 +559,105 @@ static void smtpd_dispatch(struct smtpd_session *s)
     }
     if (s->last_code > 0 && s->last_code < 400)
         s->count_ok[id]++;
+    /* Postfix: junk is free up to the limit, then each costs an error,
+     * so a NOOP flood ends at smtpd_hard_error_limit. */
+    if (smtpd_command_is_junk(id) &&
+        s->junk_commands++ >= s->smtpd->junk_command_limit)
+        s->errors++;
 }
 
 /* ---- the loop ------------------------------------------------------- */
 
+/* Bytes the client sent that we have not read yet: in the stream's
+ * buffer or in the socket (peeked, so nothing is consumed; a half-closed
+ * connection shows no bytes). */
+static size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek)
+{
+    size_t pending = stream_pending(&s->stream);
+    if (pending > 0) {
+        (void)buf_append(peek, s->stream.in.data + s->stream.in_pos,
+                         pending < 100 ? pending : 100);
+        return pending;
+    }
+    char bytes[100];
+    ssize_t n = recv(s->fd, bytes, sizeof(bytes), MSG_PEEK | MSG_DONTWAIT);
+    if (n <= 0)
+        return 0;
+    (void)buf_append(peek, bytes, (size_t)n);
+    return (size_t)n;
+}
+
+/* RFC 2920 3.1: after CONNECT, EHLO, HELO, NOOP, VRFY, EXPN and QUIT the
+ * client waits for the reply, and without EHLO it may not pipeline at all.
+ * Input that is already here while the reply has not even been sent was
+ * written blind: a spam engine's shortcut, or a smuggling attempt.  Like
+ * Postfix 3.9 (smtpd_forbid_unauth_pipelining = yes): logged, and the
+ * session ends with 554 5.5.0; with the parameter off it is only logged.  After STARTTLS the handshake ran in
+ * between; DATA's own check is in smtpd_data.c. */
+static int smtpd_improper_pipelining(struct smtpd_session *s)
+{
+    enum smtpd_command_id prev = s->previous;
+    if (prev == SMTPD_CMD_STARTTLS || prev == SMTPD_CMD_QUIT ||
+        prev == SMTPD_CMD_DATA)
+        return 0;
+    int connect = prev == SMTPD_CMD_COUNT;
+    if (!connect && !smtpd_command_ends_group(prev) && s->esmtp)
+        return 0;
+    if (connect && s->tls != NULL)
+        return 0; /* implicit TLS: the handshake came first */
+    struct buf peek, shown;
+    buf_init(&peek, 100);
+    buf_init(&shown, 400);
+    size_t unread = smtpd_unread_input(s, &peek);
+    /* A lone QUIT behind the command smuggles nothing: scripted clients
+     * ("printf 'EHLO x\r\nQUIT\r\n' | openssl s_client") get their
+     * replies. */
+    int improper = unread > 0 &&
+                   !(unread == 6 && strncasecmp(peek.data, "QUIT\r\n", 6) == 0);
+    if (improper) {
+        (void)buf_append_char(&peek, '\0');
+        for (size_t i = 0; i + 1 < peek.len; i++) {
+            unsigned char c = (unsigned char)peek.data[i];
+            if (c == '\r')
+                (void)buf_append_str(&shown, "\\r");
+            else if (c == '\n')
+                (void)buf_append_str(&shown, "\\n");
+            else
+                (void)buf_append_char(&shown, (c < 0x20 || c == 0x7f)
+                                                  ? '?' : (char)c);
+        }
+        log_info("improper command pipelining after %s from %s: %s",
+                 connect ? "CONNECT" : smtpd_command_name(prev),
+                 s->client_id, buf_cstr(&shown));
+    }
+    buf_free(&peek);
+    buf_free(&shown);
+    if (!improper || !s->smtpd->forbid_unauth_pipelining)
+        return 0;
+    smtpd_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
+    (void)stream_flush(&s->stream);
+    return 1;
+}
+
 /* Reads one command; 0 with s->line set, 1 when it was answered already
- * (bad line), -1 when the session is over. */
+ * (bad line), -1 when the session is over.  The replies still queued and
+ * the whole next command share one deadline of smtpd_timeout: each wait
+ * is bounded by it too, but a client that trickles a byte at a time, or
+ * reads our replies a byte at a time, would otherwise hold the process
+ * for ever (Postfix's smtpd_per_request_deadline). */
 static int smtpd_read_command(struct smtpd_session *s)
 {
+    if (smtpd_improper_pipelining(s))
+        return -1;
+    stream_set_deadline(&s->stream, s->smtpd->timeout_ms / 1000);
     if (stream_pending(&s->stream) == 0 &&
         stream_flush(&s->stream) != STREAM_OK) {
-        log_info("lost connection after %s from %s", s->last_command,
-                 s->client_id);
+        if (s->stream.error == STREAM_TIMEOUT)
+            log_info("timeout after %s from %s", s->last_command,
+                     s->client_id);
+        else
+            log_info("lost connection after %s from %s", s->last_command,
+                     s->client_id);
         return -1;
     }
     enum stream_line_ending ending;
@@ -650,6 +730,7 @@ static void smtpd_session_init(struct smtpd_session *s, struct smtpd *d,
     anvil_client_init(&s->anvil);
     s->declared_size = -1;
     s->last_command = "CONNECT";
+    s->previous = SMTPD_CMD_COUNT;
 }
 
 static void smtpd_session_free(struct smtpd_session *s)
@@ -694,6 +775,8 @@ static void smtpd_session_loop(struct smtpd_session *s)
             smtpd_dispatch(s);
     }
     (void)stream_flush(&s->stream);
+    if (s->tls == NULL)
+        smtpd_drain_input(s);
 }
 
 void smtpd_session_run(struct smtpd *d, int fd)

@@ -712,3 +712,146 @@ def test_mime_header_checks_apart_from_header_checks(instance):
     reply = one_message(sock, b"Subject: x\n\n--nothing\nContent-Type: "
                               b"application/x-evil\n\nx\n")
     assert reply["status"] == "ok"
+
+
+LOCAL_ATTRS = dict(origin="pickup", local_user="joe", protocol="local")
+
+
+def test_local_submission_gets_myorigin(instance):
+    sock = start(instance, "myorigin = example.net\n")
+    content = (b"From: Joe User <joe> (at home)\n"
+               b"Sender: joe\n"
+               b"Reply-To: \"joe, the user\" <joe>, back@example.org\n"
+               b"To: bob, Ann Other <ann>,\n\tcarol@example.org (Carol)\n"
+               b"Cc: team: dave (Dave D), \"odd one\";\n"
+               b"Subject: joe and bob stay here\n\nbody for bob\n")
+    reply = one_message(sock, content, sender="joe",
+                        recipients=["bob", "\"odd one\"", "x@example.org"],
+                        flags=CLEANUP_FLAG_SUBMISSION, attrs=LOCAL_ATTRS)
+    assert reply["status"] == "ok", reply
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.sender == "joe@example.net"
+    # Qualified before anything else: no ORCPT for that alone.
+    assert qf.recipients == [("bob@example.net", None, None),
+                             ("\"odd one\"@example.net", None, None),
+                             ("x@example.org", None, None)]
+    header = qf.header()
+    assert "\nFrom: Joe User <joe@example.net> (at home)\n" in header
+    assert "\nSender: joe@example.net\n" in header
+    assert ("\nReply-To: \"joe, the user\" <joe@example.net>, "
+            "back@example.org\n" in header)
+    assert ("\nTo: bob@example.net, Ann Other <ann@example.net>,\n"
+            "\tcarol@example.org (Carol)\n" in header)
+    assert ("\nCc: team: dave@example.net (Dave D), "
+            "\"odd one\"@example.net;\n" in header)
+    assert "\nSubject: joe and bob stay here\n" in header
+    assert qf.body() == b"body for bob\n"
+
+
+def test_network_mail_keeps_bare_addresses(instance):
+    sock = start(instance)
+    content = b"From: joe\nTo: bob\n\nbody\n"
+    reply = one_message(sock, content, sender="joe", recipients=["bob"])
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert (qf.sender, qf.addresses) == ("joe", ["bob"])
+    assert qf.header().endswith("\nFrom: joe\nTo: bob")
+
+
+def test_append_at_myorigin_off(instance):
+    sock = start(instance, "append_at_myorigin = no\n")
+    content = b"From: joe\nTo: bob\n\nbody\n"
+    reply = one_message(sock, content, sender="joe", recipients=["bob"],
+                        flags=CLEANUP_FLAG_SUBMISSION, attrs=LOCAL_ATTRS)
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert (qf.sender, qf.addresses) == ("joe", ["bob"])
+    assert "\nFrom: joe\nTo: bob\n" in qf.header() + "\n"
+
+
+def added_from(sock, inst, sender, **attrs):
+    reply = one_message(sock, b"Subject: no from\n\nbody\n", sender=sender,
+                        recipients=["bob"], flags=CLEANUP_FLAG_SUBMISSION,
+                        attrs=dict(LOCAL_ATTRS, **attrs))
+    assert reply["status"] == "ok", reply
+    header = QueueFile(inst.queue / "incoming" / reply["queue_id"]).header()
+    return header.split("\nFrom: ", 1)[1]
+
+
+def test_added_from_has_the_full_name(instance):
+    sock = start(instance)     # myorigin = $myhostname = mx.example.net
+    assert added_from(sock, instance, "joe") == "joe@mx.example.net"
+    assert added_from(sock, instance, "joe", full_name="Joe User") == \
+        "Joe User <joe@mx.example.net>"
+    assert added_from(sock, instance, "joe@example.org",
+                      full_name="Joe Q. Public") == \
+        "\"Joe Q. Public\" <joe@example.org>"
+    assert added_from(sock, instance, "joe",
+                      full_name="Say \"hi\", Joe") == \
+        "\"Say \\\"hi\\\", Joe\" <joe@mx.example.net>"
+    # 8-bit: RFC 2047 encoded-words, or UTF-8 as it is for SMTPUTF8 mail.
+    assert added_from(sock, instance, "jorg", full_name="J\u00f6rg") == \
+        "=?UTF-8?B?SsO2cmc=?= <jorg@mx.example.net>"
+    assert added_from(sock, instance, "jorg", full_name="J\u00f6rg",
+                      smtputf8="1") == "J\u00f6rg <jorg@mx.example.net>"
+    assert added_from(sock, instance, "") == "MAILER-DAEMON@mx.example.net"
+
+
+ATTACHED_MESSAGE = (
+    b"From: a@example.com\nSubject: fine\nMIME-Version: 1.0\n"
+    b"Content-Type: multipart/mixed; boundary=b\n\n"
+    b"--b\nContent-Type: text/plain\n\nSubject: nested spam in a text part\n"
+    b"--b\nContent-Type: message/rfc822 (attached)\n\n"
+    b"From: someone@example.net\n"
+    b"Content-Type: multipart/alternative; boundary=in\n"
+    b"Subject: nested spam\n\n"
+    b"--in\nContent-Type: text/plain\n\nSubject: nested spam as body\n"
+    b"--in--\n"
+    b"--b--\n")
+
+
+def test_nested_header_checks_see_attached_messages(instance):
+    checks = write_file(instance, "header.pcre",
+                        "/^Subject: nested spam$/ REJECT nested header\n"
+                        "/^Content-Type: multipart\\/alternative/ WARN alt\n")
+    sock = start(instance, f"header_checks = pcre:{checks}\n")
+    # nested_header_checks defaults to $header_checks.
+    reply = one_message(sock, ATTACHED_MESSAGE)
+    assert (reply["status"], reply["code"], reply["text"]) == \
+        ("reject", 550, "nested header")
+    instance.wait_log(rf"{reply['queue_id']}: reject: header Subject: nested "
+                      r"spam from client\.example\[192\.0\.2\.1\]")
+    # The attached message's MIME fields went to mime_header_checks.
+    instance.wait_log(rf"{reply['queue_id']}: warning: header Content-Type: "
+                      r"multipart/alternative; boundary=in from ")
+    # A message that is itself message/rfc822 has one nested header too.
+    reply = one_message(sock, b"Content-Type: message/rfc822\n\n"
+                              b"Subject: nested spam\n\nbody\n")
+    assert reply["status"] == "reject"
+    # The same lines in a body are body, and the message's own header is
+    # header_checks' alone.
+    body_only = ATTACHED_MESSAGE.replace(b"message/rfc822", b"text/plain")
+    assert one_message(sock, body_only)["status"] == "ok"
+
+
+def test_nested_header_checks_apart_from_header_checks(instance):
+    header = write_file(instance, "header.pcre",
+                        "/^Subject: nested spam$/ REJECT outer\n")
+    nested = write_file(instance, "nested.pcre",
+                        "/^From: someone@/ REJECT inner\n")
+    sock = start(instance, f"header_checks = pcre:{header}\n"
+                           f"nested_header_checks = pcre:{nested}\n")
+    reply = one_message(sock, ATTACHED_MESSAGE)
+    assert (reply["status"], reply["text"]) == ("reject", "inner")
+    # A From: like it in the message's own header is not nested.
+    reply = one_message(sock, b"From: someone@example.net\n\nbody\n")
+    assert reply["status"] == "ok"
+
+
+def test_nested_header_checks_can_be_turned_off(instance):
+    header = write_file(instance, "header.pcre",
+                        "/^Subject: nested spam$/ REJECT outer\n")
+    sock = start(instance, f"header_checks = pcre:{header}\n"
+                           "nested_header_checks =\n")
+    reply = one_message(sock, ATTACHED_MESSAGE)
+    assert reply["status"] == "ok", reply
+    qf = QueueFile(instance.queue / "incoming" / reply["queue_id"])
+    assert qf.content.endswith(ATTACHED_MESSAGE.split(b"\n", 1)[1])

@@ -20,6 +20,7 @@ import time
 import pytest
 
 from conftest import BIN, IS_ROOT
+from records import QueueFile
 
 SENDMAIL = str(BIN / "sendmail")
 MAILQ = str(BIN / "mailq")
@@ -56,7 +57,7 @@ def maildrop_files(inst):
 class Submission:
     """An instance prepared for local submission, and the submitting user."""
 
-    def __init__(self, inst, services):
+    def __init__(self, inst, services, main_cf=""):
         self.inst = inst
         lines = ["showq unix n - n - - showq\n"]
         if "pickup" in services:
@@ -80,7 +81,7 @@ class Submission:
         else:
             self.uid, self.gid = inst.uid, inst.gid
         self.login = pwd.getpwuid(self.uid).pw_name
-        inst.write_main_cf(extra + "message_size_limit = 200000\n")
+        inst.write_main_cf(extra + "message_size_limit = 200000\n" + main_cf)
 
     def argv(self, program, *args, config_option="-C"):
         argv = [program, config_option, str(self.inst.etc), *args]
@@ -514,3 +515,92 @@ def test_submission_works_with_stderr_closed_and_a_stray_descriptor(submit):
     assert r.returncode == 0
     assert len(maildrop_files(submit.inst)) == 1
     assert stray.read_bytes() == b""
+
+
+def picked_up(inst, count=1, timeout=10):
+    """The queue files in incoming/ once pickup has moved count files."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = sorted(n for n in os.listdir(inst.queue / "incoming")
+                       if not n.startswith("tmp."))
+        if len(names) >= count and not maildrop_files(inst):
+            return [QueueFile(inst.queue / "incoming" / n) for n in names]
+        assert time.monotonic() < deadline, inst.log()
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not HAVE_CLEANUP, reason="cleanup is not built")
+def test_local_addresses_get_myorigin_and_from_gets_the_full_name(instance):
+    sub = Submission(instance, ["showq", "pickup", "cleanup"],
+                     main_cf="myhostname = mx.example.net\n")
+    instance.start()
+    r = sub.run("-F", "Joe Q. Public", "bob", message=(
+        b"To: bob, Ann Other <ann> (sister)\nSubject: local\n\nbody\n"))
+    assert r.returncode == 0, r.stderr
+    (qf,) = picked_up(instance)
+    assert qf.sender == f"{sub.login}@mx.example.net"
+    assert qf.addresses == ["bob@mx.example.net"]
+    header = qf.header()
+    assert (f"\nFrom: \"Joe Q. Public\" <{sub.login}@mx.example.net>"
+            in header)
+    assert ("\nTo: bob@mx.example.net, Ann Other <ann@mx.example.net> "
+            "(sister)\n" in header)
+
+
+def test_dash_n_with_dash_t_reaches_the_maildrop_file(submit):
+    r = submit.run("-t", "-N", "delay,failure",
+                   message=b"To: bob@example.org\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    (f,) = maildrop_files(submit.inst)
+    assert ("A", b"extract_notify=DELAY,FAILURE") in records(f)
+    r = submit.run("-t", "-N", "sometimes",
+                   message=b"To: bob@example.org\n\nx\n")
+    assert r.returncode != 0
+    assert b"-N: bad DSN notify" in r.stderr
+
+
+@pytest.mark.skipif(not HAVE_CLEANUP, reason="cleanup is not built")
+def test_dash_n_applies_to_recipients_from_the_header(instance):
+    sub = Submission(instance, ["showq", "pickup", "cleanup"],
+                     main_cf="myhostname = mx.example.net\n")
+    instance.start()
+    r = sub.run("-t", "-N", "delay,failure", "dave@example.org", message=(
+        b"To: bob@example.org\nCc: carol\nSubject: notify\n\nbody\n"))
+    assert r.returncode == 0, r.stderr
+    (qf,) = picked_up(instance)
+    assert qf.recipients == [
+        ("dave@example.org", None, "DELAY,FAILURE"),
+        ("bob@example.org", None, "DELAY,FAILURE"),
+        ("carol@mx.example.net", None, "DELAY,FAILURE")]
+    assert "extract_notify" not in qf.attributes
+    # Without -N the header's recipients have no NOTIFY.
+    r = sub.run("-t", message=b"To: erin@example.org\n\nbody\n")
+    assert r.returncode == 0, r.stderr
+    files = picked_up(instance, count=2)
+    (other,) = [f for f in files if f.addresses == ["erin@example.org"]]
+    assert other.recipients == [("erin@example.org", None, None)]
+
+
+@pytest.mark.skipif(not HAVE_CLEANUP, reason="cleanup is not built")
+def test_forged_extract_file_without_header_recipients(instance):
+    # sendmail refuses -t without a recipient up front; only a file made
+    # by hand gets this far.  It goes to corrupt/, and the log says why.
+    sub = Submission(instance, ["showq", "pickup", "cleanup"])
+    instance.start()
+    forged = build([("V", b"1"), ("S", b"0"), ("T", b"1764621611.000001"),
+                    ("A", b"uid=%d" % sub.uid), ("A", b"flags=8"),
+                    ("F", b"alice"), ("M", b""),
+                    ("B", b"Subject: nobody\n\nbody\n"), ("X", b""),
+                    ("E", b"")])
+    put_hostile(instance, sub, "ABCDEF31", forged)
+    trigger_pickup(instance)
+    (qid,) = instance.wait_log(rf"([0-9A-F]+): uid={sub.uid} from=<alice>")
+    (line,) = instance.wait_log(r".*warning: .*ABCDEF31.*")
+    assert line.endswith(
+        f"warning: {qid}: maildrop file ABCDEF31 rejected by cleanup: 554 "
+        "5.5.1 No recipient addresses found in message header: moved to "
+        "corrupt/ABCDEF31")
+    assert sorted(os.listdir(instance.queue / "corrupt")) == ["ABCDEF31"]
+    assert maildrop_files(instance) == []
+    assert [n for n in os.listdir(instance.queue / "incoming")
+            if not n.startswith("tmp.")] == []

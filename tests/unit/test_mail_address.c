@@ -101,10 +101,49 @@ static void test_callback_stops_and_bounds(void **state)
     buf_free(&out);
 }
 
+/* Each address with the text of its span: "address=text". */
+static int collect_span(void *ctx, const char *address, size_t start,
+                        size_t end)
+{
+    struct buf *out = ctx;
+    if (out->len > 0)
+        buf_append_char(out, '|');
+    buf_printf(out, "%s=%zu-%zu", address, start, end);
+    return 0;
+}
+
+static void test_address_spans(void **state)
+{
+    (void)state;
+    static const struct address_case cases[] = {
+        { "joe", "joe=0-3" },
+        { "  joe  ", "joe=2-5" },
+        { "Joe User <joe>", "joe=10-13" },
+        { "joe (Joe User), ann@x.org", "joe=0-3|ann@x.org=16-25" },
+        { "\"Doe, J\" <j@x> ,bob", "j@x=10-13|bob=16-19" },
+        { "<@relay:joe>", "joe=8-11" },
+        { "team: a, b;", "a=6-7|b=9-10" },
+        { "joe (c) . smith", "joe.smith=0-15" },
+        { "\"odd local\"", "\"odd local\"=0-11" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf out;
+        buf_init(&out, 4096);
+        assert_int_equal(mail_address_spans(cases[i].value,
+                                            strlen(cases[i].value),
+                                            collect_span, &out), 0);
+        if (strcmp(buf_cstr(&out), cases[i].addresses) != 0)
+            fail_msg("case %zu \"%s\": got \"%s\", expected \"%s\"", i,
+                     cases[i].value, buf_cstr(&out), cases[i].addresses);
+        buf_free(&out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_address_lists),
+        cmocka_unit_test(test_address_spans),
         cmocka_unit_test(test_callback_stops_and_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

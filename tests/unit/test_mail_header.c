@@ -228,6 +228,92 @@ static void test_mime_fields_and_boundaries(void **state)
     buf_free(&b);
 }
 
+static void test_attached_message_type(void **state)
+{
+    (void)state;
+    static const struct { const char *field; int message; } cases[] = {
+        { "Content-Type: message/rfc822\n", 1 },
+        { "content-type:MESSAGE/RFC822; x=y\n", 1 },
+        { "Content-Type: (comment) message/rfc822 (another)\n", 1 },
+        { "Content-Type: message/global\n", 1 },
+        { "Content-Type: message/rfc822x\n", 0 },
+        { "Content-Type: message/partial; id=1\n", 0 },
+        { "Content-Type: text/plain\n", 0 },
+        { "X-Type: message/rfc822\n", 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (mail_header_is_message(cases[i].field, strlen(cases[i].field)) !=
+            cases[i].message)
+            fail_msg("case %zu: %s", i, cases[i].field);
+}
+
+struct phrase_case {
+    const char *name;
+    int utf8_ok;
+    const char *expected; /* NULL: refused */
+};
+
+static void test_display_names(void **state)
+{
+    (void)state;
+    static const struct phrase_case cases[] = {
+        { "Alice Example", 0, "Alice Example" },
+        { "  Alice  ", 0, "Alice" },
+        { "Joe Q. Public", 0, "\"Joe Q. Public\"" },
+        { "Doe, John", 0, "\"Doe, John\"" },
+        { "say \"hi\" \\o/", 0, "\"say \\\"hi\\\" \\\\o/\"" },
+        { "=?UTF-8?B?eA==?=", 0, "\"=?UTF-8?B?eA==?=\"" },
+        { "J\xc3\xb6rg", 0, "=?UTF-8?B?SsO2cmc=?=" },
+        { "J\xc3\xb6rg", 1, "J\xc3\xb6rg" },
+        { "J\xc3\xb6rg (x)", 1, "\"J\xc3\xb6rg (x)\"" },
+        { "J\xf6rg", 0, "=?UNKNOWN-8BIT?B?SvZyZw==?=" }, /* Latin-1 */
+        { "J\xf6rg", 1, "=?UNKNOWN-8BIT?B?SvZyZw==?=" },
+        { "bad\rname", 0, NULL },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct phrase_case *c = &cases[i];
+        const char *expected = c->expected;
+        struct buf out;
+        buf_init(&out, 4096);
+        int rc = mail_header_phrase(c->name, strlen(c->name), c->utf8_ok,
+                                    &out);
+        if (expected == NULL) {
+            assert_int_equal(rc, -1);
+        } else {
+            assert_int_equal(rc, 0);
+            if (strcmp(buf_cstr(&out), expected) != 0)
+                fail_msg("case %zu: got \"%s\", expected \"%s\"", i,
+                         buf_cstr(&out), expected);
+        }
+        buf_free(&out);
+    }
+}
+
+static void test_long_names_are_folded_words(void **state)
+{
+    (void)state;
+    /* 40 two-byte characters: 80 octets, two encoded-words, none over 75
+     * characters, no character split between them. */
+    struct buf name, out;
+    buf_init(&name, 4096);
+    buf_init(&out, 4096);
+    for (int i = 0; i < 40; i++)
+        buf_append_str(&name, "\xc3\xa9");
+    assert_int_equal(mail_header_phrase(name.data, name.len, 0, &out), 0);
+    const char *text = buf_cstr(&out);
+    const char *fold = strstr(text, "\n ");
+    assert_non_null(fold);
+    assert_null(strstr(fold + 2, "\n "));
+    assert_true((size_t)(fold - text) <= 75);
+    assert_true(strlen(fold + 2) <= 75);
+    /* The first word holds 22 whole characters (44 octets: 60 base64
+     * characters). */
+    assert_int_equal(strncmp(text, "=?UTF-8?B?", 10), 0);
+    assert_int_equal(fold - text, 10 + 60 + 2);
+    buf_free(&name);
+    buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +323,9 @@ int main(void)
         cmocka_unit_test(test_date_format),
         cmocka_unit_test(test_received),
         cmocka_unit_test(test_mime_fields_and_boundaries),
+        cmocka_unit_test(test_attached_message_type),
+        cmocka_unit_test(test_display_names),
+        cmocka_unit_test(test_long_names_are_folded_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

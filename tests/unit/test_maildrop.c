@@ -55,6 +55,7 @@ static void sample_envelope(struct maildrop_envelope *env)
     env->have_sender = 1;
     env->flags = MAILDROP_FLAG_EXTRACT;
     buf_set_str(&env->full_name, "Alice Example");
+    buf_set_str(&env->extract_notify, "DELAY");
     env->time_sec = 1764621611;
     env->time_usec = 42;
     env->uid = 1000;
@@ -100,6 +101,7 @@ static void test_file_round_trip(void **state)
     assert_int_equal(maildrop_reader_envelope(&r, &back, &error), 0);
     assert_string_equal(buf_cstr(&back.sender), "alice");
     assert_string_equal(buf_cstr(&back.full_name), "Alice Example");
+    assert_string_equal(buf_cstr(&back.extract_notify), "DELAY");
     assert_int_equal(back.flags, MAILDROP_FLAG_EXTRACT);
     assert_int_equal(back.uid, 1000);
     assert_int_equal(back.time_sec, 1764621611);
@@ -224,6 +226,15 @@ static const struct hostile_case hostile_cases[] = {
       { "1", "", "1764621611.000001", "uid=5", "alice", "bob", "", "",
         "abort=1", "" },
       MAILDROP_FILE, "after the content" },
+    { "extract notify", "VSAAFRMXE",
+      { "1", "", "flags=8", "extract_notify=never", "alice", "bob", "", "",
+        "" }, MAILDROP_INPUT, NULL },
+    { "bad extract notify", "VSAFRMXE",
+      { "1", "", "extract_notify=SOMETIMES", "alice", "bob", "", "", "" },
+      MAILDROP_INPUT, "extract_notify" },
+    { "two extract notify", "VSAAFRMXE",
+      { "1", "", "extract_notify=DELAY", "extract_notify=DELAY", "alice",
+        "bob", "", "", "" }, MAILDROP_INPUT, "extract_notify" },
     { "bad notify", "VSFNRMXE",
       { "1", "", "alice", "SOMETIMES", "bob", "", "", "" }, MAILDROP_INPUT,
       "notify" },

@@ -941,6 +941,49 @@ static void test_write_timeout(void **state)
     close_fd(sv[1]);
 }
 
+/* After a write timeout the bytes that did go out are gone from the
+ * buffer: clearing the error and flushing again (a last reply) sends the
+ * rest once, never the start twice. */
+static void test_write_timeout_keeps_only_the_unsent(void **state)
+{
+    (void)state;
+    int sv[2];
+    make_socketpair(sv);
+    struct stream s;
+    stream_init(&s, sv[0], 200);
+    size_t total = STREAM_BUFFER_LIMIT;
+    char *data = pattern_alloc(total);
+    assert_int_equal(stream_write(&s, data, total), STREAM_OK);
+    assert_int_equal(stream_flush(&s), STREAM_TIMEOUT);
+    size_t unsent = s.out.len;
+    assert_true(unsent > 0 && unsent < total);
+    /* A reader comes along; the writer clears the error and flushes
+     * again.  The reader must see every byte exactly once. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(sv[0]);
+        char *got = malloc(total + 1);
+        size_t have = 0;
+        ssize_t n;
+        while (got && have <= total &&
+               (n = read(sv[1], got + have, total + 1 - have)) > 0)
+            have += (size_t)n;
+        _exit(got && have == total && memcmp(got, data, total) == 0 ? 0 : 1);
+    }
+    close_fd(sv[1]);
+    s.error = STREAM_OK;
+    stream_set_timeout(&s, 5000);
+    assert_int_equal(stream_flush(&s), STREAM_OK);
+    assert_int_equal(s.out.len, 0);
+    close_fd(sv[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(data);
+    stream_free(&s);
+}
+
 static void test_printf_long(void **state)
 {
     (void)state;
@@ -991,6 +1034,7 @@ int main(void)
         cmocka_unit_test(test_write_large_pipe),
         cmocka_unit_test(test_write_closed_peer),
         cmocka_unit_test(test_write_timeout),
+        cmocka_unit_test(test_write_timeout_keeps_only_the_unsent),
         cmocka_unit_test(test_printf_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
