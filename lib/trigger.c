@@ -64,6 +64,8 @@ int trigger_send(struct trigger *t, const void *bytes, size_t len)
         log_debug("wakeup %s: %s", t->socket_path,
                   n < 0 ? strerror(saved) : "short write");
     (void)close(fd); /* a trigger: nothing to learn from close */
+    if (n == (ssize_t)len)
+        return 0;
     errno = n < 0 ? saved : EIO;
-    return n == (ssize_t)len ? 0 : -1;
+    return -1;
 }
