@@ -7,8 +7,9 @@
  * ECONNREFUSED), the service is taken to be absent and no connection is
  * attempted again for TRIGGER_ABSENT_RETRY_MS: a process that receives
  * hundreds of messages a second would otherwise pay for a socket, a
- * failing connect and a close with each of them.  A service that starts
- * meanwhile loses nothing: a queue manager scans its queue when it starts.
+ * failing connect and a close with each of them.  So a service must look
+ * for work when it starts (a queue manager scans incoming/), and a wakeup
+ * skipped meanwhile delays nothing.
  *
  * Usage:
  *     struct trigger qmgr;
