@@ -171,8 +171,10 @@ struct smtpd_session {
     struct buf sasl_method;
     struct buf sasl_username;
     long errors;
-    long junk_commands;         /* NOOP, RSET, VRFY since the last mail */
+    long junk_commands;         /* smtpd_command_is_junk, since the last
+                                 * queued message */
     enum smtpd_command_id previous; /* SMTPD_CMD_COUNT: CONNECT */
+    int improper_pipelining;    /* logged once, as Postfix does */
     int last_code;              /* of the last reply, for the counters */
     const char *last_command;   /* "CONNECT", "EHLO", "DATA", ... */
     int quit;                   /* end the session after this reply */
@@ -220,6 +222,9 @@ void smtpd_log_reject(struct smtpd_session *s, const char *command,
 /* Forgets the transaction; aborts an open cleanup stream. */
 void smtpd_transaction_reset(struct smtpd_session *s);
 const char *smtpd_protocol_name(const struct smtpd_session *s);
+/* Bytes the client sent that are not read yet (buffered or still in the
+ * socket, peeked); up to 100 of them are appended to peek. */
+size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek);
 
 /* smtpd_policy.c */
 void smtpd_policy_init(struct smtpd *smtpd);

@@ -66,7 +66,7 @@ static int auth_exchange(struct smtpd_session *s, struct sasl *sasl,
             break;
         }
         if (rc != STREAM_OK || ending != STREAM_LINE_CRLF) {
-            *lost = 1;
+            *lost = rc == STREAM_TIMEOUT ? STREAM_TIMEOUT : 1;
             break;
         }
         if (memchr(line.data ? line.data : "", '\0', line.len))
@@ -125,7 +125,10 @@ void smtpd_auth_command(struct smtpd_session *s, const char *arg)
                           &lost, &too_long);
     if (lost) {
         sasl_reset(&sasl);
-        log_info("lost connection after AUTH from %s", s->client_id);
+        if (lost == STREAM_TIMEOUT)
+            smtpd_timeout_reply(s);
+        else
+            log_info("lost connection after AUTH from %s", s->client_id);
         s->quit = 1;
         return;
     }

@@ -80,7 +80,8 @@ int smtpd_command_bdat(const char *arg, long *size, int *last)
 int smtpd_command_is_junk(enum smtpd_command_id id)
 {
     return id == SMTPD_CMD_NOOP || id == SMTPD_CMD_RSET ||
-           id == SMTPD_CMD_VRFY;
+           id == SMTPD_CMD_VRFY || id == SMTPD_CMD_HELO ||
+           id == SMTPD_CMD_EHLO || id == SMTPD_CMD_HELP;
 }
 
 int smtpd_command_ends_group(enum smtpd_command_id id)

@@ -46,8 +46,10 @@ const char *smtpd_command_path(const char *arg, const char *keyword);
  * of more than 15 digits, a sign, or anything but LAST after it). */
 int smtpd_command_bdat(const char *arg, long *size, int *last);
 
-/* NOOP, RSET and VRFY: past smtpd_junk_command_limit each one counts as
- * an error (Postfix's junk commands; ETRN is not implemented). */
+/* NOOP, RSET and VRFY (Postfix's junk commands; ETRN is not implemented),
+ * and HELO, EHLO and HELP, which a client needs once or twice: past
+ * smtpd_junk_command_limit each one counts as an error, so that no
+ * command can be repeated for ever. */
 int smtpd_command_is_junk(enum smtpd_command_id id);
 
 /* RFC 2920 3.1: commands after which the client must wait for the reply

@@ -250,7 +250,11 @@ void smtpd_data_command(struct smtpd_session *s)
         smtpd_reply(s, "554 5.5.1 Error: no valid recipients");
         return;
     }
-    if (stream_pending(&s->stream) > 0) {
+    struct buf peek;
+    buf_init(&peek, 100);
+    size_t unread = smtpd_unread_input(s, &peek);
+    buf_free(&peek);
+    if (unread > 0) {
         /* RFC 2920 3.1: DATA ends a pipelined group; what follows before
          * the 354 could be taken for content the client did not mean. */
         log_warn("%s: improper command pipelining after DATA from %s",
@@ -401,6 +405,10 @@ void smtpd_bdat_command(struct smtpd_session *s, const char *arg)
         data_finish(s, &k, "BDAT");
     } else {
         smtpd_reply(s, "250 2.0.0 Ok: %ld bytes", size);
+        /* An empty chunk that is not the last carries nothing: counted
+         * as a junk command, or "BDAT 0" could be repeated for ever. */
+        if (size == 0 && s->junk_commands++ >= s->smtpd->junk_command_limit)
+            s->errors++;
     }
     buf_free(&text);
     buf_free(&k.out);

@@ -434,12 +434,15 @@ static enum policy_result policy_access_keys(struct policy_ctx *c,
     return result;
 }
 
-/* Keys for a domain and its parents, after up to two leading keys. */
+/* Keys for a domain and its parents, appended to keys[n..], leaving room
+ * for reserve more: a name may have up to 127 labels, the key array
+ * has POLICY_KEYS_MAX slots, so the deepest parents are not looked up. */
 #define POLICY_KEYS_MAX 40
 
-static size_t policy_domain_keys(char **keys, size_t n, char *domain)
+static size_t policy_domain_keys(char **keys, size_t n, size_t reserve,
+                                 char *domain)
 {
-    for (char *p = domain; p && *p && n < POLICY_KEYS_MAX - 1;) {
+    for (char *p = domain; p && *p && n + reserve < POLICY_KEYS_MAX;) {
         keys[n++] = p;
         p = strchr(p, '.');
         if (p)
@@ -464,7 +467,7 @@ static enum policy_result policy_check_address(struct policy_ctx *c,
     char *at = folded.data ? strrchr(folded.data, '@') : NULL;
     if (at != NULL) {
         (void)buf_append(&local, folded.data, (size_t)(at - folded.data) + 1);
-        n = policy_domain_keys(keys, n, at + 1);
+        n = policy_domain_keys(keys, n, 1, at + 1);
         keys[n++] = local.data;
     }
     struct access_subject subj = { what, address };
@@ -490,8 +493,10 @@ static enum policy_result policy_check_client(struct policy_ctx *c,
     char *keys[POLICY_KEYS_MAX];
     char prefixes[4][SMTPD_ADDR_MAX];
     size_t n = 0;
+    /* The name is the client's to choose (its reverse zone): room is kept
+     * for the address and its three prefixes however many labels it has. */
     if (strcmp(name, "unknown") != 0)
-        n = policy_domain_keys(keys, n, name);
+        n = policy_domain_keys(keys, n, 4, name);
     keys[n++] = addr;
     /* 192.0.2.1, then 192.0.2, 192.0, 192 as Postfix's access(5). */
     if (strchr(addr, ':') == NULL) {
@@ -519,7 +524,7 @@ static enum policy_result policy_check_helo(struct policy_ctx *c,
     buf_init(&folded, c->s->helo.len + 1);
     policy_fold(&folded, helo);
     char *keys[POLICY_KEYS_MAX];
-    size_t n = policy_domain_keys(keys, 0, folded.data);
+    size_t n = policy_domain_keys(keys, 0, 0, folded.data);
     struct access_subject subj = { "Helo command", helo };
     enum policy_result res = policy_access_keys(c, r, parameter, &subj,
                                                 keys, n);

@@ -15,13 +15,26 @@
  * write.  A client must not pipeline past DATA (the 354 decides whether
  * content follows): input after DATA before the 354 ends the session;
  * input after STARTTLS before the handshake is thrown away and logged
- * (lib/tls.h); BDAT chunks may be pipelined, as RFC 3030 allows.
+ * (lib/tls.h); BDAT chunks may be pipelined, as RFC 3030 allows.  Input
+ * that arrives before the greeting, after a command that ends a group
+ * (EHLO, HELO, NOOP, VRFY, EXPN) or in a session without EHLO is
+ * "improper command pipelining": logged, and with
+ * smtpd_forbid_unauth_pipelining = yes (the default, as in Postfix 3.9)
+ * answered "554 5.5.0 Error: SMTP protocol synchronization" and the end.
+ *
+ * Lines that are no SMTP (HTTP and proxy requests, message headers, a
+ * line that does not start with a letter) end the session with Postfix's
+ * "221 2.7.0 Error: I can break rules, too. Goodbye.".
  *
  * Errors: every 4xx/5xx reply counts; from smtpd_soft_error_limit on, each
  * costs smtpd_error_sleep_time before it is sent; at
  * smtpd_hard_error_limit the session ends with "421 4.7.0 Error: too many
- * errors".  A command that waits more than smtpd_timeout for input gets
- * "421 4.4.2 Error: timeout exceeded" and the connection is closed.
+ * errors".  Junk commands (smtpd_command.h) are free up to
+ * smtpd_junk_command_limit, then each counts as an error.  A command
+ * that is not complete smtpd_timeout after the previous reply was due
+ * (however slowly its bytes trickle in), or whose replies the client does
+ * not take within that time, gets "421 4.4.2 Error: timeout exceeded"
+ * where it can still be sent, and the connection is closed.
  *
  * Enhanced status codes (RFC 2034, RFC 3463) are on every reply after the
  * greeting.
@@ -31,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +55,8 @@
 
 #define SMTPD_REPLY_MAX 1024
 #define SMTPD_TLS_HANDSHAKE_MS 60000
+#define SMTPD_LINGER_MS 1000
+#define SMTPD_LINGER_BYTES (1024 * 1024)
 
 /* ---- replies and logs ---------------------------------------------- */
 
@@ -141,17 +157,29 @@ void smtpd_timeout_reply(struct smtpd_session *s)
     log_info("timeout after %s from %s", s->last_command, s->client_id);
 }
 
-/* Before a close that the client does not expect: what it already sent
- * is read and dropped (a bounded amount, without waiting), because
- * closing a socket with unread input sends a TCP reset, and a reset can
- * destroy our last reply before the client reads it. */
-static void smtpd_drain_input(struct smtpd_session *s)
+/* The end of a plaintext session: our side is shut down, then what the
+ * client still sends is read and dropped until it closes too, for at
+ * most SMTPD_LINGER_MS and SMTPD_LINGER_BYTES.  Closing a socket with
+ * unread input sends a TCP reset, and a reset can destroy our last reply
+ * (the 421 or 554 that says why) before the client reads it. */
+static void smtpd_linger(struct smtpd_session *s)
 {
     (void)stream_discard_pending(&s->stream);
+    if (shutdown(s->fd, SHUT_WR) != 0)
+        return; /* the client is gone already */
+    long long until = stream_now_ms() + SMTPD_LINGER_MS;
     char bytes[4096];
-    for (int i = 0; i < 256; i++)
-        if (recv(s->fd, bytes, sizeof(bytes), MSG_DONTWAIT) <= 0)
+    size_t total = 0;
+    while (total < SMTPD_LINGER_BYTES) {
+        long long left = until - stream_now_ms();
+        struct pollfd p = { .fd = s->fd, .events = POLLIN, .revents = 0 };
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             break;
+        ssize_t n = recv(s->fd, bytes, sizeof(bytes), MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
 }
 
 /* ---- transaction ---------------------------------------------------- */
@@ -229,6 +257,34 @@ static void smtpd_helo(struct smtpd_session *s, const char *arg, int esmtp)
     smtpd_reply(s, "250 CHUNKING");
 }
 
+/* The path and parameters of MAIL or RCPT into s->addr.  As Postfix does
+ * with its default strict_rfc821_envelopes = no, a path without angle
+ * brackets ("MAIL FROM:user@example.org", sent by old devices and
+ * scripts) is taken as if it had them; everything else about it is judged
+ * as strictly. */
+static enum smtp_address_result smtpd_parse_path(struct smtpd_session *s,
+                                                 enum smtp_address_command cmd,
+                                                 const char *path, size_t len,
+                                                 unsigned ext)
+{
+    if (len == 0 || path[0] == '<')
+        return smtp_address_parse(&s->addr, cmd, path, len, ext);
+    size_t word = strcspn(path, " ");
+    struct buf bracketed;
+    buf_init(&bracketed, (size_t)s->smtpd->line_limit + 3);
+    enum smtp_address_result r;
+    if (buf_append_char(&bracketed, '<') != 0 ||
+        buf_append(&bracketed, path, word) != 0 ||
+        buf_append_char(&bracketed, '>') != 0 ||
+        buf_append(&bracketed, path + word, len - word) != 0)
+        r = smtp_address_parse(&s->addr, cmd, path, len, ext);
+    else
+        r = smtp_address_parse(&s->addr, cmd, bracketed.data, bracketed.len,
+                               ext);
+    buf_free(&bracketed);
+    return r;
+}
+
 static void smtpd_address_error(struct smtpd_session *s)
 {
     const struct smtp_address *a = &s->addr;
@@ -256,8 +312,8 @@ static void smtpd_mail(struct smtpd_session *s, const char *arg)
         return;
     }
     size_t len = s->line.len - (size_t)(path - line);
-    if (smtp_address_parse(&s->addr, SMTP_ADDRESS_MAIL, path, len,
-                           s->extensions) != SMTP_ADDRESS_OK) {
+    if (smtpd_parse_path(s, SMTP_ADDRESS_MAIL, path, len, s->extensions) !=
+        SMTP_ADDRESS_OK) {
         smtpd_address_error(s);
         return;
     }
@@ -381,7 +437,7 @@ static void smtpd_rcpt(struct smtpd_session *s, const char *arg)
     }
     size_t len = s->line.len - (size_t)(path - line);
     unsigned ext = s->extensions | (s->smtputf8 ? SMTP_UTF8_TRANSACTION : 0);
-    if (smtp_address_parse(&s->addr, SMTP_ADDRESS_RCPT, path, len, ext) !=
+    if (smtpd_parse_path(s, SMTP_ADDRESS_RCPT, path, len, ext) !=
         SMTP_ADDRESS_OK) {
         smtpd_address_error(s);
         return;
@@ -571,7 +627,7 @@ static void smtpd_dispatch(struct smtpd_session *s)
 /* Bytes the client sent that we have not read yet: in the stream's
  * buffer or in the socket (peeked, so nothing is consumed; a half-closed
  * connection shows no bytes). */
-static size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek)
+size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek)
 {
     size_t pending = stream_pending(&s->stream);
     if (pending > 0) {
@@ -597,8 +653,8 @@ static size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek)
 static int smtpd_improper_pipelining(struct smtpd_session *s)
 {
     enum smtpd_command_id prev = s->previous;
-    if (prev == SMTPD_CMD_STARTTLS || prev == SMTPD_CMD_QUIT ||
-        prev == SMTPD_CMD_DATA)
+    if (s->improper_pipelining || prev == SMTPD_CMD_STARTTLS ||
+        prev == SMTPD_CMD_QUIT || prev == SMTPD_CMD_DATA)
         return 0;
     int connect = prev == SMTPD_CMD_COUNT;
     if (!connect && !smtpd_command_ends_group(prev) && s->esmtp)
@@ -629,6 +685,7 @@ static int smtpd_improper_pipelining(struct smtpd_session *s)
         log_info("improper command pipelining after %s from %s: %s",
                  connect ? "CONNECT" : smtpd_command_name(prev),
                  s->client_id, buf_cstr(&shown));
+        s->improper_pipelining = 1;
     }
     buf_free(&peek);
     buf_free(&shown);
@@ -637,6 +694,17 @@ static int smtpd_improper_pipelining(struct smtpd_session *s)
     smtpd_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
     (void)stream_flush(&s->stream);
     return 1;
+}
+
+/* 1 when a whole command line is already buffered: the replies may then
+ * wait for it, as a pipelined group gets its replies in one write.  A
+ * partial line is no reason to hold them back: the client may be waiting
+ * for them before it sends the rest. */
+static int smtpd_line_buffered(const struct smtpd_session *s)
+{
+    size_t pending = stream_pending(&s->stream);
+    return pending > 0 &&
+           memchr(s->stream.in.data + s->stream.in_pos, '\n', pending) != NULL;
 }
 
 /* Reads one command; 0 with s->line set, 1 when it was answered already
@@ -650,8 +718,7 @@ static int smtpd_read_command(struct smtpd_session *s)
     if (smtpd_improper_pipelining(s))
         return -1;
     stream_set_deadline(&s->stream, s->smtpd->timeout_ms / 1000);
-    if (stream_pending(&s->stream) == 0 &&
-        stream_flush(&s->stream) != STREAM_OK) {
+    if (!smtpd_line_buffered(s) && stream_flush(&s->stream) != STREAM_OK) {
         if (s->stream.error == STREAM_TIMEOUT)
             log_info("timeout after %s from %s", s->last_command,
                      s->client_id);
@@ -663,6 +730,8 @@ static int smtpd_read_command(struct smtpd_session *s)
     enum stream_line_ending ending;
     int rc = stream_read_line(&s->stream, &s->line, (size_t)s->smtpd->line_limit,
                               &ending);
+    /* The command's own work (lookups, cleanup) is bounded per wait. */
+    stream_set_deadline(&s->stream, 0);
     if (rc == STREAM_TIMEOUT) {
         smtpd_timeout_reply(s);
         return -1;
@@ -776,7 +845,7 @@ static void smtpd_session_loop(struct smtpd_session *s)
     }
     (void)stream_flush(&s->stream);
     if (s->tls == NULL)
-        smtpd_drain_input(s);
+        smtpd_linger(s);
 }
 
 void smtpd_session_run(struct smtpd *d, int fd)

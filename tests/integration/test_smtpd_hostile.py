@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+import smtpd_instance
 from conftest import finish_instance, make_instance
 from smtpd_instance import PASSWORD, RawSmtp, queued, start_smtpd, wait_queued
 
@@ -70,6 +71,18 @@ CASES = {
     "mail space before colon": [EHLO, ("MAIL FROM :<a@example.org>",
                                        r"^501 5\.5\.4 ")],
     "mail null sender": [EHLO, ("MAIL FROM:<>", r"^250 2\.1\.0")],
+    # as Postfix's default strict_rfc821_envelopes = no: brackets may be
+    # missing
+    "mail without brackets": [EHLO, ("MAIL FROM:a@example.org",
+                                     r"^250 2\.1\.0")],
+    "mail without brackets and size": [EHLO, ("MAIL FROM: a@example.org "
+                                              "SIZE=10", r"^250 2\.1\.0")],
+    "mail without brackets bad": [EHLO, ("MAIL FROM:a@@example.org",
+                                         r"^501 5\.1\.7 ")],
+    "mail half a bracket": [EHLO, ("MAIL FROM:a@example.org>",
+                                   r"^501 5\.1\.7 ")],
+    "rcpt without brackets": [EHLO, MAIL, ("RCPT TO:alice@mx.example.net",
+                                           r"^250 2\.1\.5")],
     "mail nested": [EHLO, MAIL, ("MAIL FROM:<b@example.org>",
                                  r"^503 5\.5\.1 Error: nested MAIL")],
     "mail junk after path": [EHLO, ("MAIL FROM:<a@example.org>junk",
@@ -263,6 +276,8 @@ CASES = {
                                      r"^250 2\.1\.0"),
                               (NOTHING, r"^250 2\.1\.5"),
                               (NOTHING, r"^250 2\.0\.0"), ("NOOP", r"^250 ")],
+    "replies before a partial line": [EHLO, (b"RSET\r\nNOO", r"^250 2\.0\.0"),
+                                      (b"P\r\n", r"^250 2\.0\.0")],
     "pipelined past data": [EHLO, (b"MAIL FROM:<a@example.org>\r\nRCPT TO:"
                                    b"<alice@mx.example.net>\r\nDATA\r\n"
                                    b"Subject: x\r\n\r\n.\r\n", r"^250 2\.1\.0"),
@@ -324,21 +339,25 @@ def test_scripted_session(hostile, name):
 
 # ---- clients a script cannot play --------------------------------------
 
-def test_junk_commands_are_bounded(hostile):
-    """NOOP, RSET and VRFY are free up to smtpd_junk_command_limit (100);
-    then each one counts as an error, so a flood ends at the hard limit."""
+@pytest.mark.parametrize("command", ["NOOP", "RSET", "VRFY alice", "HELP",
+                                     "EHLO client.example"])
+def test_junk_commands_are_bounded(hostile, command):
+    """NOOP, RSET, VRFY (and HELO, EHLO, HELP) are free up to
+    smtpd_junk_command_limit (100); then each one counts as an error, so
+    a flood of 10000 ends at the hard limit (20)."""
     inst, ports = hostile
     c = RawSmtp(ports.smtp)
     codes = []
     for _ in range(10000):
-        code, _ = c.cmd("NOOP")
+        code, _ = c.cmd(command)
         codes.append(code)
-        if code != 250:
+        if code >= 400:
             break
     assert len(codes) == 100 + 20 + 1 and codes[-1] == 421, codes[-5:]
     assert c.closed()
     c.close()
-    inst.wait_log(r"too many errors after NOOP from localhost")
+    verb = command.split()[0]
+    inst.wait_log(rf"too many errors after {verb} from localhost")
 
 
 def test_a_delivered_message_resets_the_junk_count(hostile):
@@ -354,27 +373,35 @@ def test_a_delivered_message_resets_the_junk_count(hostile):
     c.close()
 
 
-def test_talking_before_the_greeting_ends_the_session(hostile):
+def test_talking_before_the_greeting_ends_the_session(plain_instance):
     """Postfix 3.9's smtpd_forbid_unauth_pipelining: the greeting, then
-    554 5.5.0, and the log line that names what the client sent.  The
-    server may look before the bytes arrive (then the session is normal),
-    so a few tries are allowed."""
-    inst, ports = hostile
-    for _ in range(10):
-        c = RawSmtp(ports.smtp, greeting=False)
-        c.send(b"EHLO spam.example\r\n")
-        assert c.reply()[0] == 220
-        code, lines = c.reply()
-        if code == 554:
-            break
-        assert code == 250, lines
-        c.close()
-    assert (code, lines) == (554, ["5.5.0 Error: SMTP protocol "
-                                   "synchronization"])
+    554 5.5.0, and the log line that names what the client sent.  With
+    one smtpd process, busy with a first client, the second client's bytes
+    are surely there before its greeting."""
+    real = smtpd_instance.smtpd_master_cf
+
+    def one_process(ports, extra_smtp=""):
+        return real(ports, extra_smtp).replace(" inet n - n - - ",
+                                               " inet n - n - 1 ", 1)
+
+    smtpd_instance.smtpd_master_cf = one_process
+    try:
+        ports = start_smtpd(plain_instance)
+    finally:
+        smtpd_instance.smtpd_master_cf = real
+    first = RawSmtp(ports.smtp)
+    c = RawSmtp(ports.smtp, greeting=False)
+    c.send(b"EHLO spam.example\r\n")
+    time.sleep(0.2)
+    assert first.cmd("QUIT")[0] == 221
+    first.close()
+    assert c.reply()[0] == 220
+    assert c.reply() == (554, ["5.5.0 Error: SMTP protocol synchronization"])
     assert c.closed()
     c.close()
-    inst.wait_log(r"improper command pipelining after CONNECT from "
-                  r"localhost\[127\.0\.0\.1\]: EHLO spam\.example\\r\\n")
+    plain_instance.wait_log(r"improper command pipelining after CONNECT from "
+                            r"localhost\[127\.0\.0\.1\]: EHLO spam\.example"
+                            r"\\r\\n")
 
 
 def test_a_pipelined_bdat_transaction_twice_in_one_packet(hostile):
@@ -420,10 +447,12 @@ def test_slowloris_cannot_stretch_a_command(hostile):
     inst.wait_log(r"timeout after CONNECT from localhost")
 
 
-def test_a_client_that_never_reads_is_dropped(hostile):
+def test_a_client_that_never_reads_is_dropped(plain_instance):
     """Replies pile up in the socket until writes block; the write side
-    is bounded by smtpd_timeout as well."""
-    inst, ports = hostile
+    is bounded by smtpd_timeout as well.  (Junk commands are let be here,
+    so that the replies can grow without errors.)"""
+    ports = start_smtpd(plain_instance, f"smtpd_timeout = {SMTP_TIMEOUT}s\n"
+                                        "smtpd_junk_command_limit = 100000\n")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", ports.smtp))
@@ -432,22 +461,41 @@ def test_a_client_that_never_reads_is_dropped(hostile):
     sock.sendall(b"EHLO client.example\r\n")
     time.sleep(0.2)
     started = time.monotonic()
-    sender_done = threading.Event()
 
     def flood():
         try:
-            sock.sendall(b"HELP\r\n" * 400000)
+            sock.sendall(b"HELP\r\n" * 90000)
         except OSError:
             pass
-        sender_done.set()
 
     thread = threading.Thread(target=flood, daemon=True)
     thread.start()
-    inst.wait_log(r"timeout after HELP from localhost",
-                  timeout=2 * SMTP_TIMEOUT + 5)
+    plain_instance.wait_log(r"timeout after HELP from localhost",
+                            timeout=2 * SMTP_TIMEOUT + 5)
     assert time.monotonic() - started < 2 * SMTP_TIMEOUT + 5
     sock.close()
     thread.join(5)
+
+
+def test_auth_response_deadline(hostile):
+    """An AUTH exchange cannot be stretched either."""
+    inst, ports = hostile
+    c = RawSmtp(ports.smtp)
+    run_script(c, [EHLO, ("AUTH LOGIN", r"^334 ")])
+    started = time.monotonic()
+    c.sock.settimeout(0.3)
+    got = b""
+    for _ in range(40):
+        try:
+            c.send(b"Y")
+            got = c.sock.recv(1024)
+            break
+        except socket.timeout:
+            pass
+    assert got.startswith(b"421 4.4.2 "), got
+    assert time.monotonic() - started < SMTP_TIMEOUT + 3
+    c.close()
+    inst.wait_log(r"timeout after AUTH from localhost")
 
 
 def test_half_close_gets_the_replies(hostile):
@@ -535,7 +583,52 @@ def test_pipelining_may_be_allowed(plain_instance):
     c.send(b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\n")
     assert reply_line(c) == "250 CHUNKING"
     assert reply_line(c).startswith("250 2.1.0")
+    assert c.cmd("RCPT TO:<alice@mx.example.net>")[0] == 250
     c.close()
     plain_instance.wait_log(r"improper command pipelining after EHLO from "
                             r"localhost\[127\.0\.0\.1\]: MAIL FROM:<a@"
                             r"example\.org>\\r\\n")
+    # Logged once per session, as Postfix does.
+    c = RawSmtp(ports.smtp)
+    c.send(b"HELO client.example\r\nNOOP\r\nNOOP\r\nQUIT\r\n")
+    assert [reply_line(c)[:3] for _ in range(4)] == ["250", "250", "250",
+                                                      "221"]
+    c.close()
+    plain_instance.wait_log(r"disconnect from .* helo=1 noop=2 quit=1")
+    assert len(re.findall(r"improper command pipelining after",
+                          plain_instance.log())) == 2
+
+
+SAMPLE = ["bdat huge count", "http request", "pipelined after ehlo",
+          "size overflow", "auth huge response", "mail path too long",
+          "rcpt utf8 without smtputf8 on mail", "replies before a partial "
+          "line", "bdat after data", "commands after quit"]
+
+
+def test_sample_as_root_and_as_nobody(instance):
+    """A sample of the scripts against an instance run as root (children
+    as postino) and as nobody."""
+    ports = start_smtpd(instance, extra_smtp="\n  -o smtpd_sasl_auth_enable=yes"
+                                             "\n  -o smtpd_tls_auth_only=no")
+    for name in SAMPLE:
+        c = RawSmtp(ports.smtp)
+        try:
+            run_script(c, CASES[name])
+        finally:
+            c.close()
+    wait_queued(instance, 1)  # the message of "bdat after data"
+
+
+def test_empty_bdat_chunks_are_bounded(hostile):
+    inst, ports = hostile
+    c = RawSmtp(ports.smtp)
+    run_script(c, TRANSACTION)
+    codes = []
+    for _ in range(1000):
+        code, _ = c.cmd("BDAT 0")
+        codes.append(code)
+        if code != 250:
+            break
+    # The EHLO was the first junk command: 99 free chunks, 20 errors, 421.
+    assert len(codes) == 99 + 20 + 1 and codes[-1] == 421, codes[-3:]
+    c.close()
