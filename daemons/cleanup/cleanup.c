@@ -131,52 +131,6 @@ static void reply_protocol_error(struct stream *s, const char *id,
     reply(s, "defer", id, 451, "4.3.0", "Error: internal protocol error");
 }
 
-/* --- The next queue file, made ahead ----------------------------------- */
-
-/* Creating the queue file is the slowest step of an open (the unnamed
- * inode goes on the file system's orphan list, a journal update), and the
- * client waits for it before it may log its first line.  So an idle
- * process keeps the next message's file ready, made when no client waits:
- * at start and after each message.  Only unnamed files are made ahead; a
- * named tmp.* file would lie visible in incoming/ while the process idles,
- * so where there are none, files are made on demand as before. */
-struct cleanup_spare {
-    struct queue_writer writer;
-    int ready;
-    int no_unnamed;     /* none to be had here: do not try again */
-};
-
-static void spare_prepare(struct cleanup_spare *spare)
-{
-    if (spare->ready || spare->no_unnamed)
-        return;
-    struct buf error;
-    buf_init(&error, 4096);
-    if (queue_writer_open(&spare->writer, INCOMING_DIR, &error) != 0) {
-        /* Not worth a warning: the open request will retry and report. */
-        log_debug("queue file made ahead: %s", buf_cstr(&error));
-        buf_free(&error);
-        return;
-    }
-    buf_free(&error);
-    if (!spare->writer.anonymous) {
-        queue_writer_abort(&spare->writer);
-        spare->no_unnamed = 1;
-        return;
-    }
-    spare->ready = 1;
-}
-
-/* Moves the ready file to w; 0 when there was none. */
-static int spare_take(struct cleanup_spare *spare, struct queue_writer *w)
-{
-    if (!spare->ready)
-        return 0;
-    *w = spare->writer;
-    spare->ready = 0;
-    return 1;
-}
-
 /* --- One message -------------------------------------------------------- */
 
 static void state_init(struct cleanup_state *st,
@@ -357,8 +311,7 @@ static int open_message(struct cleanup_state *st, struct stream *s)
     st->flags = (unsigned)flags;
     struct buf error;
     buf_init(&error, 4096);
-    if (!spare_take(st->cfg->spare, &st->writer) &&
-        queue_writer_open(&st->writer, INCOMING_DIR, &error) != 0) {
+    if (queue_writer_open(&st->writer, INCOMING_DIR, &error) != 0) {
         int saved = errno;
         log_warn("%s", buf_cstr(&error));
         buf_free(&error);
@@ -401,9 +354,7 @@ static void cleanup_service(struct server *srv, int fd)
     }
     state_free(&st);
     stream_free(&s);
-    /* The skeleton closes fd.  The client has its answer: make the next
-     * queue file now. */
-    spare_prepare(cfg->spare);
+    /* The skeleton closes fd. */
 }
 
 /* --- Start-up ----------------------------------------------------------- */
@@ -415,11 +366,9 @@ static void cleanup_init(struct server *srv)
      * when the skeleton returns from main after a reload). */
     static struct cleanup_config settings;
     static struct trigger qmgr_wakeup;
-    static struct cleanup_spare spare;
     struct cleanup_config *cfg = &settings;
     trigger_init(&qmgr_wakeup, QMGR_SOCKET);
     cfg->qmgr_wakeup = &qmgr_wakeup;
-    cfg->spare = &spare;
     cfg->myhostname = config_get_str(c, "myhostname");
     cfg->myorigin = config_get_str(c, "myorigin");
     cfg->append_at_myorigin = config_get_bool(c, "append_at_myorigin");
@@ -448,7 +397,6 @@ static void cleanup_init(struct server *srv)
     if (stale > 0)
         log_info("removed %d stale temporary file%s from %s", stale,
                  stale == 1 ? "" : "s", INCOMING_DIR);
-    spare_prepare(cfg->spare);
     srv->app = cfg;
 }
 

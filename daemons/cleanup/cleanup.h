@@ -43,8 +43,6 @@ struct cleanup_tables {
     size_t count;
 };
 
-struct cleanup_spare;
-
 struct cleanup_config {
     const char *myhostname;
     const char *myorigin;
@@ -69,7 +67,6 @@ struct cleanup_config {
     struct cleanup_tables recipient_canonical;
     struct cleanup_tables virtual_alias;
     struct trigger *qmgr_wakeup; /* the process's, across messages */
-    struct cleanup_spare *spare; /* the next queue file, made ahead */
 };
 
 struct cleanup_recipient {
