@@ -216,6 +216,23 @@ static void smtpd_set_printable(struct buf *out, const char *text)
                                                                : (char)*p);
 }
 
+/* Client bytes for a log line as Postfix shows them: CR and LF as "\r"
+ * and "\n", other controls '?'. */
+static void smtpd_set_escaped(struct buf *out, const char *data, size_t len)
+{
+    buf_reset(out);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (c == '\r')
+            (void)buf_append_str(out, "\\r");
+        else if (c == '\n')
+            (void)buf_append_str(out, "\\n");
+        else
+            (void)buf_append_char(out, (c < 0x20 || c == 0x7f) ? '?'
+                                                                 : (char)c);
+    }
+}
+
 /* ---- commands ------------------------------------------------------- */
 
 static void smtpd_helo(struct smtpd_session *s, const char *arg, int esmtp)
@@ -647,9 +664,10 @@ size_t smtpd_unread_input(struct smtpd_session *s, struct buf *peek)
  * client waits for the reply, and without EHLO it may not pipeline at all.
  * Input that is already here while the reply has not even been sent was
  * written blind: a spam engine's shortcut, or a smuggling attempt.  Like
- * Postfix 3.9 (smtpd_forbid_unauth_pipelining = yes): logged, and the
- * session ends with 554 5.5.0; with the parameter off it is only logged.  After STARTTLS the handshake ran in
- * between; DATA's own check is in smtpd_data.c. */
+ * Postfix 3.9 (smtpd_forbid_unauth_pipelining = yes): logged once, and
+ * the session ends with 554 5.5.0; with the parameter off it is only
+ * logged.  After STARTTLS the handshake ran in between; DATA's own check
+ * is in smtpd_data.c. */
 static int smtpd_improper_pipelining(struct smtpd_session *s)
 {
     enum smtpd_command_id prev = s->previous;
@@ -669,19 +687,10 @@ static int smtpd_improper_pipelining(struct smtpd_session *s)
      * ("printf 'EHLO x\r\nQUIT\r\n' | openssl s_client") get their
      * replies. */
     int improper = unread > 0 &&
-                   !(unread == 6 && strncasecmp(peek.data, "QUIT\r\n", 6) == 0);
+                   !(unread == 6 && peek.len == 6 &&
+                     strncasecmp(peek.data, "QUIT\r\n", 6) == 0);
     if (improper) {
-        (void)buf_append_char(&peek, '\0');
-        for (size_t i = 0; i + 1 < peek.len; i++) {
-            unsigned char c = (unsigned char)peek.data[i];
-            if (c == '\r')
-                (void)buf_append_str(&shown, "\\r");
-            else if (c == '\n')
-                (void)buf_append_str(&shown, "\\n");
-            else
-                (void)buf_append_char(&shown, (c < 0x20 || c == 0x7f)
-                                                  ? '?' : (char)c);
-        }
+        smtpd_set_escaped(&shown, peek.data, peek.len);
         log_info("improper command pipelining after %s from %s: %s",
                  connect ? "CONNECT" : smtpd_command_name(prev),
                  s->client_id, buf_cstr(&shown));
