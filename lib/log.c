@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,31 @@ static struct {
     int file_fd;
     int verbose;
     int syslog_open;
+    pid_t pid;           /* cached for the line prefix; 0: not known */
+    int pid_watched;     /* the fork handler that forgets it is set */
 } log_state = { "postino", "postino", "postino/postino", "localhost",
-                LOG_TO_TTY, -1, 0, 0 };
+                LOG_TO_TTY, -1, 0, 0, 0, 0 };
+
+/* A forked child must not log with its parent's pid. */
+static void log_forget_pid(void)
+{
+    log_state.pid = 0;
+}
+
+/* The process id, asked of the kernel once per process rather than once
+ * per line: a busy daemon logs several lines for every message. */
+static pid_t log_pid(void)
+{
+    if (log_state.pid != 0)
+        return log_state.pid;
+    if (!log_state.pid_watched)
+        log_state.pid_watched = pthread_atfork(NULL, NULL,
+                                               log_forget_pid) == 0;
+    pid_t pid = getpid();
+    if (log_state.pid_watched)
+        log_state.pid = pid;
+    return pid;
+}
 
 static void log_make_tag(void)
 {
@@ -128,7 +152,7 @@ static void log_file_prefix(char *line, size_t size, size_t *len)
     if (localtime_r(&now, &tm) != NULL)
         strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
     char pid[32];
-    snprintf(pid, sizeof(pid), "[%ld]: ", (long)getpid());
+    snprintf(pid, sizeof(pid), "[%ld]: ", (long)log_pid());
     line_append(line, size, len, when);
     line_append(line, size, len, " ");
     line_append(line, size, len, log_state.host);

@@ -8,12 +8,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -186,9 +188,9 @@ static void server_setup_signals(sigset_t *wait_mask)
 }
 
 /* Tells the master we are busy or available; exits when it is gone. */
-static void server_report(enum server_status status)
+static void server_report(const struct server *srv, enum server_status status)
 {
-    int32_t message[2] = { (int32_t)getpid(), (int32_t)status };
+    int32_t message[2] = { (int32_t)srv->pid, (int32_t)status };
     for (;;) {
         ssize_t n = write(SERVER_STATUS_FD, message, sizeof(message));
         if (n == (ssize_t)sizeof(message))
@@ -201,34 +203,51 @@ static void server_report(enum server_status status)
     }
 }
 
-/* Waits for a connection; returns its descriptor, or -1 when it is time to
- * exit (idle too long, or asked to finish). */
-static int server_accept(struct server *srv, const sigset_t *wait_mask,
+/* The listening sockets in an epoll set, each with EPOLLEXCLUSIVE: a new
+ * connection then wakes one idle process of the service rather than all
+ * of them, which would each wake up (a context switch and two system
+ * calls) only for all but one to find nothing to accept. */
+static int server_listen_set(const struct server *srv)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        log_fatal("epoll_create1: %s", strerror(errno));
+    for (size_t i = 0; i < srv->listen_count; i++) {
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+        ev.data.fd = srv->listen_fds[i];
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, srv->listen_fds[i], &ev) != 0)
+            log_fatal("epoll_ctl: %s", strerror(errno));
+    }
+    return ep;
+}
+
+/* Waits for a connection on the listening set ep; returns its descriptor,
+ * or -1 when it is time to exit (idle too long, or asked to finish). */
+static int server_accept(int ep, const sigset_t *wait_mask,
                          long idle_seconds)
 {
-    struct pollfd fds[SERVER_LISTEN_MAX];
-    for (size_t i = 0; i < srv->listen_count; i++) {
-        fds[i].fd = srv->listen_fds[i];
-        fds[i].events = POLLIN;
-    }
+    int timeout_ms = -1;
+    if (idle_seconds > 0)
+        timeout_ms = idle_seconds > INT_MAX / 1000 ? INT_MAX
+                                                   : (int)idle_seconds * 1000;
     for (;;) {
         if (server_exit_requested)
             return -1;
-        struct timespec timeout = { idle_seconds, 0 };
-        int n = ppoll(fds, srv->listen_count,
-                      idle_seconds > 0 ? &timeout : NULL, wait_mask);
+        struct epoll_event ready[SERVER_LISTEN_MAX];
+        int n = epoll_pwait(ep, ready, SERVER_LISTEN_MAX, timeout_ms,
+                            wait_mask);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            log_fatal("poll: %s", strerror(errno));
+            log_fatal("epoll_pwait: %s", strerror(errno));
         if (n == 0) {
             log_debug("idle timeout -- exiting");
             return -1;
         }
-        for (size_t i = 0; i < srv->listen_count; i++) {
-            if (!(fds[i].revents & POLLIN))
-                continue;
-            int fd = accept4(fds[i].fd, NULL, NULL, SOCK_CLOEXEC);
+        for (int i = 0; i < n; i++) {
+            int fd = accept4(ready[i].data.fd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0)
                 return fd;
             if (errno == EINVAL || errno == EBADF || errno == ENOTSOCK) {
@@ -273,21 +292,25 @@ static void server_loop(struct server *srv, const struct server_spec *spec,
     long max_use = config_get_int(srv->cfg, "max_use");
     long max_idle = spec->no_idle_exit ? 0
                                        : config_get_time(srv->cfg, "max_idle");
+    int ep = server_listen_set(srv);
     for (long used = 0; used < max_use || spec->mode == SERVER_TRIGGER;
          used++) {
-        server_report(SERVER_STATUS_AVAILABLE);
-        int fd = server_accept(srv, wait_mask, max_idle);
+        server_report(srv, SERVER_STATUS_AVAILABLE);
+        int fd = server_accept(ep, wait_mask, max_idle);
         if (fd < 0)
-            return;
-        server_report(SERVER_STATUS_BUSY);
+            break;
+        server_report(srv, SERVER_STATUS_BUSY);
         if (spec->mode == SERVER_TRIGGER)
             server_read_trigger(srv, spec, fd);
         else
             spec->service(srv, fd);
         if (close(fd) != 0 && errno != EINTR)
             log_warn("close: %s", strerror(errno));
+        if (used + 1 >= max_use && spec->mode != SERVER_TRIGGER)
+            log_debug("max_use reached -- exiting");
     }
-    log_debug("max_use reached -- exiting");
+    if (close(ep) != 0)
+        log_warn("close epoll set: %s", strerror(errno));
 }
 
 /*
@@ -397,8 +420,8 @@ static void server_multi_on_listen(struct event_loop *loop, int fd,
     }
     /* Like a single-connection child, tell the master that this process
      * served one more connection; it stays available for the next. */
-    server_report(SERVER_STATUS_BUSY);
-    server_report(SERVER_STATUS_AVAILABLE);
+    server_report(srv, SERVER_STATUS_BUSY);
+    server_report(srv, SERVER_STATUS_AVAILABLE);
     m->used++;
     m->open++;
     if (m->idle_timer != 0) {
@@ -455,7 +478,7 @@ static void server_multi_loop(struct server *srv,
     if (sigprocmask(SIG_SETMASK, wait_mask, NULL) != 0)
         log_fatal("sigprocmask: %s", strerror(errno));
     server_multi_watch_listen(srv);
-    server_report(SERVER_STATUS_AVAILABLE);
+    server_report(srv, SERVER_STATUS_AVAILABLE);
     server_multi_check_idle(srv);
     while (!m.done && !server_exit_requested) {
         if (event_loop_run_once(srv->loop, -1) < 0)
@@ -480,6 +503,7 @@ int server_main(int argc, char **argv, const struct server_spec *spec)
     srv.argc = argc - optind;
     srv.argv = argv + optind;
     srv.listen_count = (size_t)opt.listen_count;
+    srv.pid = getpid();
     for (size_t i = 0; i < srv.listen_count; i++)
         srv.listen_fds[i] = SERVER_LISTEN_FD + (int)i;
 

@@ -92,6 +92,7 @@ struct server {
     size_t listen_count;
     struct event_loop *loop;      /* SERVER_MULTI only, else NULL */
     struct server_multi *multi;   /* SERVER_MULTI: the skeleton's state */
+    pid_t pid;                 /* this process, for the status messages */
 };
 
 struct server_spec {

@@ -14,13 +14,19 @@
  *   - Every wait is a poll() bounded by timeout_ms and by the deadline; a
  *     poll() interrupted by a signal resumes with the time that remains.
  *     All times come from CLOCK_MONOTONIC.
- *   - Plain descriptors: poll() first, then read(2), or send(2) with
- *     MSG_NOSIGNAL | MSG_DONTWAIT, so that a write to a closed socket gives
- *     EPIPE instead of SIGPIPE and never blocks past the timeout.  A
- *     descriptor that is not a socket (a pipe) is written with write(2) in
- *     pieces of at most PIPE_BUF bytes, which a writable pipe takes without
- *     blocking; a program that writes to pipes must ignore SIGPIPE (the
- *     daemon skeleton does).
+ *   - Sockets: recv(2) and send(2) with MSG_DONTWAIT (and MSG_NOSIGNAL,
+ *     so that a write to a closed socket gives EPIPE instead of SIGPIPE),
+ *     which never block whatever the descriptor's mode; poll() only when
+ *     they say EAGAIN.  Most reads and writes then cost one system call
+ *     instead of two.  The exception is the first read after output went
+ *     out: the peer is then most likely still working on its answer, and
+ *     poll() first saves a read that would fail.  A deadline that has
+ *     passed still ends the exchange before any I/O, as the wait would.
+ *   - Other descriptors (pipes; the stream learns it from ENOTSOCK):
+ *     poll() first, then read(2), or write(2) in pieces of at most
+ *     PIPE_BUF bytes, which a writable pipe takes without blocking; a
+ *     program that writes to pipes must ignore SIGPIPE (the daemon
+ *     skeleton does).
  *   - read_fn/write_fn (TLS): the function is called first and the stream
  *     polls only when it fails with EAGAIN, because a TLS layer may hold
  *     decrypted bytes that poll() cannot see.  Such a function must
@@ -68,6 +74,8 @@ void stream_init(struct stream *s, int fd, int timeout_ms)
     s->write_fn = NULL;
     s->io_ctx = NULL;
     s->in_pos = 0;
+    s->not_socket = 0;
+    s->awaits_reply = 0;
 }
 
 void stream_free(struct stream *s)
@@ -146,28 +154,55 @@ static int stream_wait(struct stream *s, short events)
     return stream_fail(s, STREAM_TIMEOUT);
 }
 
+/* Whether the deadline has passed: a wait would time out at once, so I/O
+ * that skips the wait must too, even when the peer's bytes are there. */
+static int stream_deadline_passed(const struct stream *s)
+{
+    return s->deadline_ms != 0 && stream_now_ms() >= s->deadline_ms;
+}
+
+/* One read attempt without waiting, or a read(2) after poll() for a
+ * descriptor that is not a socket: the byte count, or -1 with errno. */
+static ssize_t stream_read_once(struct stream *s, char *dst, size_t max)
+{
+    if (s->read_fn)
+        return s->read_fn(s->io_ctx, dst, max);
+    if (s->not_socket)
+        return read(s->fd, dst, max);
+    ssize_t n = recv(s->fd, dst, max, MSG_DONTWAIT);
+    if (n >= 0 || errno != ENOTSOCK)
+        return n;
+    s->not_socket = 1;
+    errno = EAGAIN; /* poll, then read(2) */
+    return -1;
+}
+
 /* Reads at most max bytes into dst: the byte count (> 0), STREAM_EOF, or
  * a sticky STREAM_TIMEOUT / STREAM_ERROR. */
 static ssize_t stream_read_into(struct stream *s, char *dst, size_t max)
 {
-    /* read_fn is called before any wait; a plain descriptor is polled
-     * before every read(2), so that a blocking one never blocks. */
-    int call_first = s->read_fn != NULL;
+    /* read_fn is called before any wait, and so is recv(2) on a socket
+     * unless an answer to our output is awaited (see the top of file). */
+    int call_first = s->read_fn != NULL ||
+                     (!s->not_socket && !s->awaits_reply);
+    s->awaits_reply = 0;
     for (;;) {
         if (!call_first) {
             int rc = stream_wait(s, POLLIN);
             if (rc != STREAM_OK)
                 return rc;
+        } else if (s->read_fn == NULL && stream_deadline_passed(s)) {
+            errno = ETIMEDOUT;
+            return stream_fail(s, STREAM_TIMEOUT);
         }
-        ssize_t n = s->read_fn ? s->read_fn(s->io_ctx, dst, max)
-                               : read(s->fd, dst, max);
+        ssize_t n = stream_read_once(s, dst, max);
         if (n > 0)
             return n;
         if (n == 0)
             return STREAM_EOF;
         if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
             return stream_fail(s, STREAM_ERROR);
-        call_first = errno == EINTR && s->read_fn != NULL;
+        call_first = errno == EINTR && (s->read_fn != NULL || !s->not_socket);
     }
 }
 
@@ -347,24 +382,31 @@ int stream_read_some(struct stream *s, struct buf *out, size_t max)
     return stream_take_pending(s, out, max) > 0 ? STREAM_OK : STREAM_ERROR;
 }
 
-/* One write attempt: the byte count, or -1 with errno. */
+/* One write attempt, without waiting on a socket, or a write(2) after
+ * poll() for a descriptor that is not one: the byte count, or -1 with
+ * errno. */
 static ssize_t stream_write_once(struct stream *s, const char *data,
                                  size_t len)
 {
     if (s->write_fn)
         return s->write_fn(s->io_ctx, data, len);
+    if (s->not_socket)
+        return write(s->fd, data, len < PIPE_BUF ? len : PIPE_BUF);
     ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0 || errno != ENOTSOCK)
         return n;
-    return write(s->fd, data, len < PIPE_BUF ? len : PIPE_BUF);
+    s->not_socket = 1;
+    errno = EAGAIN; /* poll, then write(2) */
+    return -1;
 }
 
-/* Writes all len bytes, waiting for writability as needed. */
 /* Writes len bytes; *written says how many went out, also on failure. */
 static int stream_write_all(struct stream *s, const char *data, size_t len,
                             size_t *written)
 {
-    int call_first = s->write_fn != NULL; /* as in stream_read_into() */
+    /* As in stream_read_into(): write_fn and send(2) go first.  After a
+     * partial write the socket buffer is full, so poll() comes first. */
+    int call_first = s->write_fn != NULL || !s->not_socket;
     size_t done = 0;
     *written = 0;
     while (done < len) {
@@ -372,11 +414,15 @@ static int stream_write_all(struct stream *s, const char *data, size_t len,
             int rc = stream_wait(s, POLLOUT);
             if (rc != STREAM_OK)
                 return rc;
+        } else if (s->write_fn == NULL && stream_deadline_passed(s)) {
+            errno = ETIMEDOUT;
+            return stream_fail(s, STREAM_TIMEOUT);
         }
         ssize_t n = stream_write_once(s, data + done, len - done);
         if (n > 0) {
             done += (size_t)n;
             *written = done;
+            s->awaits_reply = 1;
             call_first = s->write_fn != NULL;
             continue;
         }
@@ -385,7 +431,8 @@ static int stream_write_all(struct stream *s, const char *data, size_t len,
         if (n == 0 || (errno != EINTR && errno != EAGAIN &&
                        errno != EWOULDBLOCK))
             return stream_fail(s, STREAM_ERROR);
-        call_first = errno == EINTR && s->write_fn != NULL;
+        call_first = errno == EINTR &&
+                     (s->write_fn != NULL || !s->not_socket);
     }
     return STREAM_OK;
 }

@@ -7,8 +7,11 @@
  * single read or write wait (like Postfix's smtpd_timeout), and by an
  * optional absolute deadline for the whole exchange.  A signal that
  * interrupts a wait (EINTR) does not end it early: the wait resumes with the
- * time that remains.  The descriptor may be blocking or not; the stream
- * polls before each read and write.
+ * time that remains.  The descriptor may be blocking or not: a socket is
+ * read and written with MSG_DONTWAIT and polled only when that would block
+ * (a read that follows a flush polls first, as the peer is then most
+ * likely still to answer); any other descriptor is polled before each read
+ * and write.
  *
  * Reading and writing go through read_fn/write_fn when set (TLS plugs in
  * there), otherwise through read(2)/write(2).  Such a function returns the
@@ -74,6 +77,8 @@ struct stream {
     ssize_t (*write_fn)(void *io_ctx, const void *data, size_t len);
     void *io_ctx;
     size_t in_pos;          /* in.data[in_pos..in.len) is not yet returned */
+    int not_socket;         /* send/recv said ENOTSOCK: poll before I/O */
+    int awaits_reply;       /* output was flushed since the last read */
 };
 
 void stream_init(struct stream *s, int fd, int timeout_ms);

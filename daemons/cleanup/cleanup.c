@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -34,6 +33,7 @@
 #include "server.h"
 #include "stream.h"
 #include "text.h"
+#include "trigger.h"
 
 #define QMGR_SOCKET "private/qmgr"
 #define INCOMING_DIR "incoming"
@@ -192,26 +192,6 @@ static int take_recipient(struct cleanup_state *st, const struct record *req)
     return 0;
 }
 
-/* Best effort, without blocking and without a log line: qmgr may not run. */
-static void wake_qmgr(void)
-{
-    struct sockaddr_un addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    if (text_copy(addr.sun_path, sizeof(addr.sun_path), QMGR_SOCKET) != 0)
-        return;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-        if (send(fd, "I", 1, MSG_NOSIGNAL) != 1)
-            log_debug("wakeup %s: %s", QMGR_SOCKET, strerror(errno));
-    } else {
-        log_debug("wakeup %s: %s", QMGR_SOCKET, strerror(errno));
-    }
-    (void)close(fd); /* a trigger: nothing to learn from close */
-}
-
 /* Commits or drops the file according to the verdict, and replies. */
 static void finish_message(struct cleanup_state *st, struct stream *s)
 {
@@ -249,8 +229,8 @@ static void finish_message(struct cleanup_state *st, struct stream *s)
     buf_free(&error);
     if (strcmp(id, st->id) != 0)
         log_info("%s: queue file name clash: queued as %s", st->id, id);
-    if (!st->hold)
-        wake_qmgr();
+    if (!st->hold) /* best effort, without a log line: qmgr may not run */
+        (void)trigger_send(st->cfg->qmgr_wakeup, "I", 1);
     char text[64];
     snprintf(text, sizeof(text), "Ok: queued as %s", id);
     reply(s, st->hold ? "hold" : "ok", id, 250, "2.0.0", text);
@@ -385,7 +365,10 @@ static void cleanup_init(struct server *srv)
     /* The settings, for the life of the process (static: still reachable
      * when the skeleton returns from main after a reload). */
     static struct cleanup_config settings;
+    static struct trigger qmgr_wakeup;
     struct cleanup_config *cfg = &settings;
+    trigger_init(&qmgr_wakeup, QMGR_SOCKET);
+    cfg->qmgr_wakeup = &qmgr_wakeup;
     cfg->myhostname = config_get_str(c, "myhostname");
     cfg->myorigin = config_get_str(c, "myorigin");
     cfg->append_at_myorigin = config_get_bool(c, "append_at_myorigin");

@@ -27,6 +27,7 @@
 #include "queue_file.h"
 #include "record.h"
 #include "table.h"
+#include "trigger.h"
 
 /* Most recipients one message may have, before and after expansion. */
 #define CLEANUP_RECIPIENT_MAX 100000
@@ -65,6 +66,7 @@ struct cleanup_config {
     struct cleanup_tables sender_canonical;
     struct cleanup_tables recipient_canonical;
     struct cleanup_tables virtual_alias;
+    struct trigger *qmgr_wakeup; /* the process's, across messages */
 };
 
 struct cleanup_recipient {

@@ -414,19 +414,27 @@ static void service_on_status(struct event_loop *loop, int fd,
     (void)loop;
     (void)events;
     struct master_service *svc = arg;
-    int32_t message[2];
+    /* Several messages per read(2): each is written atomically (8 bytes,
+     * less than PIPE_BUF), so the pipe holds whole messages only, and a
+     * read that does not fill the array has emptied it. */
+    int32_t messages[64][2];
     for (;;) {
-        ssize_t n = read(fd, message, sizeof(message));
+        ssize_t n = read(fd, messages, sizeof(messages));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN)
-            break;
-        if (n != (ssize_t)sizeof(message)) {
-            if (n != 0)
-                log_warn("service %s: bad status message", svc->label);
+        if (n <= 0) {
+            if (n < 0 && errno != EAGAIN)
+                log_warn("service %s: status pipe: %s", svc->label,
+                         strerror(errno));
             break;
         }
-        service_child_status(svc, (pid_t)message[0], message[1]);
+        if (n % (ssize_t)sizeof(messages[0]) != 0)
+            log_warn("service %s: bad status message", svc->label);
+        size_t count = (size_t)n / sizeof(messages[0]);
+        for (size_t i = 0; i < count; i++)
+            service_child_status(svc, (pid_t)messages[i][0], messages[i][1]);
+        if ((size_t)n < sizeof(messages))
+            break;
     }
     service_update_listen(svc);
 }

@@ -552,6 +552,73 @@ static void test_deadline_passed_and_removed(void **state)
     close_fd(sv[1]);
 }
 
+/* A write, too, ends at once once the deadline has passed, even though
+ * the socket would take the bytes; none of them goes out. */
+static void test_write_after_the_deadline(void **state)
+{
+    (void)state;
+    int sv[2];
+    make_socketpair(sv);
+    struct stream s;
+    stream_init(&s, sv[0], 1000);
+    s.deadline_ms = stream_now_ms() - 1;
+    assert_int_equal(stream_puts(&s, "late\r\n"), STREAM_OK);
+    assert_int_equal(stream_flush(&s), STREAM_TIMEOUT);
+    assert_int_equal(errno, ETIMEDOUT);
+    char byte;
+    assert_int_equal(recv(sv[1], &byte, 1, MSG_DONTWAIT), -1);
+    assert_int_equal(errno, EAGAIN);
+    stream_free(&s);
+    close_fd(sv[0]);
+    close_fd(sv[1]);
+}
+
+/* Answers each line after a pause, so that the reader must wait. */
+static int late_echo(int fd, const void *arg)
+{
+    (void)arg;
+    char data[64];
+    for (int i = 0; i < 3; i++) {
+        ssize_t n = read(fd, data, sizeof(data));
+        if (n <= 0)
+            return 1;
+        sleep_ms(20);
+        if (write_all_raw(fd, data, (size_t)n) != 0)
+            return 2;
+    }
+    return 0;
+}
+
+/* Request and answer on a blocking socket: the read after a flush waits
+ * for the answer, and a read that finds nothing neither blocks nor fails;
+ * the streamed lines after the answers are there at once. */
+static void test_answers_on_a_blocking_socket(void **state)
+{
+    (void)state;
+    int sv[2];
+    make_socketpair(sv); /* blocking */
+    pid_t pid = spawn(late_echo, sv[1], sv[0], NULL);
+    close_fd(sv[1]);
+    struct stream s;
+    stream_init(&s, sv[0], 2000);
+    struct buf line;
+    buf_init(&line, 100);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(stream_printf(&s, "ask %d\r\n", i), STREAM_OK);
+        assert_int_equal(stream_flush(&s), STREAM_OK);
+        char want[16];
+        snprintf(want, sizeof(want), "ask %d", i);
+        expect_line(&s, &line, 100, want, STREAM_LINE_CRLF);
+    }
+    long long start = stream_now_ms();
+    assert_int_equal(stream_read_line(&s, &line, 100, NULL), STREAM_EOF);
+    assert_true(stream_now_ms() - start < 1500);
+    reap(pid);
+    buf_free(&line);
+    stream_free(&s);
+    close_fd(sv[0]);
+}
+
 static volatile sig_atomic_t alarms;
 
 static void on_alarm(int sig)
@@ -1025,6 +1092,8 @@ int main(void)
         cmocka_unit_test(test_zero_timeout),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_deadline_passed_and_removed),
+        cmocka_unit_test(test_write_after_the_deadline),
+        cmocka_unit_test(test_answers_on_a_blocking_socket),
         cmocka_unit_test(test_eintr_continues),
         cmocka_unit_test(test_read_exact_and_pending),
         cmocka_unit_test(test_read_exact_large),
