@@ -131,26 +131,42 @@ static void queue_make_id(char id[QUEUE_ID_SIZE], const struct timeval *when,
              (unsigned long long)inode);
 }
 
-/* An unnamed file in dir, when the kernel, the file system and /proc (for
- * the link at commit) allow it; -1 otherwise. */
-static int writer_open_anonymous(const char *dir)
+/* 1 when an unnamed file can be linked later: through /proc. */
+static int writer_can_link_anonymous(void)
 {
 #ifdef O_TMPFILE
-    if (access("/proc/self/fd", X_OK) != 0) {
+    return access("/proc/self/fd", X_OK) == 0;
+#else
+    return 0;
+#endif
+}
+
+/* An unnamed file in dir (or in the held directory dir_fd), when the
+ * kernel, the file system and /proc (for the link at commit) allow it;
+ * -1 otherwise. */
+static int writer_open_anonymous(const char *dir, int dir_fd, int can_link)
+{
+#ifdef O_TMPFILE
+    if (!can_link) {
         errno = EOPNOTSUPP; /* no way to link it later: use a name */
         return -1;
     }
+    if (dir_fd >= 0)
+        return openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 #else
     (void)dir;
+    (void)dir_fd;
+    (void)can_link;
     errno = EOPNOTSUPP;
     return -1;
 #endif
 }
 
-static int writer_create(struct queue_writer *w, const char *dir)
+static int writer_create(struct queue_writer *w, const char *dir,
+                         int can_link)
 {
-    w->fd = writer_open_anonymous(dir);
+    w->fd = writer_open_anonymous(dir, w->dir_fd, can_link);
     if (w->fd >= 0) {
         w->anonymous = 1;
         return 0;
@@ -163,11 +179,43 @@ static int writer_create(struct queue_writer *w, const char *dir)
     return w->fd >= 0 ? 0 : -1;
 }
 
-int queue_writer_open(struct queue_writer *w, const char *dir,
-                      struct buf *error)
+int queue_dir_open(struct queue_dir *d, const char *name, struct buf *error)
+{
+    buf_init(&d->name, QUEUE_PATH_MAX);
+    d->anonymous_ok = writer_can_link_anonymous();
+    d->fd = -1;
+    if (buf_set_str(&d->name, name) != 0) {
+        buf_printf(error, "queue directory name too long");
+        buf_free(&d->name);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    d->fd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d->fd < 0) {
+        int saved = errno;
+        buf_printf(error, "open queue directory %s: %s", name,
+                   strerror(errno));
+        buf_free(&d->name);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+void queue_dir_close(struct queue_dir *d)
+{
+    if (d->fd >= 0)
+        (void)close(d->fd); /* read-only directory handle */
+    d->fd = -1;
+    buf_free(&d->name);
+}
+
+static int writer_open(struct queue_writer *w, const char *dir, int dir_fd,
+                       int can_link, struct buf *error)
 {
     memset(w, 0, sizeof(*w));
     w->fd = -1;
+    w->dir_fd = dir_fd;
     buf_init(&w->temp_path, QUEUE_PATH_MAX);
     buf_init(&w->dir, QUEUE_PATH_MAX);
     buf_init(&w->pending, QUEUE_WRITE_CHUNK + QUEUE_RECORD_MAX +
@@ -179,7 +227,7 @@ int queue_writer_open(struct queue_writer *w, const char *dir,
     }
     gettimeofday(&w->opened, NULL);
     struct stat st;
-    if (writer_create(w, dir) != 0 || fstat(w->fd, &st) != 0) {
+    if (writer_create(w, dir, can_link) != 0 || fstat(w->fd, &st) != 0) {
         int saved = errno;
         buf_printf(error, "create queue file in %s: %s", dir,
                    strerror(errno));
@@ -203,6 +251,18 @@ fail:
     buf_printf(error, "write queue file: %s", strerror(errno));
     queue_writer_abort(w);
     return -1;
+}
+
+int queue_writer_open(struct queue_writer *w, const char *dir,
+                      struct buf *error)
+{
+    return writer_open(w, dir, -1, writer_can_link_anonymous(), error);
+}
+
+int queue_writer_open_in(struct queue_writer *w, const struct queue_dir *d,
+                         struct buf *error)
+{
+    return writer_open(w, buf_cstr(&d->name), d->fd, d->anonymous_ok, error);
 }
 
 const char *queue_writer_id(const struct queue_writer *w)
@@ -264,30 +324,41 @@ static int writer_finish_records(struct queue_writer *w)
         errno = EINVAL;
         return -1;
     }
-    if (writer_put(w, QUEUE_REC_END, "", 0) != 0 || writer_flush(w) != 0)
+    if (writer_put(w, QUEUE_REC_END, "", 0) != 0)
         return -1;
     w->stage = STAGE_END;
     char size[QUEUE_SIZE_LEN + 1];
     long long content_size = (long long)(w->content_end - w->content_offset);
     snprintf(size, sizeof(size), QUEUE_SIZE_FORMAT,
              (long long)w->content_offset, content_size, w->recipients);
+    /* A small file is still all in memory: the size goes into it before
+     * the one write, else into the file after it. */
+    if (w->written == 0) {
+        memcpy(w->pending.data + w->size_offset, size, QUEUE_SIZE_LEN);
+        return writer_flush(w);
+    }
+    if (writer_flush(w) != 0)
+        return -1;
     if (pwrite(w->fd, size, QUEUE_SIZE_LEN, w->size_offset) != QUEUE_SIZE_LEN)
         return -1;
     return 0;
 }
 
-/* One link attempt of the file to final. */
-static int writer_link_once(struct queue_writer *w, const char *final)
+/* One link attempt of the file to final (relative to dir_fd, or to the
+ * working directory when dir_fd is AT_FDCWD). */
+static int writer_link_once(struct queue_writer *w, int dir_fd,
+                            const char *final)
 {
     if (!w->anonymous)
-        return link(buf_cstr(&w->temp_path), final);
+        return linkat(AT_FDCWD, buf_cstr(&w->temp_path), dir_fd, final, 0);
     char proc_path[64];
     snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", w->fd);
-    return linkat(AT_FDCWD, proc_path, AT_FDCWD, final, AT_SYMLINK_FOLLOW);
+    return linkat(AT_FDCWD, proc_path, dir_fd, final, AT_SYMLINK_FOLLOW);
 }
 
-/* Links the file to its queue ID in dir, never over another file. */
-static int writer_link(struct queue_writer *w, const char *dir,
+/* Links the file to its queue ID in dir (through dir_fd when that is not
+ * AT_FDCWD), never over another file. */
+static int writer_link(struct queue_writer *w, const char *dir, int dir_fd,
                        char id[QUEUE_ID_SIZE])
 {
     struct buf final;
@@ -295,9 +366,11 @@ static int writer_link(struct queue_writer *w, const char *dir,
     for (unsigned attempt = 0; attempt < 16; attempt++) {
         queue_make_id(id, &w->opened, w->inode, attempt);
         buf_reset(&final);
-        if (buf_printf(&final, "%s/%s", dir, id) != 0)
+        int rc = dir_fd == AT_FDCWD ? buf_printf(&final, "%s/%s", dir, id)
+                                    : buf_set_str(&final, id);
+        if (rc != 0)
             break;
-        if (writer_link_once(w, buf_cstr(&final)) == 0) {
+        if (writer_link_once(w, dir_fd, buf_cstr(&final)) == 0) {
             buf_free(&final);
             return 0;
         }
@@ -308,6 +381,14 @@ static int writer_link(struct queue_writer *w, const char *dir,
     buf_free(&final);
     errno = saved;
     return -1;
+}
+
+/* fsync of the directory that now holds the name. */
+static int writer_sync_dir(const char *dir, int dir_fd)
+{
+    if (dir_fd != AT_FDCWD)
+        return fsync(dir_fd);
+    return safe_file_fsync_dir(dir);
 }
 
 int queue_writer_commit(struct queue_writer *w, char id[QUEUE_ID_SIZE],
@@ -338,8 +419,11 @@ int queue_writer_commit_in(struct queue_writer *w, const char *dir,
      * crash before both return can leave the file under its ID without a
      * 250 having been sent: the client retries, and the message may come
      * twice, never not at all. */
+    int dir_fd = w->dir_fd >= 0 && (dir == NULL ||
+                                     strcmp(dir, buf_cstr(&w->dir)) == 0)
+        ? w->dir_fd : AT_FDCWD;
     if (writer_finish_records(w) != 0 ||
-        writer_link(w, buf_cstr(&target), id) != 0) {
+        writer_link(w, buf_cstr(&target), dir_fd, id) != 0) {
         int saved = errno;
         buf_printf(error, "write queue file %s: %s", w->id, strerror(errno));
         queue_writer_abort(w);
@@ -355,7 +439,7 @@ int queue_writer_commit_in(struct queue_writer *w, const char *dir,
     int rc = 0;
     if (fsync(w->fd) != 0 ||
         (!w->anonymous && unlink(buf_cstr(&w->temp_path)) != 0) ||
-        safe_file_fsync_dir(buf_cstr(&target)) != 0) {
+        writer_sync_dir(buf_cstr(&target), dir_fd) != 0) {
         buf_printf(error, "commit queue file %s: %s", id, strerror(errno));
         rc = -1;
     }

@@ -311,7 +311,7 @@ static int open_message(struct cleanup_state *st, struct stream *s)
     st->flags = (unsigned)flags;
     struct buf error;
     buf_init(&error, 4096);
-    if (queue_writer_open(&st->writer, INCOMING_DIR, &error) != 0) {
+    if (queue_writer_open_in(&st->writer, &st->cfg->incoming, &error) != 0) {
         int saved = errno;
         log_warn("%s", buf_cstr(&error));
         buf_free(&error);
@@ -393,6 +393,11 @@ static void cleanup_init(struct server *srv)
     cleanup_tables_open(c, "recipient_canonical_maps",
                         &cfg->recipient_canonical);
     cleanup_tables_open(c, "virtual_alias_maps", &cfg->virtual_alias);
+    struct buf error;
+    buf_init(&error, 4096);
+    if (queue_dir_open(&cfg->incoming, INCOMING_DIR, &error) != 0)
+        log_fatal("%s", buf_cstr(&error));
+    buf_free(&error);
     int stale = queue_remove_stale_temps(INCOMING_DIR, cfg->daemon_timeout);
     if (stale > 0)
         log_info("removed %d stale temporary file%s from %s", stale,

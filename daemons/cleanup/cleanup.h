@@ -67,6 +67,7 @@ struct cleanup_config {
     struct cleanup_tables recipient_canonical;
     struct cleanup_tables virtual_alias;
     struct trigger *qmgr_wakeup; /* the process's, across messages */
+    struct queue_dir incoming;   /* held open for the process's life */
 };
 
 struct cleanup_recipient {
