@@ -507,6 +507,75 @@ static void test_commit_into_another_directory(void **state)
     remove_dir(dir);
 }
 
+/* A writer in a held directory: the file is linked into it, a small
+ * file (one write) has its size record filled in, and a commit into
+ * another directory still goes there by name. */
+static void test_held_directory(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct buf hold, error;
+    buf_init(&hold, 4096);
+    buf_init(&error, 1024);
+    buf_printf(&hold, "%s/hold", dir);
+    assert_int_equal(mkdir(hold.data, 0700), 0);
+    struct queue_dir held;
+    assert_int_equal(queue_dir_open(&held, dir, &error), 0);
+
+    struct queue_writer w;
+    assert_int_equal(queue_writer_open_in(&w, &held, &error), 0);
+    assert_int_equal(queue_writer_add(&w, QUEUE_REC_RCPT, "r@c.example", 11),
+                     0);
+    assert_int_equal(queue_writer_add_content(&w, "hello\n", 6), 0);
+    char id[QUEUE_ID_SIZE];
+    assert_int_equal(queue_writer_commit(&w, id, &error), 0);
+
+    struct buf path;
+    buf_init(&path, 4096);
+    buf_printf(&path, "%s/%s", dir, id);
+    struct queue_reader r;
+    assert_int_equal(queue_reader_open(&r, path.data, &error), 0);
+    struct queue_record rec;
+    queue_record_init(&rec);
+    long long content_offset = -1, content_size = -1, recipients = -1;
+    off_t m_offset = -1;
+    while (queue_reader_next(&r, &rec, &error) == 1) {
+        if (rec.type == QUEUE_REC_SIZE)
+            assert_int_equal(sscanf(rec.data.data, "%lld %lld %lld",
+                                    &content_offset, &content_size,
+                                    &recipients), 3);
+        if (rec.type == QUEUE_REC_CONTENT)
+            m_offset = rec.offset;
+    }
+    queue_reader_close(&r);
+    queue_record_free(&rec);
+    assert_true(m_offset > 0);
+    assert_int_equal(content_offset, (long long)m_offset);
+    assert_int_equal(recipients, 1);
+    /* M (5) + B (5 + 6): up to the X record */
+    assert_int_equal(content_size, 16);
+
+    assert_int_equal(queue_writer_open_in(&w, &held, &error), 0);
+    assert_int_equal(queue_writer_add_content(&w, "x\n", 2), 0);
+    char held_id[QUEUE_ID_SIZE];
+    assert_int_equal(queue_writer_commit_in(&w, hold.data, held_id, &error),
+                     0);
+    int temps;
+    char listed[QUEUE_ID_SIZE];
+    assert_int_equal(list_dir(hold.data, listed, sizeof(listed), &temps), 1);
+    assert_string_equal(listed, held_id);
+
+    queue_dir_close(&held);
+    assert_int_not_equal(queue_dir_open(&held, "no/such/dir", &error), 0);
+    assert_non_null(strstr(error.data, "no/such/dir"));
+    assert_int_equal(unlink(path.data), 0);
+    remove_dir(strdup(hold.data));
+    buf_free(&path);
+    buf_free(&hold);
+    buf_free(&error);
+    remove_dir(dir);
+}
+
 /* Old tmp.* files go, new ones and queue files stay. */
 static void test_remove_stale_temps(void **state)
 {
@@ -547,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_ids_are_unique),
         cmocka_unit_test(test_id_known_at_open_and_kept),
         cmocka_unit_test(test_commit_into_another_directory),
+        cmocka_unit_test(test_held_directory),
         cmocka_unit_test(test_remove_stale_temps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
