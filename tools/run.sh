@@ -6,8 +6,10 @@
 # and run "build/<cc>/bin/postino -c run/etc reload" while it runs); the queue
 # under run/queue is kept between runs.  Services listen on loopback only:
 # smtp 127.0.0.1:2525, submission 5587, submissions 5465, pop3 1110,
-# pop3s 1995.  Run as root it has real privilege separation (children as
-# user postino); run as another user, everything runs as that user.
+# pop3s 1995.  Submission logs in as "demo" with the password printed at
+# start (run/sasl/demo-password); aliases are run/data/aliases.  Run as
+# root it has real privilege separation (children as user postino); run as
+# another user, everything runs as that user.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +34,27 @@ if [ ! -s "$run/tls/cert.pem" ] || [ ! -s "$run/tls/key.pem" ]; then
     chmod 600 "$run/tls/key.pem"
 fi
 
+# One login for submission (5587) and submissions (5465): user "demo" with
+# a random password made once and kept in run/sasl/demo-password.
+mkdir -p "$run/sasl"
+if [ ! -s "$run/sasl/demo-password" ]; then
+    (umask 077; openssl rand -hex 12 > "$run/sasl/demo-password")
+fi
+password=$(cat "$run/sasl/demo-password")
+printf 'demo %s\n' "$(printf '%s' "$password" | openssl passwd -6 -stdin)" \
+    > "$run/sasl/passwd"
+"$BUILD/bin/postino-map" "hash:$run/sasl/passwd"
+chmod 640 "$run/sasl/passwd" "$run/sasl/passwd.db"
+if [ "$(id -u)" -eq 0 ]; then
+    chgrp "$(id -gn "$owner")" "$run/sasl/passwd" "$run/sasl/passwd.db"
+fi
+
+# The aliases of this instance (kept between runs; edit and restart).
+if [ ! -e "$run/data/aliases" ]; then
+    printf 'postmaster: root\nMAILER-DAEMON: postmaster\n' > "$run/data/aliases"
+fi
+"$BUILD/bin/postino-map" -a "$run/data/aliases"
+
 {
     cat "$top/conf/main.cf"
     cat <<CONF
@@ -49,6 +72,8 @@ inet_protocols = ipv4
 smtpd_tls_cert_file = $run/tls/cert.pem
 smtpd_tls_key_file = $run/tls/key.pem
 smtpd_tls_security_level = may
+smtpd_sasl_password_maps = hash:$run/sasl/passwd
+alias_maps = hash:$run/data/aliases
 CONF
 } > "$run/etc/main.cf"
 
@@ -64,5 +89,6 @@ sed -E \
 echo "make run: instance in run/ -- SMTP 127.0.0.1:2525, submission 5587," \
      "submissions 5465, POP3 1110, POP3S 1995 as their daemons arrive" \
      "(conf/master.cf)"
+echo "make run: submission login: demo / $password (run/sasl/demo-password)"
 echo "make run: Ctrl-C stops it"
 exec "$BUILD/bin/postino" -c "$run/etc" start-fg
