@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_dir.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,32 +21,7 @@
 #include "buf.h"
 #include "maildrop.h"
 
-static char *make_dir(void)
-{
-    char *dir = strdup("/tmp/maildrop-test-XXXXXX");
-    assert_non_null(dir);
-    assert_non_null(mkdtemp(dir));
-    return dir;
-}
 
-static void remove_dir(char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        struct buf path;
-        buf_init(&path, 4096);
-        buf_printf(&path, "%s/%s", dir, e->d_name);
-        unlink(path.data);
-        buf_free(&path);
-    }
-    closedir(d);
-    rmdir(dir);
-    free(dir);
-}
 
 static void sample_envelope(struct maildrop_envelope *env)
 {
@@ -70,7 +47,7 @@ static void sample_envelope(struct maildrop_envelope *env)
 static void test_file_round_trip(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("maildrop-test");
     struct buf error;
     buf_init(&error, 1024);
     struct maildrop_envelope env;
@@ -124,7 +101,8 @@ static void test_file_round_trip(void **state)
     buf_free(&content);
     buf_free(&path);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 /* Records as bytes, for hostile files. */

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_dir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,32 +30,7 @@ struct expected_record {
     const char *data;
 };
 
-static char *make_dir(void)
-{
-    char *dir = strdup("/tmp/queue-file-test-XXXXXX");
-    assert_non_null(dir);
-    assert_non_null(mkdtemp(dir));
-    return dir;
-}
 
-static void remove_dir(char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        struct buf path;
-        buf_init(&path, 4096);
-        buf_printf(&path, "%s/%s", dir, e->d_name);
-        unlink(path.data);
-        buf_free(&path);
-    }
-    closedir(d);
-    rmdir(dir);
-    free(dir);
-}
 
 /* Names in dir: how many, and the one that is not tmp.* (if any). */
 static int list_dir(const char *dir, char *id, size_t id_size, int *temps)
@@ -107,7 +84,7 @@ static void write_message(const char *dir, char id[QUEUE_ID_SIZE],
 static void test_commit_and_read_back(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     char id[QUEUE_ID_SIZE];
     size_t content_size = 3 * QUEUE_BLOCK_MAX + 100;
     write_message(dir, id, content_size);
@@ -174,13 +151,14 @@ static void test_commit_and_read_back(void **state)
     queue_reader_close(&r);
     buf_free(&path);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 static void test_mark_done(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     char id[QUEUE_ID_SIZE];
     write_message(dir, id, 10);
     struct buf path, error;
@@ -228,13 +206,14 @@ static void test_mark_done(void **state)
     queue_record_free(&rec);
     buf_free(&path);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 static void test_writer_refuses_records_out_of_order(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     struct queue_writer w;
     struct buf error;
     buf_init(&error, 1024);
@@ -255,7 +234,8 @@ static void test_writer_refuses_records_out_of_order(void **state)
     int temps;
     assert_int_equal(list_dir(dir, NULL, 0, &temps), 0);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 /* Reads a whole file through the reader; returns the last result. */
@@ -285,7 +265,7 @@ static void write_bytes(const char *path, const char *data, size_t len)
 static void test_every_truncation_is_corrupt(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     char id[QUEUE_ID_SIZE];
     write_message(dir, id, 100);
     struct buf path, copy, whole, error;
@@ -313,7 +293,8 @@ static void test_every_truncation_is_corrupt(void **state)
     buf_free(&copy);
     buf_free(&whole);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 struct corrupt_case {
@@ -345,7 +326,7 @@ static const struct corrupt_case corrupt_cases[] = {
 static void test_corrupt_files(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     struct buf path, error;
     buf_init(&path, 4096);
     buf_init(&error, 1024);
@@ -367,7 +348,8 @@ static void test_corrupt_files(void **state)
     assert_int_equal(read_all(path.data, &error), 0);
     buf_free(&path);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 static void test_full_disk_leaves_nothing(void **state)
@@ -375,9 +357,10 @@ static void test_full_disk_leaves_nothing(void **state)
     (void)state;
     if (geteuid() != 0)
         skip();
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0) {
-        remove_dir(dir);
+        unit_dir_remove(dir);
+    free(dir);
         skip();
     }
     struct queue_writer w;
@@ -404,7 +387,8 @@ static void test_full_disk_leaves_nothing(void **state)
     assert_true(queue_id_valid(id));
     assert_int_equal(umount(dir), 0);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 static void test_queue_id_valid(void **state)
@@ -423,7 +407,7 @@ static void test_queue_id_valid(void **state)
 static void test_ids_are_unique(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     char ids[50][QUEUE_ID_SIZE];
     for (int i = 0; i < 50; i++) {
         write_message(dir, ids[i], 10);
@@ -433,7 +417,8 @@ static void test_ids_are_unique(void **state)
     int temps;
     assert_int_equal(list_dir(dir, NULL, 0, &temps), 50);
     assert_int_equal(temps, 0);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 
@@ -442,7 +427,7 @@ static void test_ids_are_unique(void **state)
 static void test_id_known_at_open_and_kept(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     struct queue_writer w;
     struct buf error;
     buf_init(&error, 1024);
@@ -465,14 +450,15 @@ static void test_id_known_at_open_and_kept(void **state)
     assert_int_equal(temps, 0);
     assert_string_equal(listed, id);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 /* commit_in links into another directory; an abort leaves nothing. */
 static void test_commit_into_another_directory(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     struct buf hold, error;
     buf_init(&hold, 4096);
     buf_init(&error, 1024);
@@ -499,12 +485,15 @@ static void test_commit_into_another_directory(void **state)
     queue_writer_abort(&w);
     assert_int_equal(list_dir(incoming.data, NULL, 0, &temps), 0);
 
-    remove_dir(strdup(hold.data));
-    remove_dir(strdup(incoming.data));
+    unit_dir_remove(strdup(hold.data));
+    free(strdup(hold.data));
+    unit_dir_remove(strdup(incoming.data));
+    free(strdup(incoming.data));
     buf_free(&hold);
     buf_free(&incoming);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 /* A writer in a held directory: the file is linked into it, a small
@@ -513,7 +502,7 @@ static void test_commit_into_another_directory(void **state)
 static void test_held_directory(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     struct buf hold, error;
     buf_init(&hold, 4096);
     buf_init(&error, 1024);
@@ -569,18 +558,20 @@ static void test_held_directory(void **state)
     assert_int_not_equal(queue_dir_open(&held, "no/such/dir", &error), 0);
     assert_non_null(strstr(error.data, "no/such/dir"));
     assert_int_equal(unlink(path.data), 0);
-    remove_dir(strdup(hold.data));
+    unit_dir_remove(strdup(hold.data));
+    free(strdup(hold.data));
     buf_free(&path);
     buf_free(&hold);
     buf_free(&error);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 /* Old tmp.* files go, new ones and queue files stay. */
 static void test_remove_stale_temps(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = unit_dir_make("queue-file-test");
     static const char *const names[] = { "tmp.old", "tmp.new", "4F2A9C1B3D" };
     for (size_t i = 0; i < 3; i++) {
         struct buf path;
@@ -599,7 +590,8 @@ static void test_remove_stale_temps(void **state)
     int temps;
     assert_int_equal(list_dir(dir, NULL, 0, &temps), 2);
     assert_int_equal(temps, 1);
-    remove_dir(dir);
+    unit_dir_remove(dir);
+    free(dir);
 }
 
 int main(void)

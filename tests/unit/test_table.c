@@ -21,6 +21,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_dir.h"
+
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -65,25 +67,6 @@ static int setup(void **state)
 }
 
 /* Removes every file in the test directory, then the directory. */
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    struct buf path;
-    buf_init(&path, PATH_MAX);
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        buf_reset(&path);
-        if (buf_printf(&path, "%s/%s", dir, e->d_name) == 0)
-            (void)unlink(path.data);
-    }
-    buf_free(&path);
-    (void)closedir(d);
-    (void)rmdir(dir);
-}
 
 static int count_files(const char *dir)
 {
@@ -101,7 +84,7 @@ static int count_files(const char *dir)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    remove_dir(buf_cstr(&f->dir));
+    unit_dir_remove(buf_cstr(&f->dir));
     buf_free(&f->dir);
     buf_free(&f->path);
     buf_free(&f->spec);

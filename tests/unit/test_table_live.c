@@ -23,6 +23,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_dir.h"
+
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -135,26 +137,6 @@ static void read_once(struct table *t, struct reader_result *r,
     }
 }
 
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct buf path;
-    buf_init(&path, PATH_MAX);
-    const struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' &&
-            (e->d_name[1] == '\0' || strcmp(e->d_name, "..") == 0))
-            continue;
-        buf_reset(&path);
-        if (buf_printf(&path, "%s/%s", dir, e->d_name) == 0)
-            (void)unlink(path.data);
-    }
-    buf_free(&path);
-    (void)closedir(d);
-    (void)rmdir(dir);
-}
 
 struct scratch {
     struct buf dir, db_path, spec, value, error;
@@ -177,7 +159,7 @@ static void scratch_open(struct scratch *s)
 
 static void scratch_close(struct scratch *s)
 {
-    remove_dir(s->dir.data);
+    unit_dir_remove(s->dir.data);
     buf_free(&s->dir);
     buf_free(&s->db_path);
     buf_free(&s->spec);

@@ -23,6 +23,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "unit_dir.h"
+
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -67,32 +69,11 @@ static int setup(void **state)
 }
 
 /* Removes every file in the test directory, then the directory. */
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct buf path;
-    buf_init(&path, PATH_MAX);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        buf_reset(&path);
-        if (buf_printf(&path, "%s/%s", dir, e->d_name) != 0)
-            continue;
-        if (unlink(path.data) != 0)
-            (void)rmdir(path.data);
-    }
-    (void)closedir(d);
-    buf_free(&path);
-    (void)rmdir(dir);
-}
 
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    remove_dir(buf_cstr(&f->dir));
+    unit_dir_remove(buf_cstr(&f->dir));
     buf_free(&f->dir);
     buf_free(&f->path);
     buf_free(&f->spec);
