@@ -55,8 +55,7 @@ CONCURRENCY=${CONCURRENCY:-1 10 50}
 TARGET=1.5
 FROM=from@example.com
 TO=to@localhost
-POLICY=/usr/sbin/policy-rc.d
-POLICY_CREATED=0
+. "$HERE/bench/postfix_install.sh"
 WORK=""
 POSTFIX_DIR=""
 POSTFIX_STARTED=0
@@ -149,24 +148,6 @@ socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
     return 1
 }
 
-install_postfix() {
-    [ "$(id -u)" -eq 0 ] || die "Postfix is missing; run as root to install it"
-    say "Postfix missing: installing Debian's postfix (benchmark only)"
-    if [ ! -e "$POLICY" ]; then
-        printf '#!/bin/sh\n# bench/receive.sh: no service starts while it installs\nexit 101\n' \
-            >"$POLICY"
-        chmod 0755 "$POLICY"
-        POLICY_CREATED=1
-    fi
-    echo "postfix postfix/main_mailer_type select No configuration" |
-        debconf-set-selections
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -q postfix >/dev/null; then
-        apt-get update -q >/dev/null
-        apt-get install -y -q postfix >/dev/null
-    fi
-    if [ "$POLICY_CREATED" = 1 ]; then rm -f "$POLICY"; POLICY_CREATED=0; fi
-}
 
 # ---- Postfix ---------------------------------------------------------------
 

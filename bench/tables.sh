@@ -25,8 +25,7 @@ TARGET=1.5
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$HERE/build/gcc}
 POSTINO_MAP=$BUILD/bin/postino-map
-POLICY=/usr/sbin/policy-rc.d
-POLICY_CREATED=0
+. "$HERE/bench/postfix_install.sh"
 WORK=""
 
 say() { printf '%s\n' "$*" >&2; }
@@ -44,24 +43,6 @@ find_postmap() {
     return 1
 }
 
-install_postfix() {
-    [ "$(id -u)" -eq 0 ] || die "postmap is missing; run as root to install postfix"
-    say "postmap missing: installing Debian's postfix (benchmark only)"
-    if [ ! -e "$POLICY" ]; then
-        printf '#!/bin/sh\n# bench/tables.sh: no service starts while it installs\nexit 101\n' \
-            > "$POLICY"
-        chmod 0755 "$POLICY"
-        POLICY_CREATED=1
-    fi
-    echo "postfix postfix/main_mailer_type select No configuration" |
-        debconf-set-selections
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -q postfix >/dev/null; then
-        apt-get update -q >/dev/null
-        apt-get install -y -q postfix >/dev/null
-    fi
-    if [ "$POLICY_CREATED" = 1 ]; then rm -f "$POLICY"; POLICY_CREATED=0; fi
-}
 
 # Seconds (with nanoseconds) of one run of "$@".
 time_once() {
