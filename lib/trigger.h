@@ -13,7 +13,7 @@
  *
  * Usage:
  *     struct trigger qmgr;
- *     trigger_init(&qmgr, "private/qmgr");
+ *     trigger_init(&qmgr, "public/qmgr");
  *     ...
  *     trigger_send(&qmgr, "I", 1);
  */

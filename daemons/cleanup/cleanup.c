@@ -35,7 +35,7 @@
 #include "text.h"
 #include "trigger.h"
 
-#define QMGR_SOCKET "private/qmgr"
+#define QMGR_SOCKET "public/qmgr"
 #define INCOMING_DIR "incoming"
 #define HOLD_DIR "hold"
 

@@ -40,6 +40,10 @@ static const struct queue_dir_spec queue_dirs[] = {
     { "deferred", 0700, 1, 0 },
     { "hold", 0700, 1, 0 },
     { "corrupt", 0700, 1, 0 },
+    /* Recipient logs (docs/queue-format.md). */
+    { "defer", 0700, 1, 0 },
+    { "bounce", 0700, 1, 0 },
+    { "trace", 0700, 1, 0 },
 };
 
 struct check_ids {

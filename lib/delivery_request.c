@@ -1,0 +1,470 @@
+/*
+ * delivery_request - read qmgr's delivery requests, read the content of the
+ * queue file, answer each recipient and log it (interface and usage:
+ * delivery_request.h; the protocol: docs/protocol.md, "Delivery agents").
+ */
+#include "delivery_request.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue_file.h"
+
+double delivery_time_now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* "SECONDS.MICROSECONDS" as the protocol sends it; 0 when absent or bad. */
+static double delivery_parse_time(const struct record *r, const char *name)
+{
+    const char *text = record_get_str(r, name);
+    if (text == NULL || text[0] == '\0')
+        return 0;
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno != 0 || *end != '\0' || value < 0)
+        return 0;
+    return value;
+}
+
+/* A text value that may go into a log line: no control characters. */
+static int delivery_text_ok(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+static char *delivery_strdup_or_null(const char *text)
+{
+    return text != NULL ? strdup(text) : NULL;
+}
+
+static int delivery_read_envelope(struct delivery_request *req,
+                                  struct buf *error)
+{
+    int rc = record_read(&req->stream, &req->envelope, DELIVERY_RECORD_MAX);
+    if (rc != RECORD_OK) {
+        buf_printf(error, "reading the delivery request: %s",
+                   record_status_text(rc));
+        return -1;
+    }
+    const struct record *r = &req->envelope;
+    const char *request = record_get_str(r, "request");
+    if (request == NULL || strcmp(request, "deliver") != 0) {
+        buf_set_str(error, "protocol error: the first record is not "
+                    "request=deliver");
+        return -1;
+    }
+    req->queue_id = record_get_str(r, "queue_id");
+    req->queue_file = record_get_str(r, "queue_file");
+    req->sender = record_get_str(r, "sender");
+    req->nexthop = record_get_str(r, "nexthop");
+    if (req->queue_id == NULL || !queue_id_valid(req->queue_id) ||
+        req->queue_file == NULL || req->queue_file[0] == '/' ||
+        strstr(req->queue_file, "..") != NULL || req->sender == NULL ||
+        !delivery_text_ok(req->sender)) {
+        buf_set_str(error, "protocol error: missing or bad queue_id, "
+                    "queue_file or sender");
+        return -1;
+    }
+    if (req->nexthop == NULL)
+        req->nexthop = "";
+    long offset, size, count;
+    if (record_get_long(r, "content_offset", &offset) != 0 || offset < 0 ||
+        record_get_long(r, "content_size", &size) != 0 || size < 0 ||
+        record_get_long(r, "recipient_count", &count) != 0 || count < 1 ||
+        count > DELIVERY_RECIPIENT_MAX) {
+        buf_printf(error, "%s: protocol error: bad content_offset, "
+                   "content_size or recipient_count", req->queue_id);
+        return -1;
+    }
+    req->content_offset = (off_t)offset;
+    req->content_size = size;
+    req->arrival_time = delivery_parse_time(r, "arrival_time");
+    req->active_time = delivery_parse_time(r, "active_time");
+    req->dispatch_time = delivery_parse_time(r, "dispatch_time");
+    req->recipients = calloc((size_t)count, sizeof(*req->recipients));
+    if (req->recipients == NULL) {
+        buf_set_str(error, "out of memory");
+        return -1;
+    }
+    req->recipient_count = (size_t)count;
+    return 0;
+}
+
+static int delivery_read_recipient(struct delivery_request *req, size_t i,
+                                   struct record *r, struct buf *error)
+{
+    int rc = record_read(&req->stream, r, DELIVERY_RECORD_MAX);
+    if (rc != RECORD_OK) {
+        buf_printf(error, "%s: reading recipient %zu: %s", req->queue_id, i,
+                   record_status_text(rc));
+        return -1;
+    }
+    const char *request = record_get_str(r, "request");
+    const char *address = record_get_str(r, "address");
+    long index, offset = 0;
+    if (request == NULL || strcmp(request, "recipient") != 0 ||
+        address == NULL || address[0] == '\0' || !delivery_text_ok(address) ||
+        record_get_long(r, "index", &index) != 0 || index != (long)i) {
+        buf_printf(error, "%s: protocol error: bad recipient record %zu",
+                   req->queue_id, i);
+        return -1;
+    }
+    if (record_find(r, "offset") != NULL &&
+        record_get_long(r, "offset", &offset) != 0) {
+        buf_printf(error, "%s: protocol error: bad offset of recipient %zu",
+                   req->queue_id, i);
+        return -1;
+    }
+    const char *orcpt = record_get_str(r, "orcpt");
+    const char *notify = record_get_str(r, "notify");
+    if ((orcpt != NULL && !delivery_text_ok(orcpt)) ||
+        (notify != NULL && !delivery_text_ok(notify))) {
+        buf_printf(error, "%s: protocol error: bad orcpt or notify of "
+                   "recipient %zu", req->queue_id, i);
+        return -1;
+    }
+    struct delivery_recipient *rcpt = &req->recipients[i];
+    rcpt->index = index;
+    rcpt->offset = offset;
+    rcpt->address = strdup(address);
+    rcpt->orcpt = delivery_strdup_or_null(orcpt);
+    rcpt->notify = delivery_strdup_or_null(notify);
+    if (rcpt->address == NULL || (orcpt && !rcpt->orcpt) ||
+        (notify && !rcpt->notify)) {
+        buf_set_str(error, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int delivery_request_read(struct delivery_request *req, int fd,
+                          const char *transport, struct buf *error)
+{
+    memset(req, 0, sizeof(*req));
+    stream_init(&req->stream, fd, DELIVERY_READ_TIMEOUT_MS);
+    record_init(&req->envelope);
+    req->transport = transport;
+    req->connected = 1;
+    if (delivery_read_envelope(req, error) != 0)
+        return -1;
+    struct record r;
+    record_init(&r);
+    for (size_t i = 0; i < req->recipient_count; i++) {
+        if (delivery_read_recipient(req, i, &r, error) != 0) {
+            record_free(&r);
+            return -1;
+        }
+    }
+    int rc = record_read(&req->stream, &r, DELIVERY_RECORD_MAX);
+    const char *request = rc == RECORD_OK ? record_get_str(&r, "request")
+                                          : NULL;
+    int ok = request != NULL && strcmp(request, "end") == 0;
+    record_free(&r);
+    if (!ok) {
+        buf_printf(error, "%s: protocol error: no request=end after the "
+                   "recipients", req->queue_id);
+        return -1;
+    }
+    req->received_time = delivery_time_now();
+    return 0;
+}
+
+const char *delivery_request_attr(const struct delivery_request *req,
+                                  const char *name)
+{
+    return record_get_str(&req->envelope, name);
+}
+
+/* One of Postfix's delay figures: two decimals, trailing zeros cut. */
+static void delivery_format_delay(struct buf *out, double seconds)
+{
+    if (seconds < 0.005) {
+        buf_append_str(out, "0");
+        return;
+    }
+    size_t start = out->len;
+    if (buf_printf(out, "%.2f", seconds) != 0)
+        return;
+    size_t end = out->len;
+    while (end > start && out->data[end - 1] == '0')
+        end--;
+    if (end > start && out->data[end - 1] == '.')
+        end--;
+    buf_truncate(out, end);
+}
+
+static const char *delivery_status_word(enum delivery_status status)
+{
+    switch (status) {
+    case DELIVERY_SENT: return "sent";
+    case DELIVERY_DEFERRED: return "deferred";
+    case DELIVERY_BOUNCED: return "bounced";
+    }
+    return "deferred";
+}
+
+/* "rfc822;a@b" gives "a@b"; NULL when there is no ORCPT or it is the
+ * address itself. */
+static const char *delivery_original(const struct delivery_recipient *rcpt)
+{
+    if (rcpt->orcpt == NULL)
+        return NULL;
+    const char *semi = strchr(rcpt->orcpt, ';');
+    const char *orig = semi != NULL ? semi + 1 : rcpt->orcpt;
+    while (*orig == ' ')
+        orig++;
+    if (strcasecmp(orig, rcpt->address) == 0)
+        return NULL;
+    return orig;
+}
+
+static void delivery_log_result(const struct delivery_request *req,
+                                const struct delivery_recipient *rcpt,
+                                const struct delivery_result *res)
+{
+    double now = delivery_time_now();
+    double arrival = req->arrival_time > 0 ? req->arrival_time : now;
+    double active = req->active_time > 0 ? req->active_time : arrival;
+    double dispatch = req->dispatch_time > 0 ? req->dispatch_time : active;
+    struct buf line;
+    buf_init(&line, 16 * 1024);
+    buf_printf(&line, "%s: to=<%s>, ", req->queue_id, rcpt->address);
+    const char *orig = delivery_original(rcpt);
+    if (orig != NULL)
+        buf_printf(&line, "orig_to=<%s>, ", orig);
+    buf_printf(&line, "relay=%s, delay=",
+               res->relay != NULL ? res->relay : req->transport);
+    delivery_format_delay(&line, now - arrival);
+    buf_append_str(&line, ", delays=");
+    delivery_format_delay(&line, active - arrival);
+    buf_append_char(&line, '/');
+    delivery_format_delay(&line, dispatch - active);
+    buf_append_char(&line, '/');
+    delivery_format_delay(&line, req->received_time - dispatch);
+    buf_append_char(&line, '/');
+    delivery_format_delay(&line, now - req->received_time);
+    buf_printf(&line, ", dsn=%s, status=%s (%s)", res->dsn,
+               delivery_status_word(res->status),
+               res->text != NULL ? res->text : "");
+    log_info("%s", buf_cstr(&line));
+    buf_free(&line);
+}
+
+static int delivery_add_optional(struct record *r, const char *name,
+                                 const char *value)
+{
+    if (value == NULL)
+        return RECORD_OK;
+    return record_add_str(r, name, value);
+}
+
+int delivery_request_reply(struct delivery_request *req, size_t i,
+                           const struct delivery_result *res)
+{
+    if (i >= req->recipient_count)
+        log_panic("delivery_request_reply: recipient %zu of %zu", i,
+                  req->recipient_count);
+    struct delivery_recipient *rcpt = &req->recipients[i];
+    if (rcpt->answered)
+        log_panic("%s: recipient %zu answered twice", req->queue_id, i);
+    rcpt->answered = 1;
+    delivery_log_result(req, rcpt, res);
+    struct record r;
+    record_init(&r);
+    int rc = record_add_str(&r, "status", delivery_status_word(res->status));
+    if (rc == RECORD_OK)
+        rc = record_add_long(&r, "index", rcpt->index);
+    if (rc == RECORD_OK)
+        rc = record_add_str(&r, "dsn", res->dsn);
+    if (rc == RECORD_OK)
+        rc = record_add_str(&r, "text", res->text != NULL ? res->text : "");
+    if (rc == RECORD_OK && res->status == DELIVERY_SENT)
+        rc = record_add_str(&r, "action",
+                            res->action != NULL ? res->action : "delivered");
+    if (rc == RECORD_OK)
+        rc = record_add_str(&r, "relay", res->relay != NULL ? res->relay
+                                                            : req->transport);
+    if (rc == RECORD_OK)
+        rc = delivery_add_optional(&r, "remote_mta", res->remote_mta);
+    if (rc == RECORD_OK)
+        rc = delivery_add_optional(&r, "diagnostic", res->diagnostic);
+    if (rc == RECORD_OK)
+        rc = record_write(&req->stream, &r);
+    record_free(&r);
+    if (rc != RECORD_OK) {
+        log_warn("%s: cannot send the result to the queue manager: %s",
+                 req->queue_id, record_status_text(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int delivery_request_reply_all(struct delivery_request *req,
+                               const struct delivery_result *res)
+{
+    int rc = 0;
+    for (size_t i = 0; i < req->recipient_count; i++)
+        if (!req->recipients[i].answered &&
+            delivery_request_reply(req, i, res) != 0)
+            rc = -1;
+    return rc;
+}
+
+int delivery_request_finish(struct delivery_request *req)
+{
+    static const struct delivery_result no_result = {
+        .status = DELIVERY_DEFERRED, .dsn = "4.3.0",
+        .text = "delivery agent gave no result",
+    };
+    int rc = delivery_request_reply_all(req, &no_result);
+    struct record r;
+    record_init(&r);
+    if (record_add_str(&r, "status", "done") != RECORD_OK ||
+        record_write(&req->stream, &r) != RECORD_OK ||
+        stream_flush(&req->stream) != STREAM_OK)
+        rc = -1;
+    record_free(&r);
+    return rc;
+}
+
+void delivery_request_free(struct delivery_request *req)
+{
+    for (size_t i = 0; i < req->recipient_count; i++) {
+        free(req->recipients[i].address);
+        free(req->recipients[i].orcpt);
+        free(req->recipients[i].notify);
+    }
+    free(req->recipients);
+    record_free(&req->envelope);
+    if (req->connected) {
+        if (req->stream.fd >= 0)
+            close(req->stream.fd);
+        stream_free(&req->stream);
+    }
+    memset(req, 0, sizeof(*req));
+}
+
+/* ---- the content ----------------------------------------------------- */
+
+void delivery_content_attach(struct delivery_content *c, int fd,
+                             off_t content_offset)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->owns_fd = 0;
+    c->offset = content_offset;
+    buf_init(&c->block, QUEUE_RECORD_MAX + 1);
+}
+
+int delivery_content_open(struct delivery_content *c,
+                          const struct delivery_request *req,
+                          struct buf *error)
+{
+    int fd = open(req->queue_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        buf_printf(error, "open %s: %s", req->queue_file, strerror(errno));
+        return -1;
+    }
+    delivery_content_attach(c, fd, req->content_offset);
+    c->owns_fd = 1;
+    return 0;
+}
+
+void delivery_content_rewind(struct delivery_content *c, off_t content_offset)
+{
+    c->offset = content_offset;
+    c->done = 0;
+}
+
+/* Reads exactly len bytes at offset.  0, or -1 (error says why). */
+static int delivery_pread_exact(int fd, void *data, size_t len, off_t offset,
+                                struct buf *error)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, (char *)data + got, len - got,
+                          offset + (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            buf_printf(error, "read queue file: %s", strerror(errno));
+            return -1;
+        }
+        if (n == 0) {
+            buf_set_str(error, "queue file ends inside the content");
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+int delivery_content_next(struct delivery_content *c, const char **data,
+                          size_t *len, struct buf *error)
+{
+    while (!c->done) {
+        unsigned char header[QUEUE_RECORD_HEADER];
+        if (delivery_pread_exact(c->fd, header, sizeof(header), c->offset,
+                                 error) != 0)
+            return -1;
+        uint32_t length = ((uint32_t)header[1] << 24) |
+                          ((uint32_t)header[2] << 16) |
+                          ((uint32_t)header[3] << 8) | header[4];
+        if (length > QUEUE_RECORD_MAX) {
+            buf_set_str(error, "queue file record too long");
+            return -1;
+        }
+        off_t data_offset = c->offset + QUEUE_RECORD_HEADER;
+        c->offset = data_offset + (off_t)length;
+        switch (header[0]) {
+        case QUEUE_REC_CONTENT:
+            continue;
+        case QUEUE_REC_END_CONTENT:
+            c->done = 1;
+            return 0;
+        case QUEUE_REC_BLOCK:
+            break;
+        default:
+            buf_printf(error, "unexpected record '%c' in the content",
+                       header[0] >= 0x20 && header[0] < 0x7f ? header[0]
+                                                             : '?');
+            return -1;
+        }
+        buf_reset(&c->block);
+        if (buf_reserve(&c->block, length) != 0) {
+            buf_set_str(error, "out of memory");
+            return -1;
+        }
+        if (delivery_pread_exact(c->fd, c->block.data, length, data_offset,
+                                 error) != 0)
+            return -1;
+        c->block.len = length;
+        c->block.data[length] = '\0';
+        *data = c->block.data;
+        *len = length;
+        return 1;
+    }
+    return 0;
+}
+
+void delivery_content_close(struct delivery_content *c)
+{
+    if (c->owns_fd && c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    buf_free(&c->block);
+}

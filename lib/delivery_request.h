@@ -1,0 +1,137 @@
+/*
+ * delivery_request - the delivery agent's side of qmgr's delivery protocol
+ * (docs/protocol.md, "Delivery agents"): read one request (a message, a
+ * next hop and its recipients), read the message content from the queue
+ * file, and send one result per recipient, each logged in Postfix's shape
+ * (`ID: to=<...>, relay=..., delay=..., delays=a/b/c/d, dsn=..., status=...`).
+ *
+ * Every recipient gets exactly one result: delivery_request_finish() answers
+ * those the agent left without one as deferred, so a bug or an early
+ * return in an agent never makes qmgr lose a recipient.
+ *
+ * Usage, in a SERVER_SINGLE service:
+ *     struct delivery_request req;
+ *     struct buf error;
+ *     if (delivery_request_read(&req, client_fd, "local", &error) != 0) {
+ *         log_warn("%s", buf_cstr(&error)); ... close ...
+ *     }
+ *     struct delivery_content content;
+ *     if (delivery_content_open(&content, &req, &error) != 0) ...defer all...
+ *     while ((rc = delivery_content_next(&content, &chunk)) == 1) write...;
+ *     delivery_content_close(&content);
+ *     struct delivery_result res = { .status = DELIVERY_SENT, .dsn = "2.0.0",
+ *         .text = "delivered to maildir", .relay = "local" };
+ *     delivery_request_reply(&req, i, &res);
+ *     delivery_request_finish(&req);   (status=done, flush)
+ *     delivery_request_free(&req);
+ */
+#ifndef POSTINO_DELIVERY_REQUEST_H
+#define POSTINO_DELIVERY_REQUEST_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "record.h"
+#include "stream.h"
+
+#define DELIVERY_RECORD_MAX (64 * 1024)
+#define DELIVERY_RECIPIENT_MAX 100000
+/* How long an agent waits for qmgr's request, in milliseconds. */
+#define DELIVERY_READ_TIMEOUT_MS (100 * 1000)
+
+enum delivery_status {
+    DELIVERY_SENT,
+    DELIVERY_DEFERRED,
+    DELIVERY_BOUNCED,
+};
+
+struct delivery_recipient {
+    long index;
+    char *address;
+    char *orcpt;          /* "rfc822;ADDR" or NULL */
+    char *notify;         /* NEVER / SUCCESS,FAILURE,DELAY or NULL */
+    long offset;          /* of the R record, echoed to qmgr */
+    int answered;
+};
+
+struct delivery_request {
+    struct stream stream;       /* the connection to qmgr */
+    int connected;              /* stream is set up (and owns its fd) */
+    const char *transport;      /* the agent's name, for the log */
+    struct record envelope;     /* the "deliver" record, all attributes */
+    const char *queue_id;       /* these point into envelope */
+    const char *queue_file;
+    const char *sender;
+    const char *nexthop;
+    off_t content_offset;
+    long content_size;
+    double arrival_time;
+    double active_time;
+    double dispatch_time;
+    double received_time;       /* when the agent had the whole request */
+    struct delivery_recipient *recipients;
+    size_t recipient_count;
+};
+
+struct delivery_result {
+    enum delivery_status status;
+    const char *dsn;            /* "2.0.0" */
+    const char *text;           /* "delivered to maildir" */
+    const char *action;         /* sent: delivered (default), relayed, expanded */
+    const char *relay;          /* "local", "host[addr]:port" */
+    const char *remote_mta;     /* "dns; host" or NULL */
+    const char *diagnostic;     /* "smtp; 550 ..." or NULL */
+};
+
+/* Reads one whole request from fd (which the request then owns: it is
+ * closed by delivery_request_free).  0, or -1 with the reason in error (the
+ * caller logs it and frees req). */
+int delivery_request_read(struct delivery_request *req, int fd,
+                          const char *transport, struct buf *error);
+/* An optional envelope attribute (dsn_envid, dsn_ret, encoding, ...), or
+ * NULL. */
+const char *delivery_request_attr(const struct delivery_request *req,
+                                  const char *name);
+/* Sends and logs the result of recipient i.  0, or -1 when qmgr is gone
+ * (nothing more can be told; the caller may stop). */
+int delivery_request_reply(struct delivery_request *req, size_t i,
+                           const struct delivery_result *res);
+/* The same result for every recipient not yet answered. */
+int delivery_request_reply_all(struct delivery_request *req,
+                               const struct delivery_result *res);
+/* Defers every recipient still without a result (4.3.0, "delivery agent
+ * gave no result"), then sends status=done and flushes.  0 or -1. */
+int delivery_request_finish(struct delivery_request *req);
+void delivery_request_free(struct delivery_request *req);
+
+/* The message content (header and body, LF line ends, dot-unstuffed), read
+ * from the queue file in the chunks cleanup wrote. */
+struct delivery_content {
+    int fd;
+    int owns_fd;
+    off_t offset;               /* of the next record */
+    struct buf block;
+    int done;
+};
+
+/* Opens req->queue_file read-only at content_offset.  0, or -1 with the
+ * reason in error. */
+int delivery_content_open(struct delivery_content *c,
+                          const struct delivery_request *req,
+                          struct buf *error);
+/* The same from a descriptor the caller keeps. */
+void delivery_content_attach(struct delivery_content *c, int fd,
+                             off_t content_offset);
+/* 1 with the next chunk in *data and *len (valid until the next call), 0 at
+ * the end of the content, -1 on a read error or a damaged file (error). */
+int delivery_content_next(struct delivery_content *c, const char **data,
+                          size_t *len, struct buf *error);
+/* Back to the start of the content (a second pass, e.g. a retry). */
+void delivery_content_rewind(struct delivery_content *c, off_t content_offset);
+void delivery_content_close(struct delivery_content *c);
+
+/* Seconds since the epoch, with microseconds, as the protocol sends them. */
+double delivery_time_now(void);
+
+#endif
