@@ -494,7 +494,7 @@ def test_protocol_errors(instance):
 
 def test_qmgr_is_woken(instance):
     sock = start(instance)
-    path = instance.queue / "private" / "qmgr"
+    path = instance.queue / "public" / "qmgr"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     os.chmod(path, 0o666)
