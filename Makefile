@@ -136,6 +136,8 @@ install: all
 	  $(DESTDIR)$(COMMAND_DIR)/postino-map
 	ln -sf postino-map $(DESTDIR)$(COMMAND_DIR)/newaliases
 	install -m 0755 $(BUILD)/bin/sendmail $(DESTDIR)$(COMMAND_DIR)/sendmail
+	install -m 0755 $(BUILD)/bin/postino-queue \
+	  $(DESTDIR)$(COMMAND_DIR)/postino-queue
 	ln -sf sendmail $(DESTDIR)$(COMMAND_DIR)/mailq
 	@# postdrop is the one set-group-ID program (docs/ARCHITECTURE.md).
 	if [ "$$(id -u)" = 0 ]; then \
@@ -143,7 +145,7 @@ install: all
 	    $(DESTDIR)$(COMMAND_DIR)/postdrop; \
 	else install -m 0755 $(BUILD)/bin/postdrop \
 	    $(DESTDIR)$(COMMAND_DIR)/postdrop; fi
-	for p in $(filter-out postino postino-map sendmail postdrop,$(PROGRAMS)); do \
+	for p in $(filter-out postino postino-map postino-queue sendmail postdrop,$(PROGRAMS)); do \
 	  install -m 0755 $(BUILD)/bin/$$p $(DESTDIR)$(DAEMON_DIR)/$$p || exit 1; done
 	for f in main.cf master.cf; do \
 	  if [ -e $(DESTDIR)$(CONFIG_DIR)/$$f ]; then \
