@@ -173,6 +173,7 @@ fuzz:
 bench: all
 	BUILD=$(abspath $(BUILD)) bench/tables.sh
 	BUILD=$(abspath $(BUILD)) bench/receive.sh
+	BUILD=$(abspath $(BUILD)) bench/deliver.sh
 
 # The receive-path benchmark alone (smtp-source against smtpd and cleanup).
 .PHONY: bench-receive
@@ -185,3 +186,8 @@ clean:
 -include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/daemons/*/*.d) \
 	$(wildcard $(BUILD)/tables/*/*.d) \
 	$(wildcard $(BUILD)/tests/*/*.d) $(wildcard $(BUILD)/tests/services/*/*.d)
+
+# End-to-end delivery (smtp-source to a local Maildir) against Postfix.
+.PHONY: bench-deliver
+bench-deliver: all
+	BUILD=$(abspath $(BUILD)) bench/deliver.sh

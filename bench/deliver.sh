@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# End-to-end delivery benchmark: SMTP in, local Maildir delivery out,
+# Postino against Postfix in one run, on demand only (`make bench-deliver`;
+# never part of `make test`).
+#
+#   BUILD=build/gcc bench/deliver.sh          # as root
+#   MESSAGES_10=2000 MESSAGES_50=4000 SIZE=5120 CONCURRENCY="10 50" \
+#   RUNS=3 bench/deliver.sh
+#   KEEP_WORK=1 (or KEEP_ON_FAILURE=1) keeps the temporary directory, with
+#   both instances' logs, for inspection.
+#
+# For each C in CONCURRENCY, Postfix's smtp-source sends MESSAGES_C
+# messages of SIZE bytes over C parallel sessions to each system on
+# 127.0.0.1, Postino and Postfix in turn, RUNS times, keeping the best run
+# of each.  A run is timed from the start of smtp-source until the last
+# message is in the recipient's Maildir/new (so it measures receiving,
+# queueing and delivery together, each message fsynced on the way in and
+# in the Maildir on both sides).  During each run a sampler adds up the
+# proportional set size (Pss, so shared pages count once) of the master
+# and every process under it, every 50 ms; the peak of the best run is
+# reported for each system.  Target: Postino >= 1.5 x Postfix in
+# messages per second, with no more memory.
+#
+# The recipient is one local Unix user, postino-bench (created if missing,
+# removed again at the end if the script created it), whose home is set to
+# a directory of the run; both systems deliver to ~/Maildir/ of that user
+# (home_mailbox = Maildir/), one after the other, and the messages are
+# moved aside between runs.  Neither system has aliases or recipient
+# tables to look up, nor DNS for loopback clients.  Both instances are
+# temporary and loopback-only, as in bench/receive.sh: Postfix under its own
+# config_directory and queue_directory ("postfix -c DIR start|stop"; the
+# system's service is never started; Debian's package is installed when
+# missing, bench/postfix_install.sh), Postino with "postino start-fg"
+# stopped by its PID.  Everything is stopped and removed on every exit.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$HERE/build/gcc}
+case "$BUILD" in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+SIZE=${SIZE:-5120}
+RUNS=${RUNS:-3}
+CONCURRENCY=${CONCURRENCY:-10 50}
+TARGET=1.5
+FROM=from@example.com
+BENCH_USER=postino-bench
+TO=$BENCH_USER@localhost
+. "$HERE/bench/postfix_install.sh"
+. "$HERE/bench/bench_common.sh"
+WORK=""
+POSTFIX_DIR=""
+POSTFIX_STARTED=0
+POSTINO_PID=""
+SOURCE_PID=""
+SAMPLER_PID=""
+USER_CREATED=0
+SECONDS_TAKEN=""
+RATE=""
+PEAK_KB=""
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench/deliver.sh: $*"; exit 1; }
+
+messages_for() {
+    local var="MESSAGES_$1"
+    if [ -n "${MESSAGES:-}" ]; then echo "$MESSAGES"; return; fi
+    if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
+    case $1 in 10) echo 2000 ;; *) echo 4000 ;; esac
+}
+
+deliver_cleanup() {
+    local rc=$?
+    if [ -n "$SAMPLER_PID" ]; then
+        kill -TERM "$SAMPLER_PID" 2>/dev/null || true
+        wait "$SAMPLER_PID" 2>/dev/null || true
+    fi
+    if [ "$USER_CREATED" = 1 ]; then userdel "$BENCH_USER" 2>/dev/null || true; fi
+    cleanup "$rc"
+}
+trap deliver_cleanup EXIT
+trap 'exit 130' INT TERM
+
+setup_user() {
+    local home=$WORK/home
+    if id "$BENCH_USER" >/dev/null 2>&1; then
+        usermod -d "$home" "$BENCH_USER"
+    else
+        useradd -M -d "$home" -s /usr/sbin/nologin "$BENCH_USER"
+        USER_CREATED=1
+    fi
+    mkdir -p "$home/Maildir/new" "$home/Maildir/cur" "$home/Maildir/tmp"
+    chown -R "$BENCH_USER": "$home"
+    chmod -R 0700 "$home"
+    MAILDIR_NEW=$home/Maildir/new
+}
+
+# ---- Postfix ---------------------------------------------------------------
+
+setup_postfix() {
+    local port=$1
+    POSTFIX_DIR=$WORK/postfix
+    mkdir -p "$POSTFIX_DIR/etc" "$POSTFIX_DIR/queue" "$POSTFIX_DIR/data"
+    chown postfix: "$POSTFIX_DIR/data"
+    cat >"$POSTFIX_DIR/etc/main.cf" <<EOF
+# bench/deliver.sh: a temporary Postfix on 127.0.0.1:$port delivering to
+# local Maildirs
+compatibility_level = 3.6
+queue_directory = $POSTFIX_DIR/queue
+data_directory = $POSTFIX_DIR/data
+maillog_file = $POSTFIX_DIR/maillog
+maillog_file_prefixes = $POSTFIX_DIR
+myhostname = bench.localdomain
+mydomain = localdomain
+mydestination = localhost
+mynetworks = 127.0.0.0/8
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+local_recipient_maps =
+alias_maps =
+alias_database =
+home_mailbox = Maildir/
+smtpd_peername_lookup = no
+biff = no
+EOF
+    cat >"$POSTFIX_DIR/etc/master.cf" <<EOF
+# bench/deliver.sh: what receiving and local delivery need
+$port     inet  n       -       n       -       -       smtpd
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+local     unix  -       n       n       -       -       local
+anvil     unix  -       -       n       -       1       anvil
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+    postfix -c "$POSTFIX_DIR/etc" check >/dev/null 2>&1 || true
+    if ! postfix -c "$POSTFIX_DIR/etc" start >"$POSTFIX_DIR/start.err" 2>&1; then
+        cat "$POSTFIX_DIR/start.err" >&2
+        tail -n 20 "$POSTFIX_DIR/maillog" >&2 2>/dev/null || true
+        die "postfix -c $POSTFIX_DIR/etc start failed"
+    fi
+    POSTFIX_STARTED=1
+    wait_port "$port" || die "Postfix does not listen on 127.0.0.1:$port"
+}
+
+postfix_master_pid() { tr -d ' ' <"$POSTFIX_DIR/queue/pid/master.pid"; }
+
+# ---- Postino ---------------------------------------------------------------
+
+postino_ready() {
+    local p
+    for p in postino smtpd cleanup qmgr local bounce; do
+        [ -x "$BUILD/bin/$p" ] || return 1
+    done
+}
+
+setup_postino() {
+    local port=$1
+    local dir=$WORK/postino
+    mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
+    cat >"$dir/etc/main.cf" <<EOF
+# bench/deliver.sh: a temporary Postino on 127.0.0.1:$port delivering to
+# local Maildirs
+queue_directory = $dir/queue
+data_directory = $dir/data
+daemon_directory = $BUILD/bin
+command_directory = $BUILD/bin
+mail_owner = postino
+setgid_group = postdrop
+myhostname = bench.localdomain
+mydestination = localhost
+mynetworks = 127.0.0.0/8
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+local_recipient_maps =
+alias_maps =
+alias_database =
+home_mailbox = Maildir/
+smtpd_peername_lookup = no
+EOF
+    if [ -n "${POSTINO_MAIN_CF_EXTRA:-}" ]; then
+        printf '%s\n' "$POSTINO_MAIN_CF_EXTRA" >>"$dir/etc/main.cf"
+    fi
+    cat >"$dir/etc/master.cf" <<EOF
+# bench/deliver.sh: what receiving and local delivery need
+127.0.0.1:$port inet n  -       n       -       -       smtpd
+cleanup   unix  -       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+bounce    unix  -       -       n       -       0       bounce
+local     unix  -       n       n       -       -       local
+anvil     unix  -       -       n       -       1       anvil
+EOF
+    "$BUILD/bin/postino" -c "$dir/etc" start-fg >"$dir/master.log" 2>&1 &
+    POSTINO_PID=$!
+    wait_port "$port" ||
+        { tail -n 20 "$dir/master.log" >&2; die "Postino does not listen on 127.0.0.1:$port"; }
+}
+
+# ---- runs ------------------------------------------------------------------
+
+# Samples the summed Pss of pid and all its descendants every 50 ms until
+# SIGTERM, keeping the peak so far (KiB) in the file given.
+start_sampler() {
+    local pid=$1 out=$2
+    python3 - "$pid" "$out" <<'PY' &
+import os, signal, sys, time
+root, out = int(sys.argv[1]), sys.argv[2]
+peak = 0
+stop = False
+def on_term(signum, frame):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+def children_map():
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+def pss(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+while not stop:
+    kids = children_map()
+    todo, total = [root], 0
+    while todo:
+        p = todo.pop()
+        total += pss(p)
+        todo.extend(kids.get(p, []))
+    if total > peak:
+        peak = total
+        with open(out + ".new", "w") as f:
+            f.write(f"{peak}\n")
+        os.replace(out + ".new", out)
+    time.sleep(0.05)
+PY
+    SAMPLER_PID=$!
+}
+
+stop_sampler() {
+    kill -TERM "$SAMPLER_PID" 2>/dev/null || true
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=""
+}
+
+maildir_count() { find "$MAILDIR_NEW" -maxdepth 1 -type f | wc -l; }
+
+set_aside() {
+    local spent=$WORK/spent
+    mkdir -p "$spent"
+    find "$MAILDIR_NEW" -maxdepth 1 -type f -exec mv -t "$spent" -- {} +
+}
+
+# One timed run: smtp-source, then wait for the Maildir; sets RATE and
+# PEAK_KB.
+measure() {
+    local name=$1 port=$2 master=$3 conc=$4 count=$5 start end rc=0 i got
+    local log=$WORK/$name-$conc.log memfile=$WORK/$name-$conc.mem
+    set_aside
+    echo 0 >"$memfile"
+    start_sampler "$master" "$memfile"
+    sleep 0.2 # the sampler's first reading, before the load
+    start=$(date +%s%N)
+    smtp-source -s "$conc" -l "$SIZE" -m "$count" -f "$FROM" -t "$TO" \
+        "127.0.0.1:$port" >"$log" 2>&1 &
+    SOURCE_PID=$!
+    wait "$SOURCE_PID" || rc=$?
+    SOURCE_PID=""
+    [ "$rc" -eq 0 ] || { cat "$log" >&2; die "$name: smtp-source failed"; }
+    for (( i = 0; i < 6000; i++ )); do
+        got=$(maildir_count)
+        [ "$got" -ge "$count" ] && break
+        sleep 0.05
+    done
+    end=$(date +%s%N)
+    stop_sampler
+    [ "$got" -eq "$count" ] ||
+        die "$name: $got messages in the Maildir after sending $count"
+    set_aside
+    SECONDS_TAKEN=$(awk -v ns=$(( end - start )) 'BEGIN { printf "%.3f", ns / 1e9 }')
+    RATE=$(awk -v n="$count" -v s="$SECONDS_TAKEN" 'BEGIN { printf "%.1f", n / s }')
+    PEAK_KB=$(cat "$memfile")
+}
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+main() {
+    [ "$(id -u)" -eq 0 ] || die "run as root: both masters must start as root"
+    command -v postfix >/dev/null 2>&1 && command -v smtp-source >/dev/null 2>&1 ||
+        install_postfix
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/postino-deliver.XXXXXX")
+    chmod 0755 "$WORK"
+    setup_user
+    local pf_port pn_port version have_postino=0
+    pf_port=$(free_port)
+    setup_postfix "$pf_port"
+    if postino_ready; then
+        have_postino=1
+        pn_port=$(free_port)
+        setup_postino "$pn_port"
+    else
+        say "Postino's qmgr, local or bounce is not built in $BUILD: measuring Postfix only"
+    fi
+    version=$(postconf -c "$POSTFIX_DIR/etc" -h mail_version 2>/dev/null || echo "?")
+
+    say "warming up"
+    measure postfix "$pf_port" "$(postfix_master_pid)" 5 50
+    [ "$have_postino" = 1 ] && measure postino "$pn_port" "$POSTINO_PID" 5 50
+
+    local rows=() c n pn pf pnm pfm r mem ok i
+    for c in $CONCURRENCY; do
+        n=$(messages_for "$c")
+        pn="-"; pnm="-"; pf=0; pfm=0; r="-"; mem="-"; ok="-"
+        [ "$have_postino" = 1 ] && { pn=0; pnm=0; }
+        for (( i = 1; i <= RUNS; i++ )); do
+            if [ "$have_postino" = 1 ]; then
+                say "Postino: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
+                measure postino "$pn_port" "$POSTINO_PID" "$c" "$n"
+                if [ "$(best "$pn" "$RATE")" = "$RATE" ]; then pn=$RATE; pnm=$PEAK_KB; fi
+            fi
+            say "Postfix: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
+            measure postfix "$pf_port" "$(postfix_master_pid)" "$c" "$n"
+            if [ "$(best "$pf" "$RATE")" = "$RATE" ]; then pf=$RATE; pfm=$PEAK_KB; fi
+        done
+        if [ "$pn" != "-" ]; then
+            r=$(ratio "$pn" "$pf")
+            mem=$(ratio "$pnm" "$pfm")
+            ok=$(meets "$r")
+            if awk -v m="$mem" 'BEGIN { exit !(m > 1.0) }'; then ok="$ok, memory NO"; fi
+            pnm=$(mib "$pnm")
+        fi
+        rows+=("$(printf '%11s %9s %14s %14s %7s %12s %12s %9s %s' "$c" "$n" \
+            "$pn" "$pf" "$r" "$pnm" "$(mib "$pfm")" "$mem" "$ok")")
+    done
+
+    printf '\nend-to-end delivery: smtp-source -> local Maildir, %s-byte messages,' "$SIZE"
+    printf ' best of %s runs (Postfix %s)\n' "$RUNS" "$version"
+    printf '%11s %9s %14s %14s %7s %12s %12s %9s %s\n' concurrency messages \
+        "Postino msg/s" "Postfix msg/s" ratio "Postino MiB" "Postfix MiB" \
+        "mem ratio" "target met (≥ $TARGET, memory ≤ 1)"
+    printf '%s\n' "${rows[@]}"
+    if [ "$have_postino" = 0 ]; then
+        printf '(Postino not measured: build qmgr, local and bounce first)\n'
+    fi
+}
+
+main "$@"
