@@ -1,0 +1,261 @@
+"""The whole path, end to end: SMTP in, queue manager, delivery into
+Maildirs, notices (RFC 3464) back to the sender, retries, expiry, and
+crashes of the queue manager and of a delivery agent in the middle of a
+thousand messages."""
+import os
+import re
+import signal
+import smtplib
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BIN
+from delivery_instance import (maildir_files, read_message, send,
+                               start_delivery, wait_maildir,
+                               wait_queue_empty, write_table)
+
+SENDER = "sender@example.test"
+
+
+def message(subject, body="Hello.\n", extra=""):
+    return (f"From: {SENDER}\nTo: demo@example.test\nSubject: {subject}\n"
+            f"Message-ID: <{subject.replace(' ', '.')}@client.example>\n"
+            f"{extra}\n{body}")
+
+
+def pid_of(inst, program):
+    """The PIDs of the instance's processes that run program."""
+    pids = []
+    for pid in inst.processes():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv0 = f.read().split(b"\0")[0]
+        except OSError:
+            continue
+        if os.path.basename(argv0) == program.encode():
+            pids.append(pid)
+    return pids
+
+
+def test_mail_reaches_a_virtual_mailbox(instance):
+    d = start_delivery(instance)
+    reply = send(d, SENDER, ["Demo@Example.Test"], message("first"))
+    qid = re.search(r"queued as (\w+)", reply).group(1)
+    [msg] = wait_maildir(d.mailbox("demo"), 1, inst=instance)
+    assert msg["Subject"] == "first"
+    assert msg["Return-Path"] == f"<{SENDER}>"
+    assert msg["Delivered-To"].lower() == "demo@example.test"
+    assert msg.get_content() == "Hello.\n"
+    path = maildir_files(d.mailbox("demo"))[0]
+    assert os.stat(path).st_uid == d.vmail_uid
+    instance.wait_log(rf"{qid}: to=<demo@example.test>.*relay=virtual, "
+                      r"delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, "
+                      r"dsn=2\.0\.0, status=sent \(delivered to maildir\)")
+    instance.wait_log(rf"{qid}: removed")
+    wait_queue_empty(instance)
+
+
+def dsn_parts(notice):
+    """(human part, per-message fields, [per-recipient fields], original)."""
+    assert notice.get_content_type() == "multipart/report"
+    assert notice.get_param("report-type") == "delivery-status"
+    parts = list(notice.iter_parts())
+    assert len(parts) == 3, [p.get_content_type() for p in parts]
+    human, status, original = parts
+    assert human.get_content_type() == "text/plain"
+    assert status.get_content_type() == "message/delivery-status"
+    blocks = status.get_payload()
+    return human, blocks[0], blocks[1:], original
+
+
+def test_error_transport_bounces_with_an_rfc3464_report(instance):
+    d = start_delivery(instance, transports=(
+        "nowhere.example error:5.1.2 no mail for this domain here\n"))
+    with smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=30) as s:
+        s.ehlo("client.example")
+        assert s.mail(SENDER, ["RET=FULL", "ENVID=env-123"])[0] == 250
+        assert s.rcpt("bob@nowhere.example",
+                      ["NOTIFY=FAILURE",
+                       "ORCPT=rfc822;Bob@Nowhere.Example"])[0] == 250
+        assert s.data(message("will bounce").encode())[0] == 250
+    [notice] = wait_maildir(d.mailbox("sender"), 1, inst=instance)
+    assert notice["From"].startswith("MAILER-DAEMON@")
+    assert notice["Return-Path"] == "<>"
+    assert notice["To"] == SENDER
+    assert notice["Auto-Submitted"] == "auto-replied"
+    assert "Undelivered Mail Returned to Sender" in notice["Subject"]
+    human, per_message, per_rcpt, original = dsn_parts(notice)
+    assert "bob@nowhere.example" in human.get_content()
+    assert per_message["Reporting-MTA"] == "dns; mx.example.net"
+    assert per_message["Original-Envelope-Id"] == "env-123"
+    assert per_message["Arrival-Date"]
+    [r] = per_rcpt
+    assert r["Final-Recipient"].lower() == "rfc822; bob@nowhere.example"
+    assert r["Original-Recipient"] == "rfc822;Bob@Nowhere.Example"
+    assert r["Action"] == "failed"
+    assert r["Status"] == "5.1.2"
+    assert "no mail for this domain here" in r["Diagnostic-Code"]
+    assert r["Last-Attempt-Date"]
+    assert original.get_content_type() == "message/rfc822"
+    inner = original.get_payload()[0]
+    assert inner["Subject"] == "will bounce"
+    assert "Hello." in inner.get_content()
+    wait_queue_empty(instance)
+
+
+def test_notify_success_sends_a_success_notice(instance):
+    d = start_delivery(instance)
+    with smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=30) as s:
+        s.ehlo("client.example")
+        assert s.mail(SENDER, ["RET=HDRS"])[0] == 250
+        assert s.rcpt("demo@example.test", ["NOTIFY=SUCCESS"])[0] == 250
+        assert s.data(message("tell me").encode())[0] == 250
+    wait_maildir(d.mailbox("demo"), 1, inst=instance)
+    [notice] = wait_maildir(d.mailbox("sender"), 1, inst=instance)
+    _, _, [r], original = dsn_parts(notice)
+    assert r["Action"] == "delivered"
+    assert r["Status"] == "2.0.0"
+    assert original.get_content_type() == "text/rfc822-headers"
+    assert "Subject: tell me" in original.get_content()
+
+
+def test_a_bounce_is_never_bounced_to_the_null_sender(instance):
+    d = start_delivery(instance, transports=(
+        "nowhere.example error:5.1.1 gone\n"))
+    send(d, "<>", ["x@nowhere.example"], message("from the null sender"))
+    [notice] = wait_maildir(d.mailbox("postmaster"), 1, inst=instance)
+    assert "Undelivered" in notice["Subject"]
+    wait_queue_empty(instance)
+    time.sleep(1)
+    for user in ("sender", "demo", "other"):
+        assert maildir_files(d.mailbox(user)) == []
+    assert len(maildir_files(d.mailbox("postmaster"))) == 1
+
+
+def deferral_times(log, qid):
+    times = []
+    for line in log.splitlines():
+        if f"{qid}: to=" in line and "status=deferred" in line:
+            times.append(line)
+    return times
+
+
+def test_deferred_mail_is_retried_with_growing_delays_then_delivered(
+        instance):
+    d = start_delivery(instance, transports=(
+        "demo@example.test retry:4.2.1 mailbox temporarily disabled\n"))
+    reply = send(d, SENDER, ["demo@example.test"], message("patience"))
+    qid = re.search(r"queued as (\w+)", reply).group(1)
+    instance.wait_log(rf"{qid}: to=<demo@example.test>.*status=deferred "
+                      r"\(mailbox temporarily disabled\)", timeout=30,
+                      count=3)
+    deferred = instance.queue / "deferred" / qid
+    assert deferred.exists() or (instance.queue / "active" / qid).exists()
+    r = subprocess.run(instance.as_user([str(BIN / "postino-queue"), "-c",
+                                         str(instance.etc)]),
+                       capture_output=True, text=True, timeout=30)
+    assert "(mailbox temporarily disabled)" in r.stdout, r.stdout
+    write_table(instance, "transport", "# the cause is gone\n")
+    [msg] = wait_maildir(d.mailbox("demo"), 1, timeout=30, inst=instance)
+    assert msg["Subject"] == "patience"
+    wait_queue_empty(instance)
+    stamps = re.findall(rf"(\d\d:\d\d:\d\d).*{qid}: to=.*status=deferred",
+                        instance.log())
+    secs = [int(h) * 3600 + int(m) * 60 + int(s)
+            for h, m, s in (t.split(":") for t in stamps)]
+    gaps = [b - a for a, b in zip(secs, secs[1:])]
+    assert len(gaps) >= 2 and gaps[-1] >= gaps[0], stamps
+
+
+def test_flush_retries_deferred_mail_at_once(instance):
+    d = start_delivery(instance, main_cf="minimal_backoff_time = 600s\n"
+                       "maximal_backoff_time = 600s\n"
+                       "queue_run_delay = 600s\n",
+                       transports="demo@example.test retry:4.0.0 later\n")
+    reply = send(d, SENDER, ["demo@example.test"], message("flush me"))
+    qid = re.search(r"queued as (\w+)", reply).group(1)
+    instance.wait_log(rf"{qid}: to=<demo@example.test>.*status=deferred")
+    write_table(instance, "transport", "# fine now\n")
+    time.sleep(1.2)  # tables are checked for changes at most once a second
+    r = instance.postino("flush")
+    assert r.returncode == 0, r.stderr
+    [msg] = wait_maildir(d.mailbox("demo"), 1, timeout=15, inst=instance)
+    assert msg["Subject"] == "flush me"
+
+
+def test_expired_mail_is_returned_to_the_sender(instance):
+    d = start_delivery(instance, main_cf="maximal_queue_lifetime = 3s\n",
+                       transports="slow.example retry:4.4.1 host is down\n")
+    reply = send(d, SENDER, ["x@slow.example"], message("too late"))
+    qid = re.search(r"queued as (\w+)", reply).group(1)
+    [notice] = wait_maildir(d.mailbox("sender"), 1, timeout=30,
+                            inst=instance)
+    _, _, [r], original = dsn_parts(notice)
+    assert r["Action"] == "failed"
+    assert r["Status"].startswith("4.4.1") or r["Status"].startswith("5.")
+    assert "host is down" in r["Diagnostic-Code"] or \
+        "host is down" in notice.get_body().get_content()
+    instance.wait_log(rf"{qid}: from=<{SENDER}>, status=expired, "
+                      r"returned to sender")
+    wait_queue_empty(instance)
+
+
+COUNT = 1000
+
+
+def send_many(d, count, subject_prefix, threads=4):
+    """count messages over a few reused SMTP sessions; returns how many got
+    a 250."""
+    accepted = []
+    lock = threading.Lock()
+
+    def worker(first):
+        with smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=60) as s:
+            s.ehlo("client.example")
+            for n in range(first, count, threads):
+                s.sendmail(SENDER, ["demo@example.test"],
+                           message(f"{subject_prefix} {n}").encode())
+                with lock:
+                    accepted.append(n)
+
+    workers = [threading.Thread(target=worker, args=(i,))
+               for i in range(threads)]
+    for w in workers:
+        w.start()
+    return workers, accepted
+
+
+def check_all_delivered(d, inst, count, prefix, timeout=120):
+    msgs = wait_maildir(d.mailbox("demo"), count, timeout=timeout, inst=inst)
+    wait_queue_empty(inst, timeout=timeout)
+    msgs = [read_message(p) for p in maildir_files(d.mailbox("demo"))]
+    subjects = [m["Subject"] for m in msgs]
+    unique = set(subjects)
+    duplicates = len(subjects) - len(unique)
+    print(f"{prefix}: {len(unique)} of {count} messages delivered, "
+          f"{duplicates} duplicates")
+    missing = {f"{prefix} {n}" for n in range(count)} - unique
+    assert not missing, f"lost: {sorted(missing)[:10]}"
+    return duplicates
+
+
+@pytest.mark.parametrize("victim", ["qmgr", "virtual"])
+def test_kill_9_in_the_middle_of_a_thousand_messages_loses_nothing(
+        instance, victim):
+    d = start_delivery(instance)
+    workers, accepted = send_many(d, COUNT, f"crash-{victim}")
+    deadline = time.monotonic() + 60
+    while len(maildir_files(d.mailbox("demo"))) < COUNT // 3:
+        assert time.monotonic() < deadline, instance.log()
+        time.sleep(0.02)
+    pids = pid_of(instance, victim)
+    assert pids, f"no {victim} process running"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    for w in workers:
+        w.join(timeout=120)
+    assert len(accepted) == COUNT
+    check_all_delivered(d, instance, COUNT, f"crash-{victim}")
