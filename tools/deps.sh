@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages that Postino needs to build, test and run,
 # when any is missing, and (as root) creates the system user and group that
-# a package's install script would: "postino" (mail_owner) and "postdrop"
-# (setgid_group).  Runs in well under a second when nothing is missing.
+# a package's install script would: "postino" (mail_owner), "postdrop"
+# (setgid_group) and "vmail" (the owner of make run's virtual mailboxes).  Runs in well under a second when nothing is missing.
 #
 # Other distributions: see INSTALL for the same list under their names.
 set -eu
@@ -49,6 +49,12 @@ if [ "$(id -u)" -eq 0 ]; then
     fi
     if ! getent group postdrop >/dev/null; then
         groupadd --system postdrop
+    fi
+    # The owner of the virtual mailboxes of `make run` (virtual_uid_maps).
+    if ! getent passwd vmail >/dev/null; then
+        useradd --system --user-group --home-dir /nonexistent \
+            --no-create-home --shell /usr/sbin/nologin \
+            --comment "Postino virtual mailboxes" vmail
     fi
 fi
 exit 0

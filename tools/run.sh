@@ -7,7 +7,10 @@
 # under run/queue is kept between runs.  Services listen on loopback only:
 # smtp 127.0.0.1:2525, submission 5587, submissions 5465, pop3 1110,
 # pop3s 1995.  Submission logs in as "demo" with the password printed at
-# start (run/sasl/demo-password); aliases are run/data/aliases.  Run as
+# start (run/sasl/demo-password), POP3 as "demo@example.test" with the same
+# one; the virtual domain example.test has the mailbox demo@example.test
+# (run/mail/example.test/demo/, table run/data/vmailbox); local users are
+# at localhost (~/Maildir/); aliases are run/data/aliases.  Run as
 # root it has real privilege separation (children as user postino); run as
 # another user, everything runs as that user.
 set -eu
@@ -34,20 +37,40 @@ if [ ! -s "$run/tls/cert.pem" ] || [ ! -s "$run/tls/key.pem" ]; then
     chmod 600 "$run/tls/key.pem"
 fi
 
-# One login for submission (5587) and submissions (5465): user "demo" with
-# a random password made once and kept in run/sasl/demo-password.
+# One password, made once and kept in run/sasl/demo-password, for the
+# login "demo" (or "demo@example.test") on submission (5587) and
+# submissions (5465), and "demo@example.test" on POP3 (1110, 1995).
 mkdir -p "$run/sasl"
 if [ ! -s "$run/sasl/demo-password" ]; then
     (umask 077; openssl rand -hex 12 > "$run/sasl/demo-password")
 fi
 password=$(cat "$run/sasl/demo-password")
-printf 'demo %s\n' "$(printf '%s' "$password" | openssl passwd -6 -stdin)" \
-    > "$run/sasl/passwd"
+hash=$(printf '%s' "$password" | openssl passwd -6 -stdin)
+printf 'demo %s\ndemo@example.test %s\n' "$hash" "$hash" > "$run/sasl/passwd"
 "$BUILD/bin/postino-map" "hash:$run/sasl/passwd"
 chmod 640 "$run/sasl/passwd" "$run/sasl/passwd.db"
 if [ "$(id -u)" -eq 0 ]; then
     chgrp "$(id -gn "$owner")" "$run/sasl/passwd" "$run/sasl/passwd.db"
 fi
+
+# The virtual domain example.test, with the one mailbox demo@example.test:
+# a Maildir under run/mail, owned by the vmail user as root (tools/deps.sh
+# creates it), else by whoever runs this.
+if [ "$(id -u)" -eq 0 ]; then
+    vmail_uid=$(id -u vmail)
+    vmail_gid=$(id -g vmail)
+else
+    vmail_uid=$(id -u)
+    vmail_gid=$(id -g)
+fi
+mkdir -p "$run/mail/example.test"
+if [ "$(id -u)" -eq 0 ]; then
+    chown "$vmail_uid:$vmail_gid" "$run/mail" "$run/mail/example.test"
+fi
+if [ ! -e "$run/data/vmailbox" ]; then
+    printf 'demo@example.test example.test/demo/\n' > "$run/data/vmailbox"
+fi
+"$BUILD/bin/postino-map" "hash:$run/data/vmailbox"
 
 # The aliases of this instance (kept between runs; edit and restart).
 if [ ! -e "$run/data/aliases" ]; then
@@ -74,6 +97,18 @@ smtpd_tls_key_file = $run/tls/key.pem
 smtpd_tls_security_level = may
 smtpd_sasl_password_maps = hash:$run/sasl/passwd
 alias_maps = hash:$run/data/aliases
+# Local users at localhost get their mail in ~/Maildir/.
+mydestination = localhost
+home_mailbox = Maildir/
+virtual_mailbox_domains = example.test
+virtual_mailbox_base = $run/mail
+virtual_mailbox_maps = hash:$run/data/vmailbox
+virtual_uid_maps = static:$vmail_uid
+virtual_gid_maps = static:$vmail_gid
+virtual_minimum_uid = 1
+pop3d_password_maps = hash:$run/sasl/passwd
+pop3d_tls_cert_file = $run/tls/cert.pem
+pop3d_tls_key_file = $run/tls/key.pem
 CONF
 } > "$run/etc/main.cf"
 
@@ -90,5 +125,8 @@ echo "make run: instance in run/ -- SMTP 127.0.0.1:2525, submission 5587," \
      "submissions 5465, POP3 1110, POP3S 1995 as their daemons arrive" \
      "(conf/master.cf)"
 echo "make run: submission login: demo / $password (run/sasl/demo-password)"
+echo "make run: POP3 login: demo@example.test / $password"
+echo "make run: mail to demo@example.test arrives in run/mail/example.test/demo/new/;" \
+     "mail to $(id -un)@localhost in ~$(id -un)/Maildir/new/"
 echo "make run: Ctrl-C stops it"
 exec "$BUILD/bin/postino" -c "$run/etc" start-fg
