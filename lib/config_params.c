@@ -170,6 +170,31 @@ const struct config_param_def config_param_table[] = {
     PARAM_TIME("anvil_rate_time_unit", "60s", 1, DAY),
     PARAM_TIME("anvil_status_update_time", "600s", 1, DAY),
 
+    /* Address resolution (lib/address_resolve.c). */
+    PARAM_LIST("transport_maps", ""),
+    PARAM_STRING("local_transport", "local:$myhostname"),
+    PARAM_STRING("virtual_transport", "virtual"),
+    PARAM_STRING("relay_transport", "relay"),
+    PARAM_STRING("default_transport", "smtp"),
+    PARAM_STRING("relayhost", ""),
+
+    /* The queue manager.  TRANSPORT_destination_concurrency_limit and
+     * TRANSPORT_destination_recipient_limit of other transports are read
+     * by qmgr by name. */
+    PARAM_TIME("queue_run_delay", "300s", 1, DAY),
+    PARAM_TIME("minimal_backoff_time", "300s", 1, DAY),
+    PARAM_TIME("maximal_backoff_time", "4000s", 1, WEEK),
+    PARAM_TIME_UNIT("bounce_queue_lifetime", "5d", 0, 100 * DAY, 'd'),
+    PARAM_TIME_UNIT("delay_warning_time", "0h", 0, 100 * DAY, 'h'),
+    PARAM_INT("qmgr_message_active_limit", "20000", 1, 10000000),
+    PARAM_INT("qmgr_message_recipient_limit", "20000", 1, 10000000),
+    PARAM_INT("default_destination_recipient_limit", "50", 1, 100000),
+    PARAM_INT("default_destination_concurrency_limit", "20", 1, 100000),
+    PARAM_INT("initial_destination_concurrency", "5", 1, 100000),
+    PARAM_INT("destination_concurrency_failed_cohort_limit", "1", 0, 100000),
+    PARAM_INT("local_destination_concurrency_limit", "2", 1, 100000),
+    PARAM_INT("local_destination_recipient_limit", "1", 1, 100000),
+
     { NULL, CONFIG_STRING, NULL, 0, 0, 0, NULL },
 };
 

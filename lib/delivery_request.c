@@ -189,8 +189,7 @@ const char *delivery_request_attr(const struct delivery_request *req,
     return record_get_str(&req->envelope, name);
 }
 
-/* One of Postfix's delay figures: two decimals, trailing zeros cut. */
-static void delivery_format_delay(struct buf *out, double seconds)
+void delivery_format_delay(struct buf *out, double seconds)
 {
     if (seconds < 0.005) {
         buf_append_str(out, "0");
@@ -302,6 +301,8 @@ int delivery_request_reply(struct delivery_request *req, size_t i,
         rc = delivery_add_optional(&r, "remote_mta", res->remote_mta);
     if (rc == RECORD_OK)
         rc = delivery_add_optional(&r, "diagnostic", res->diagnostic);
+    if (rc == RECORD_OK && res->destination_failure)
+        rc = record_add_long(&r, "destination_failure", 1);
     if (rc == RECORD_OK)
         rc = record_write(&req->stream, &r);
     record_free(&r);

@@ -82,6 +82,9 @@ struct delivery_result {
     const char *relay;          /* "local", "host[addr]:port" */
     const char *remote_mta;     /* "dns; host" or NULL */
     const char *diagnostic;     /* "smtp; 550 ..." or NULL */
+    int destination_failure;    /* 1: the destination itself failed
+                                 * (connection refused...): qmgr lowers
+                                 * its concurrency; sent only when set */
 };
 
 /* Reads one whole request from fd (which the request then owns: it is
@@ -130,6 +133,10 @@ int delivery_content_next(struct delivery_content *c, const char **data,
 /* Back to the start of the content (a second pass, e.g. a retry). */
 void delivery_content_rewind(struct delivery_content *c, off_t content_offset);
 void delivery_content_close(struct delivery_content *c);
+
+/* Appends one of Postfix's delay figures (two decimals, trailing zeros
+ * cut, "0" under 5 ms): what the delay= and delays= fields show. */
+void delivery_format_delay(struct buf *out, double seconds);
 
 /* Seconds since the epoch, with microseconds, as the protocol sends them. */
 double delivery_time_now(void);

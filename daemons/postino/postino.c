@@ -32,13 +32,34 @@
 #include "log.h"
 #include "postino_check.h"
 #include "postino_paths.h"
+#include "trigger.h"
 
 #define POSTINO_STOP_WAIT_SECONDS 30
 
 static _Noreturn void postino_usage(void)
 {
     log_fatal("usage: postino [-c config_dir] [-v] "
-              "start|start-fg|stop|reload|status|check");
+              "start|start-fg|stop|reload|status|check|flush\n"
+              "  flush: try every deferred message now (the queue manager "
+              "forgets dead destinations, scans deferred/ and incoming/)");
+}
+
+/* "FDI" to public/qmgr: forget dead destinations, scan deferred/ with
+ * every file due, scan incoming/ (what sendmail -q asks too). */
+static int postino_flush(struct config *cfg)
+{
+    struct buf path;
+    buf_init(&path, PATH_MAX);
+    buf_printf(&path, "%s/public/qmgr",
+               config_get_str(cfg, "queue_directory"));
+    struct trigger qmgr;
+    trigger_init(&qmgr, buf_cstr(&path));
+    int rc = trigger_send(&qmgr, "FDI", 3);
+    if (rc != 0)
+        log_error("cannot flush the mail queue: the mail system is down "
+                  "(connect to %s: %s)", buf_cstr(&path), strerror(errno));
+    buf_free(&path);
+    return rc == 0 ? 0 : 1;
 }
 
 /* The master's pid when it runs (it holds the lock), else 0. */
@@ -210,6 +231,12 @@ int main(int argc, char **argv)
         return postino_start(config_dir, verbose, 1);
     if (strcmp(command, "reload") == 0)
         return postino_reload(config_dir);
+    if (strcmp(command, "flush") == 0) {
+        struct config *cfg = postino_plain_config(config_dir);
+        int rc = postino_flush(cfg);
+        config_free(cfg);
+        return rc;
+    }
     if (strcmp(command, "stop") == 0 || strcmp(command, "status") == 0) {
         struct config *cfg = postino_plain_config(config_dir);
         if (strcmp(command, "stop") == 0) {

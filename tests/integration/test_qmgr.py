@@ -1,0 +1,327 @@
+"""The queue manager with the error and retry agents: a real instance
+(master, cleanup, qmgr, error, retry), mail injected through cleanup, and
+what a user observes: log lines, queue files, recipient logs."""
+import os
+import pwd
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from conftest import BIN, IS_ROOT
+from records import CleanupClient, QueueFile
+
+MESSAGE = b"From: a@example.com\nTo: b@example.org\nSubject: hi\n\nbody\n"
+
+
+def write_transport(inst, text):
+    """etc/transport as hash:, rebuilt with postino-map (qmgr reopens a
+    changed table within a second or two)."""
+    path = inst.etc / "transport"
+    inst._write(path, text)
+    subprocess.run(inst.as_user([str(BIN / "postino-map"), f"hash:{path}"]),
+                   check=True, capture_output=True)
+    return f"hash:{path}"
+
+
+def start(inst, transport="", main_cf="", extra_master=""):
+    maps = write_transport(inst, transport)
+    inst.write_main_cf(
+        "myhostname = mx.example.net\n"
+        f"transport_maps = {maps}\n"
+        "minimal_backoff_time = 1s\n"
+        "maximal_backoff_time = 4s\n"
+        "queue_run_delay = 1s\n" + main_cf)
+    inst.write_master_cf(
+        inst.cleanup_line() +
+        f"qmgr unix n - n 300 1 {BIN}/qmgr\n"
+        f"error unix - - n - - {BIN}/error\n"
+        f"retry unix - - n - - {BIN}/error\n" + extra_master)
+    inst.start()
+    return inst.queue / "private" / "cleanup"
+
+
+def inject(sock, recipients, sender="a@example.com", content=MESSAGE):
+    """recipients: addresses or (address, notify) pairs.  The queue ID."""
+    c = CleanupClient(sock)
+    try:
+        c.open(sender=sender)
+        for r in recipients:
+            address, notify = (r, None) if isinstance(r, str) else r
+            c.rcpt(address, notify=notify)
+        c.data(content)
+        reply = c.end()
+        assert reply["status"] == "ok", reply
+        return reply["queue_id"]
+    finally:
+        c.close()
+
+
+def names(inst, sub):
+    try:
+        return sorted(os.listdir(inst.queue / sub))
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(predicate, timeout=15, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def log_entries(path):
+    """The records of a recipient log, as text dicts."""
+    from records import decode, text_reply
+    import struct
+    data = path.read_bytes()
+    out, pos = [], 0
+    while pos + 4 <= len(data):
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        out.append(text_reply(decode(data[pos + 4:pos + 4 + n])))
+        pos += 4 + n
+    return out
+
+
+def qmgr_pids(inst):
+    out = []
+    for pid in inst.processes():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"/qmgr"):
+            out.append(pid)
+    return out
+
+
+class FakeAgent:
+    """A socket private/NAME that plays a broken delivery agent: "hold"
+    takes connections and never answers, "close" closes each at once,
+    "backlog" never even accepts."""
+
+    def __init__(self, inst, name, mode):
+        self.path = inst.queue / "private" / name
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(self.path))
+        os.chmod(self.path, 0o666)
+        self.sock.listen(50)
+        self.held = []
+        self.mode = mode
+        if mode != "backlog":
+            threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        self.sock.settimeout(30)
+        try:
+            while True:
+                conn, _ = self.sock.accept()
+                if self.mode == "close":
+                    conn.close()
+                else:
+                    self.held.append(conn)
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        self.path.unlink()
+        for c in self.held:
+            c.close()
+
+
+def test_error_transport_without_notify_removes_the_message(instance):
+    sock = start(instance, "gone.example error:5.1.2 domain is gone\n")
+    qid = inject(sock, [("joe@gone.example", "NEVER")])
+    instance.wait_log(rf"{qid}: removed")
+    log = instance.log()
+    assert re.search(rf"{qid}: from=<a@example.com>, size=\d+, nrcpt=1 "
+                     r"\(queue active\)", log)
+    assert re.search(rf"{qid}: to=<joe@gone.example>, relay=none, "
+                     r"delay=[\d.]+, delays=[\d./]+, dsn=5.1.2, "
+                     r"status=bounced \(domain is gone\)", log)
+    for sub in ("incoming", "active", "deferred", "bounce", "defer"):
+        assert names(instance, sub) == [], sub
+
+
+def test_error_transport_writes_the_bounce_log(instance):
+    sock = start(instance, "gone.example error:5.1.2 domain is gone\n"
+                           "ok.example error:\n")
+    qid = inject(sock, ["joe@gone.example", ("ann@ok.example", "NEVER")])
+    instance.wait_log(rf"{qid}: to=<ann@ok.example>.*status=bounced "
+                      r"\(mail for this destination is refused\)")
+    wait_for(lambda: names(instance, "deferred") == [qid],
+             what="the message in deferred/")
+    entries = log_entries(instance.queue / "bounce" / qid)
+    assert [(e["recipient"], e["status"], e["action"], e["text"])
+            for e in entries] == [("joe@gone.example", "5.1.2", "failed",
+                                   "domain is gone")]
+    # Without a bounce service the notice cannot be sent: the message
+    # waits, every recipient done.
+    instance.wait_log(rf"warning: {qid}: failure notice not sent: connect "
+                      r"to private/bounce")
+    assert QueueFile(instance.queue / "deferred" / qid).addresses == []
+
+
+def test_retry_defers_with_growing_delays_then_finishes(instance):
+    sock = start(instance, "slow.example retry:4.4.1 try later\n")
+    qid = inject(sock, [("joe@slow.example", "NEVER")])
+    path = instance.queue / "deferred" / qid
+    waits = []
+    seen = 0
+    deadline = time.monotonic() + 30
+    while len(waits) < 4 and time.monotonic() < deadline:
+        found = re.findall(rf"{qid}: to=<joe@slow.example>.*dsn=4.4.1, "
+                           r"status=deferred \(try later\)", instance.log())
+        if len(found) > seen and path.exists():
+            seen = len(found)
+            waits.append(path.stat().st_mtime - time.time())
+        time.sleep(0.02)
+    assert len(waits) == 4, instance.log()
+    # The next attempt is in the future, and the wait grows (message age
+    # clamped to 1..4 s).
+    assert all(w > -0.5 for w in waits), waits
+    assert waits[-1] > waits[0] + 0.5, waits
+    entries = log_entries(instance.queue / "defer" / qid)
+    assert entries[-1]["status"] == "4.4.1"
+    assert entries[-1]["text"] == "try later"
+    assert entries[-1]["action"] == "delayed"
+    # The transport is changed: the next attempt finishes the message.
+    write_transport(instance, "slow.example error:5.1.1 no such user\n")
+    instance.wait_log(rf"{qid}: removed", timeout=20)
+    assert re.search(rf"{qid}: to=<joe@slow.example>.*dsn=5.1.1, "
+                     r"status=bounced \(no such user\)", instance.log())
+    assert names(instance, "deferred") == []
+    assert names(instance, "defer") == []
+
+
+def test_flush_tries_a_deferred_message_at_once(instance):
+    sock = start(instance, "slow.example retry:\n",
+                 main_cf="minimal_backoff_time = 3600s\n"
+                         "maximal_backoff_time = 7200s\n")
+    qid = inject(sock, [("joe@slow.example", "NEVER")])
+    pattern = rf"{qid}: to=<joe@slow.example>.*status=deferred"
+    instance.wait_log(pattern)
+    wait_for(lambda: names(instance, "deferred") == [qid])
+    assert (instance.queue / "deferred" / qid).stat().st_mtime > \
+        time.time() + 3000
+    time.sleep(1.5)
+    assert len(re.findall(pattern, instance.log())) == 1
+    r = instance.postino("flush")
+    assert r.returncode == 0, r.stderr
+    instance.wait_log(pattern, count=2)
+
+
+def test_queue_lifetime_expires_the_message(instance):
+    sock = start(instance, "slow.example retry:4.4.1 try later\n",
+                 main_cf="maximal_queue_lifetime = 2s\n")
+    qid = inject(sock, [("joe@slow.example", "NEVER")])
+    instance.wait_log(rf"{qid}: from=<a@example.com>, status=expired, "
+                      r"returned to sender", timeout=20)
+    instance.wait_log(rf"{qid}: removed")
+    assert names(instance, "deferred") == []
+    assert names(instance, "bounce") == []
+
+
+def test_expired_recipient_is_in_the_bounce_log(instance):
+    sock = start(instance, "slow.example retry:4.4.1 try later\n",
+                 main_cf="maximal_queue_lifetime = 0\n")
+    qid = inject(sock, ["joe@slow.example"])
+    instance.wait_log(rf"{qid}: from=<a@example.com>, status=expired")
+    wait_for(lambda: (instance.queue / "bounce" / qid).exists())
+    entries = log_entries(instance.queue / "bounce" / qid)
+    assert [(e["recipient"], e["status"], e["action"]) for e in entries] == \
+        [("joe@slow.example", "4.4.1", "failed")]
+
+
+def test_killed_qmgr_resumes_its_messages(instance):
+    # A delivery agent that never answers keeps messages in active/.
+    sock = start(instance, "hang.example hang:\n",
+                 main_cf="ipc_timeout = 2s\n")
+    agent = FakeAgent(instance, "hang", "backlog")
+    try:
+        ids = [inject(sock, [(f"u{i}@hang.example", "NEVER")])
+               for i in range(3)]
+        wait_for(lambda: names(instance, "active") == sorted(ids),
+                 what="messages in active/")
+        [pid] = qmgr_pids(instance)
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        agent.close()
+    # The master starts a new qmgr at the next trigger (here postino
+    # flush), which takes the messages back; with the transport changed
+    # they finish.
+    write_transport(instance, "hang.example error:\n")
+    wait_for(lambda: pid not in qmgr_pids(instance), what="qmgr gone")
+    assert instance.postino("flush").returncode == 0
+    instance.wait_log(r"moved 3 messages from active back to incoming",
+                      timeout=20)
+    for qid in ids:
+        instance.wait_log(rf"{qid}: removed", timeout=20)
+    for sub in ("incoming", "active", "deferred"):
+        assert names(instance, sub) == [], sub
+
+
+def test_slow_destination_does_not_delay_others(instance):
+    sock = start(instance, "slow.example hang:\n"
+                           "fast.example error:5.0.0 refused\n",
+                 main_cf="ipc_timeout = 4s\n")
+    agent = FakeAgent(instance, "hang", "hold")
+    try:
+        slow = [inject(sock, [(f"u{i}@slow.example", "NEVER")])
+                for i in range(3)]
+        t0 = time.monotonic()
+        fast = inject(sock, [("joe@fast.example", "NEVER")])
+        instance.wait_log(rf"{fast}: removed", timeout=10)
+        assert time.monotonic() - t0 < 3
+        # The agent that never answers: its recipients are deferred after
+        # ipc_timeout, with a warning.
+        for qid in slow:
+            instance.wait_log(rf"warning: {qid}: delivery agent hang timed "
+                              r"out", timeout=20)
+            instance.wait_log(rf"{qid}: to=<u\d@slow.example>, relay=none, "
+                              r".*status=deferred \(delivery agent timed "
+                              r"out\)")
+    finally:
+        agent.close()
+
+
+def test_lost_connection_and_dead_destination(instance):
+    # An agent that closes at once: "lost connection", then after
+    # failures in a row the destination is suspended.
+    sock = start(instance, "lost.example lost:\n",
+                 main_cf="initial_destination_concurrency = 1\n"
+                         "minimal_backoff_time = 60s\n"
+                         "maximal_backoff_time = 60s\n")
+    agent = FakeAgent(instance, "lost", "close")
+    try:
+        first = inject(sock, [("a@lost.example", "NEVER")])
+        instance.wait_log(rf"warning: {first}: lost connection with lost")
+        instance.wait_log(rf"{first}: to=<a@lost.example>, relay=none, .*"
+                          r"status=deferred \(lost connection with lost\)")
+        instance.wait_log(r"lost: destination lost.example is dead")
+        second = inject(sock, [("b@lost.example", "NEVER")])
+        instance.wait_log(rf"{second}: to=<b@lost.example>, relay=none, .*"
+                          r"status=deferred \(delivery temporarily "
+                          r"suspended: lost connection with lost\)")
+    finally:
+        agent.close()
+
+
+def test_corrupt_file_goes_to_corrupt(instance):
+    sock = start(instance)
+    bad = instance.queue / "incoming" / "ABCDE12345"
+    bad.write_bytes(b"V\0\0\0\x011")
+    owner = instance.user or ("postino" if IS_ROOT else None)
+    if owner:
+        pw = pwd.getpwnam(owner)
+        os.chown(bad, pw.pw_uid, pw.pw_gid)
+    inject(sock, [("joe@example.org", "NEVER")])  # wakes qmgr
+    instance.wait_log(r"warning: ABCDE12345: corrupt queue file: .*moved to "
+                      r"corrupt/ABCDE12345")
+    assert names(instance, "corrupt") == ["ABCDE12345"]
