@@ -88,12 +88,12 @@ void local_outcome_add(struct local_outcome *o, enum delivery_status status,
         buf_reset(&o->text);
     } else if (status != DELIVERY_SENT) {
         return;                 /* the first reason of its kind stays */
-    } else if (o->text.len > 0 && buf_append_str(&o->text, "; ") != 0) {
-        return;
     }
-    /* A long list of destinations is cut; the log line stays readable. */
-    if (buf_append_str(&o->text, text) != 0)
-        buf_truncate(&o->text, o->text.len);
+    /* Sent texts are joined; what does not fit the buffer is left out. */
+    size_t before = o->text.len;
+    if ((before > 0 && buf_append_str(&o->text, "; ") != 0) ||
+        buf_append_str(&o->text, text) != 0)
+        buf_truncate(&o->text, before);
 }
 
 void local_outcome_free(struct local_outcome *o)
@@ -348,6 +348,11 @@ static void local_answer(struct delivery_request *req, size_t i,
     if (!o->any)
         local_outcome_add(o, DELIVERY_DEFERRED, "4.3.0",
                           "delivery agent gave no result");
+    /* Texts hold paths, commands and command output: no control
+     * characters may reach the log or the notice. */
+    for (size_t k = 0; k < o->text.len; k++)
+        if ((unsigned char)o->text.data[k] < 0x20 || o->text.data[k] == 0x7f)
+            o->text.data[k] = ' ';
     struct delivery_result res = {
         .status = o->status, .dsn = o->dsn, .text = buf_cstr(&o->text),
         .relay = "local",
@@ -469,43 +474,53 @@ static void local_default_privs(struct local *lc, int privileged)
     lc->default_privs.pw_gecos = NULL;
 }
 
-static void local_init(struct server *srv)
+/* The daemon's state, for the life of the process. */
+static struct local local_state;
+
+/* Drops to mail_owner keeping CAP_SETUID and CAP_SETGID, before the
+ * skeleton sets the parent-death signal (a uid change would reset it). */
+static void local_pre_drop(struct server *srv)
 {
-    /* The daemon's state, for the life of the process. */
-    static struct local lc;
-    lc.cfg = srv->cfg;
     int privileged = privilege_is_root();
-    lc.trusted_uid = privileged ? 0 : getuid();
+    local_state.trusted_uid = privileged ? 0 : getuid();
     static const cap_value_t keep[] = { CAP_SETUID, CAP_SETGID };
     if (privilege_drop(config_get_str(srv->cfg, "mail_owner"), NULL, keep,
                        privileged ? 2 : 0) != 0)
         log_fatal("cannot drop privileges");
-    lc.delimiters = config_get_str(srv->cfg, "recipient_delimiter");
-    lc.home_mailbox = config_get_str(srv->cfg, "home_mailbox");
-    lc.mail_spool_directory = config_get_str(srv->cfg, "mail_spool_directory");
-    lc.forward_path = config_get_raw(srv->cfg, "forward_path");
-    lc.myorigin = config_get_str(srv->cfg, "myorigin");
-    lc.allow_commands = local_allow_bits(srv->cfg, "allow_mail_to_commands");
-    lc.allow_files = local_allow_bits(srv->cfg, "allow_mail_to_files");
-    lc.command_time_limit = config_get_time(srv->cfg, "command_time_limit");
-    lc.ipc_timeout_ms = (int)config_get_time(srv->cfg, "ipc_timeout") * 1000;
-    local_default_privs(&lc, privileged);
+}
+
+static void local_init(struct server *srv)
+{
+    struct local *lc = &local_state;
+    lc->cfg = srv->cfg;
+    lc->delimiters = config_get_str(srv->cfg, "recipient_delimiter");
+    lc->home_mailbox = config_get_str(srv->cfg, "home_mailbox");
+    lc->mail_spool_directory = config_get_str(srv->cfg,
+                                              "mail_spool_directory");
+    lc->forward_path = config_get_raw(srv->cfg, "forward_path");
+    lc->myorigin = config_get_str(srv->cfg, "myorigin");
+    lc->allow_commands = local_allow_bits(srv->cfg, "allow_mail_to_commands");
+    lc->allow_files = local_allow_bits(srv->cfg, "allow_mail_to_files");
+    lc->command_time_limit = config_get_time(srv->cfg, "command_time_limit");
+    lc->ipc_timeout_ms = (int)config_get_time(srv->cfg, "ipc_timeout") * 1000;
+    local_default_privs(lc, privilege_has_effective(CAP_SETUID));
     struct buf error;
     buf_init(&error, 4096);
-    lc.aliases = map_list_open(config_get_str(srv->cfg, "alias_maps"), 0,
-                               &error);
-    if (lc.aliases == NULL)
+    lc->aliases = map_list_open(config_get_str(srv->cfg, "alias_maps"), 0,
+                                &error);
+    if (lc->aliases == NULL)
         log_fatal("alias_maps: out of memory");
     if (error.len > 0)
         log_warn("alias_maps: %s", buf_cstr(&error));
     buf_free(&error);
-    srv->app = &lc;
+    srv->app = lc;
 }
 
 int main(int argc, char **argv)
 {
     static const struct server_spec spec = {
         .mode = SERVER_SINGLE,
+        .pre_drop = local_pre_drop,
         .init = local_init,
         .service = local_service,
     };

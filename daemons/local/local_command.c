@@ -89,8 +89,9 @@ static _Noreturn void local_child(const struct local_rcpt *r,
     if (setsid() < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
         dup2(out_fd, 2) < 0)
         _exit(LOCAL_CHILD_SETUP_FAILED);
-    for (int fd = 3; fd < 1024; fd++)
-        close(fd);
+    if (close_range(3, ~0U, 0) != 0)
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -180,20 +181,21 @@ static void local_keep_output(struct buf *out, const char *data, size_t len)
     }
 }
 
-/* Runs the conversation until the output closes or the deadline passes.
- * 0, or -1 on timeout. */
+/* Feeds the input and reads the output until both are done or the
+ * deadline passes.  0, or -1 on timeout. */
 static int local_converse(struct local_rcpt *r, int in_fd, int out_fd,
                           double deadline, struct local_feed *feed,
                           struct buf *output)
 {
-    int writing = 1;
-    for (;;) {
+    int writing = 1, reading = 1;
+    while (writing || reading) {
         if (writing && !local_feed_next(feed, r->src)) {
             close(in_fd);
             writing = 0;
+            continue;
         }
         struct pollfd fds[2] = {
-            { .fd = out_fd, .events = POLLIN },
+            { .fd = reading ? out_fd : -1, .events = POLLIN },
             { .fd = writing ? in_fd : -1, .events = POLLOUT },
         };
         double left = deadline - local_now();
@@ -217,18 +219,15 @@ static int local_converse(struct local_rcpt *r, int in_fd, int out_fd,
         if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
             char chunk[4096];
             ssize_t n = read(out_fd, chunk, sizeof(chunk));
-            if (n > 0) {
+            if (n > 0)
                 local_keep_output(output, chunk, (size_t)n);
-            } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-                if (writing)
-                    close(in_fd);
-                return 0;
-            }
+            else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+                reading = 0;
         }
     }
     if (writing)
         close(in_fd);
-    return -1;
+    return writing || reading ? -1 : 0;
 }
 
 /* waitpid until the deadline; 0 with *status, or -1 on timeout. */
@@ -255,7 +254,6 @@ static void local_command_result(const struct local_target *t, int status,
     buf_init(&text, 16 * 1024);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         buf_printf(&text, "delivered to command: %s", t->value);
-        local_keep_output(&text, "", 0);
         local_outcome_add(o, DELIVERY_SENT, "2.0.0", buf_cstr(&text));
         buf_free(&text);
         return;
@@ -277,8 +275,12 @@ static void local_command_result(const struct local_target *t, int status,
         buf_printf(&text, "Command died with status %d (%s): \"%s\"", code,
                    what, t->value);
     }
-    if (output->len > 0)
-        buf_printf(&text, ". Command output: %s", buf_cstr(output));
+    size_t out_len = output->len;
+    while (out_len > 0 && output->data[out_len - 1] == ' ')
+        out_len--;
+    if (out_len > 0)
+        buf_printf(&text, ". Command output: %.*s", (int)out_len,
+                   output->data);
     local_outcome_add(o, dsn[0] == '4' ? DELIVERY_DEFERRED : DELIVERY_BOUNCED,
                       dsn, buf_cstr(&text));
     buf_free(&text);

@@ -90,8 +90,11 @@ void local_deliver_mailbox(struct local_rcpt *r, const struct local_user *u,
     size_t hm_len = strlen(hm);
     if (hm_len == 0) {
         buf_printf(&path, "%s/%s", lc->mail_spool_directory, u->name);
+        /* The spool's group (mail) may create files and dot-locks there;
+         * a spool not writable by its group, or of group root, adds none. */
         struct stat st;
-        if (stat(lc->mail_spool_directory, &st) == 0)
+        if (stat(lc->mail_spool_directory, &st) == 0 &&
+            (st.st_mode & S_IWGRP) && st.st_gid != 0)
             extra_gid = st.st_gid;
     } else if (hm[0] == '/') {
         buf_append_str(&path, hm);
