@@ -107,6 +107,12 @@ const struct config_param_def config_param_table[] = {
     PARAM_TIME_UNIT("maximal_queue_lifetime", "5d", 0, 100 * DAY, 'd'),
     PARAM_BOOL("soft_bounce", "no"),
 
+    /* The bounce daemon: delivery status notices. */
+    PARAM_SIZE("bounce_size_limit", "50000", 1, LONG_MAX),
+    PARAM_STRING("2bounce_notice_recipient", "postmaster"),
+    PARAM_STRING("bounce_notice_recipient", "postmaster"),
+    PARAM_STRING("double_bounce_sender", "double-bounce"),
+
     /* The cleanup daemon: header, size and hop limits, content checks,
      * address rewriting. */
     PARAM_SIZE("header_size_limit", "102400", 1024, 1024L * 1024 * 1024),
