@@ -112,6 +112,7 @@ const struct config_param_def config_param_table[] = {
     PARAM_STRING("2bounce_notice_recipient", "postmaster"),
     PARAM_STRING("bounce_notice_recipient", "postmaster"),
     PARAM_STRING("double_bounce_sender", "double-bounce"),
+    PARAM_LIST("notify_classes", "resource, software"),
 
     /* The cleanup daemon: header, size and hop limits, content checks,
      * address rewriting. */

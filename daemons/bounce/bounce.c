@@ -20,7 +20,10 @@
  *   - a failure of a message from that double-bounce address is logged and
  *     dropped: no third notice;
  *   - delay and success notices never go to the null sender (nor the
- *     double-bounce address).
+ *     double-bounce address);
+ *   - with "bounce" in notify_classes, bounce_notice_recipient gets a copy
+ *     of each failure notice (the original's header only), from the
+ *     double-bounce address.
  * Recipients whose NOTIFY does not ask for the kind are left out; when no
  * recipient is left, nothing is sent.
  *
@@ -55,6 +58,8 @@ struct bounce_config {
     const char *mail_name;
     struct buf double_bounce;    /* double_bounce_sender@$myorigin */
     const char *postmaster;      /* 2bounce_notice_recipient */
+    const char *bounce_copy_to;  /* bounce_notice_recipient */
+    int copy_failures;           /* notify_classes has "bounce" */
     long size_limit;             /* bounce_size_limit */
     long queue_lifetime;         /* maximal_queue_lifetime */
     int cleanup_timeout_ms;
@@ -73,7 +78,8 @@ struct bounce_route {
     const char *to;
     const char *sender;          /* the notice's envelope sender */
     const char *what;            /* "sender non-delivery notification" */
-    int postmaster;
+    int postmaster;              /* a double bounce */
+    int copy;                    /* the postmaster's copy */
 };
 
 static const char *const kind_what[] = {
@@ -157,6 +163,7 @@ static int route_choose(const struct bounce_config *cfg,
     route->to = sender;
     route->sender = "";
     route->postmaster = 0;
+    route->copy = 0;
     if (req->kind == BOUNCE_FAILURE && double_bounce) {
         log_warn("%s: undeliverable postmaster notification discarded",
                  req->queue_id);
@@ -225,7 +232,8 @@ static int notice_send(const struct bounce_config *cfg,
         .kind = req->kind, .myhostname = cfg->myhostname,
         .mail_name = cfg->mail_name, .queue_id = req->queue_id,
         .new_queue_id = req->queue_id, .to = route->to,
-        .postmaster = route->postmaster, .now = time(NULL),
+        .postmaster = route->postmaster, .postmaster_copy = route->copy,
+        .now = time(NULL),
         .queue_lifetime = cfg->queue_lifetime,
     };
     struct buf notice;
@@ -269,6 +277,29 @@ static int notice_send(const struct bounce_config *cfg,
     return rc;
 }
 
+/* notify_classes "bounce": the postmaster gets a copy of each failure
+ * notice, with the original's header only.  It is not critical: when it
+ * cannot be queued the sender's notice stands, and a warning says so. */
+static void postmaster_copy(const struct bounce_config *cfg,
+                            const struct bounce_request *req,
+                            const struct bounce_original *orig,
+                            const struct bounce_selection *sel)
+{
+    struct bounce_route route = {
+        .to = cfg->bounce_copy_to, .sender = buf_cstr(&cfg->double_bounce),
+        .what = "postmaster non-delivery notification", .copy = 1,
+    };
+    char new_id[QUEUE_ID_SIZE];
+    struct buf error;
+    buf_init(&error, 4096);
+    if (notice_send(cfg, req, &route, orig, sel, new_id, &error) == 0)
+        log_info("%s: %s: %s", req->queue_id, route.what, new_id);
+    else
+        log_warn("%s: %s not sent: %s", req->queue_id, route.what,
+                 buf_cstr(&error));
+    buf_free(&error);
+}
+
 /* The whole request: 0 and new_id set ("" when nothing was sent), or -1
  * with the reason in error. */
 static int bounce_notify(const struct bounce_config *cfg,
@@ -302,6 +333,9 @@ static int bounce_notify(const struct bounce_config *cfg,
     rc = notice_send(cfg, req, &route, &orig, &sel, new_id, error);
     if (rc == 0)
         log_info("%s: %s: %s", req->queue_id, route.what, new_id);
+    if (rc == 0 && req->kind == BOUNCE_FAILURE && !route.postmaster &&
+        cfg->copy_failures)
+        postmaster_copy(cfg, req, &orig, &sel);
 out:
     bounce_selection_free(&sel);
     recipient_log_free(&log);
@@ -350,6 +384,13 @@ static void bounce_init(struct server *srv)
     cfg.myhostname = config_get_str(c, "myhostname");
     cfg.mail_name = config_get_str(c, "mail_name");
     cfg.postmaster = config_get_str(c, "2bounce_notice_recipient");
+    cfg.bounce_copy_to = config_get_str(c, "bounce_notice_recipient");
+    struct text_list classes;
+    config_get_list(c, "notify_classes", &classes);
+    for (size_t i = 0; i < classes.count; i++)
+        if (strcmp(classes.items[i], "bounce") == 0)
+            cfg.copy_failures = 1;
+    text_list_free(&classes);
     cfg.size_limit = config_get_size(c, "bounce_size_limit");
     cfg.queue_lifetime = config_get_time(c, "maximal_queue_lifetime");
     long timeout = config_get_time(c, "ipc_timeout");

@@ -511,7 +511,8 @@ static int put_delivery_status(struct buf *out, const struct bounce_report *r,
 static int full_original(const struct bounce_report *r,
                          const struct bounce_original *o)
 {
-    return r->kind == BOUNCE_FAILURE && !o->ret_hdrs && o->body_kept;
+    return r->kind == BOUNCE_FAILURE && !r->postmaster_copy &&
+           !o->ret_hdrs && o->body_kept;
 }
 
 static int put_paragraph(struct buf *out, const char *text)
@@ -541,14 +542,22 @@ static int put_intro(struct buf *out, const struct bounce_report *r,
     }
     switch (r->kind) {
     case BOUNCE_FAILURE:
-        rc = buf_printf(&line, "%s could not be delivered to one or more "
-                               "recipients, for the reasons below. %s",
-                        r->postmaster ? "A message from the mail system"
-                                      : "Your message",
-                        attached);
+        if (r->postmaster_copy)
+            rc = buf_printf(&line, "This is the postmaster's copy: a "
+                                   "message from <%s> could not be "
+                                   "delivered to one or more recipients, "
+                                   "for the reasons below. %s",
+                            buf_cstr(&o->sender), attached);
+        else
+            rc = buf_printf(&line, "%s could not be delivered to one or "
+                                   "more recipients, for the reasons "
+                                   "below. %s",
+                            r->postmaster ? "A notice from the mail system"
+                                          : "Your message",
+                            attached);
         if (rc == 0)
             rc = put_paragraph(out, buf_cstr(&line));
-        if (rc == 0 && !r->postmaster)
+        if (rc == 0 && !r->postmaster && !r->postmaster_copy)
             rc = put_paragraph(out, "If you need help, write to postmaster "
                                     "and include this report; you may "
                                     "remove your own text from the "
@@ -675,7 +684,8 @@ static const char *subject(const struct bounce_report *r)
     case BOUNCE_SUCCESS:
         return "Successful Mail Delivery Report";
     default:
-        return "Undelivered Mail Returned to Sender";
+        return r->postmaster_copy ? "Postmaster Copy: Undelivered Mail"
+                                  : "Undelivered Mail Returned to Sender";
     }
 }
 

@@ -94,6 +94,9 @@ struct bounce_report {
     const char *new_queue_id;   /* of the notice, for Message-ID */
     const char *to;             /* the notice's recipient, for To: */
     int postmaster;             /* a double bounce, to the postmaster */
+    int postmaster_copy;        /* notify_classes "bounce": the
+                                 * postmaster's copy of a failure notice,
+                                 * with the original's header only */
     time_t now;
     long queue_lifetime;        /* maximal_queue_lifetime, seconds */
 };

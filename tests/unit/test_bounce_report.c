@@ -193,9 +193,10 @@ static void original(struct bounce_original *o, const char *header,
     o->content_size = (long)(strlen(header) + 1 + strlen(body));
 }
 
-static void compose(enum bounce_kind kind, const struct bounce_original *o,
-                    struct recipient_log_entry *entries, size_t n,
-                    struct buf *out)
+static void compose_copy(enum bounce_kind kind, int postmaster_copy,
+                         const struct bounce_original *o,
+                         struct recipient_log_entry *entries, size_t n,
+                         struct buf *out)
 {
     struct bounce_selection sel = { 0 };
     const struct recipient_log_entry *items[8];
@@ -207,10 +208,17 @@ static void compose(enum bounce_kind kind, const struct bounce_original *o,
         .kind = kind, .myhostname = "mx.example.net", .mail_name = "Postino",
         .queue_id = "ABCDE123", .new_queue_id = "FEDCB987",
         .to = "alice@example.com", .now = 1700000500,
-        .queue_lifetime = 5 * 86400,
+        .queue_lifetime = 5 * 86400, .postmaster_copy = postmaster_copy,
     };
     buf_init(out, BUF_LIMIT_MAX);
     assert_int_equal(bounce_report_compose(&r, o, &sel, out), 0);
+}
+
+static void compose(enum bounce_kind kind, const struct bounce_original *o,
+                    struct recipient_log_entry *entries, size_t n,
+                    struct buf *out)
+{
+    compose_copy(kind, 0, o, entries, n, out);
 }
 
 static void assert_has(const struct buf *b, const char *text)
@@ -305,6 +313,26 @@ static void test_failure_headers_and_expired_status(void **state)
                      "Content-Type: text/rfc822-headers\n\nSubject: hi\n\n--");
     assert_lacks(&out, "hello");
     assert_lacks(&out, "Remote-MTA");
+    buf_free(&out);
+    bounce_original_free(&o);
+}
+
+static void test_postmaster_copy(void **state)
+{
+    (void)state;
+    struct bounce_original o;
+    original(&o, "Subject: hi\n", "hello\n");
+    struct recipient_log_entry e[] = { {
+        .recipient = "bob@example.net", .status = "5.1.1", .text = "no",
+    } };
+    struct buf out;
+    compose_copy(BOUNCE_FAILURE, 1, &o, e, 1, &out);
+    assert_has(&out, "Subject: Postmaster Copy: Undelivered Mail\n");
+    assert_has(&out, "To: alice@example.com\n");
+    assert_has(&out, "postmaster's copy: a message from "
+                     "<alice@example.com> could not\n");
+    assert_has(&out, "Content-Type: text/rfc822-headers\n");
+    assert_lacks(&out, "hello");
     buf_free(&out);
     bounce_original_free(&o);
 }
@@ -444,6 +472,7 @@ int main(void)
                                         teardown_dir),
         cmocka_unit_test(test_failure_full),
         cmocka_unit_test(test_failure_headers_and_expired_status),
+        cmocka_unit_test(test_postmaster_copy),
         cmocka_unit_test(test_delay),
         cmocka_unit_test(test_success),
         cmocka_unit_test(test_smtputf8_and_8bit),
