@@ -126,7 +126,7 @@ static int is_kept(cap_value_t cap, const cap_value_t *keep,
     return 0;
 }
 
-static int has_effective(cap_value_t cap)
+int privilege_has_effective(cap_value_t cap)
 {
     cap_t caps = cap_get_proc();
     if (caps == NULL)
@@ -374,7 +374,7 @@ static int drop_as_user(const char *chroot_dir, const cap_value_t *keep,
     /* privilege_drop() runs once per process, so this warns once. */
     if (chroot_dir != NULL)
         log_warn("not running as root: chroot to %s skipped", chroot_dir);
-    if (has_effective(CAP_SETPCAP) && drop_bounding_set(keep, keep_count) != 0)
+    if (privilege_has_effective(CAP_SETPCAP) && drop_bounding_set(keep, keep_count) != 0)
         return -1;
     if (set_capabilities(keep, keep_count, 0) != 0)
         return -1;

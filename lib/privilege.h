@@ -45,5 +45,7 @@ int privilege_lookup_user(const char *user, uid_t *uid, gid_t *gid);
 /* Looks a group up by name.  Returns 0, or -1 if unknown. */
 int privilege_lookup_group(const char *group, gid_t *gid);
 int privilege_is_root(void);
+/* 1 when cap is in the effective set of this process. */
+int privilege_has_effective(cap_value_t cap);
 
 #endif

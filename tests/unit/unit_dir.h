@@ -6,16 +6,19 @@
  *
  *     char *dir = unit_dir_make("queue-file-test");
  *     ... files in dir ...
- *     unit_dir_remove(dir);
+ *     unit_dir_remove(dir);          (or unit_dir_remove_tree: any depth)
  *     free(dir);
  */
 #ifndef POSTINO_UNIT_DIR_H
 #define POSTINO_UNIT_DIR_H
 
 #include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -54,6 +57,22 @@ static inline void unit_dir_remove(const char *dir)
     buf_free(&path);
     (void)closedir(d);
     (void)rmdir(dir);
+}
+
+static inline int unit_dir_remove_entry(const char *path,
+                                        const struct stat *st, int type,
+                                        struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes dir and everything below it, symlinks not followed.  0 or -1. */
+static inline int unit_dir_remove_tree(const char *dir)
+{
+    return nftw(dir, unit_dir_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif

@@ -1,0 +1,188 @@
+/*
+ * delivery_identity - switch the file system identity to a recipient and
+ * back, or become one for good in a child (interface: delivery_identity.h).
+ */
+#include "delivery_identity.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/fsuid.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "privilege.h"
+
+int delivery_identity_possible(uid_t uid)
+{
+    return uid == geteuid() || privilege_has_effective(CAP_SETUID);
+}
+
+/* Whether to switch at all: 0 nothing to do (the process's own uid without
+ * privilege), 1 switch, -1 impossible (why says so). */
+static int delivery_identity_needed(uid_t uid, struct buf *why)
+{
+    if (uid == geteuid() && !privilege_has_effective(CAP_SETUID))
+        return 0;
+    if (!delivery_identity_possible(uid)) {
+        buf_printf(why, "cannot act as uid %ld: the delivery agent does not "
+                   "run as root (it runs as uid %ld)", (long)uid,
+                   (long)geteuid());
+        return -1;
+    }
+    return 1;
+}
+
+/* The groups for user (primary gid first) and extra_gid.  The caller
+ * frees *groups.  0 or -1. */
+static int delivery_identity_groups(const char *user, gid_t gid,
+                                    gid_t extra_gid, gid_t **groups,
+                                    int *count)
+{
+    int n = 32;
+    gid_t *list = NULL;
+    for (;;) {
+        gid_t *grown = realloc(list, (size_t)(n + 1) * sizeof(*list));
+        if (grown == NULL) {
+            free(list);
+            return -1;
+        }
+        list = grown;
+        int want = n;
+        if (user == NULL) {
+            list[0] = gid;
+            n = 1;
+            break;
+        }
+        if (getgrouplist(user, gid, list, &want) >= 0) {
+            n = want;
+            break;
+        }
+        if (want <= n || want > DELIVERY_IDENTITY_GROUPS_MAX) {
+            free(list);
+            return -1;
+        }
+        n = want;
+    }
+    if (extra_gid != (gid_t)-1)
+        list[n++] = extra_gid;
+    *groups = list;
+    *count = n;
+    return 0;
+}
+
+static int delivery_identity_save(struct delivery_identity *id)
+{
+    int n = getgroups(0, NULL);
+    if (n < 0)
+        return -1;
+    id->saved_groups = calloc((size_t)n + 1, sizeof(gid_t));
+    if (id->saved_groups == NULL)
+        return -1;
+    n = getgroups(n, id->saved_groups);
+    if (n < 0)
+        return -1;
+    id->saved_group_count = n;
+    id->saved_fsuid = geteuid();
+    id->saved_fsgid = getegid();
+    return 0;
+}
+
+/* setfsuid cannot report failure: the only check is to read the value
+ * back (an invalid id changes nothing and returns the current one). */
+static int delivery_identity_set_fs(uid_t uid, gid_t gid)
+{
+    setfsgid(gid);
+    if ((gid_t)setfsgid((gid_t)-1) != gid)
+        return -1;
+    setfsuid(uid);
+    if ((uid_t)setfsuid((uid_t)-1) != uid)
+        return -1;
+    return 0;
+}
+
+int delivery_identity_enter(struct delivery_identity *id, const char *user,
+                            uid_t uid, gid_t gid, gid_t extra_gid,
+                            struct buf *why)
+{
+    memset(id, 0, sizeof(*id));
+    int needed = delivery_identity_needed(uid, why);
+    if (needed <= 0)
+        return needed;
+    if (delivery_identity_save(id) != 0) {
+        buf_printf(why, "getgroups: %s", strerror(errno));
+        free(id->saved_groups);
+        id->saved_groups = NULL;
+        return -1;
+    }
+    gid_t *groups;
+    int count;
+    if (delivery_identity_groups(user, gid, extra_gid, &groups, &count) != 0) {
+        buf_printf(why, "cannot find the groups of uid %ld", (long)uid);
+        delivery_identity_leave(id);
+        return -1;
+    }
+    id->switched = 1;
+    int rc = setgroups((size_t)count, groups);
+    int err = errno;
+    free(groups);
+    if (rc != 0 || delivery_identity_set_fs(uid, gid) != 0) {
+        buf_printf(why, "cannot act as uid %ld gid %ld: %s", (long)uid,
+                   (long)gid, rc != 0 ? strerror(err) : "setfsuid failed");
+        delivery_identity_leave(id);
+        return -1;
+    }
+    return 0;
+}
+
+void delivery_identity_leave(struct delivery_identity *id)
+{
+    if (id->switched) {
+        if (delivery_identity_set_fs(id->saved_fsuid, id->saved_fsgid) != 0 ||
+            setgroups((size_t)id->saved_group_count, id->saved_groups) != 0)
+            log_fatal("cannot switch back to uid %ld gid %ld: %s",
+                      (long)id->saved_fsuid, (long)id->saved_fsgid,
+                      strerror(errno));
+    }
+    free(id->saved_groups);
+    memset(id, 0, sizeof(*id));
+}
+
+static int delivery_identity_clear_caps(void)
+{
+    cap_t none = cap_init();
+    if (none == NULL)
+        return -1;
+    int rc = cap_set_proc(none);
+    cap_free(none);
+    return rc;
+}
+
+int delivery_identity_become(const char *user, uid_t uid, gid_t gid,
+                             struct buf *why)
+{
+    int needed = delivery_identity_needed(uid, why);
+    if (needed <= 0)
+        return needed;
+    gid_t *groups;
+    int count;
+    if (delivery_identity_groups(user, gid, (gid_t)-1, &groups, &count) != 0) {
+        buf_printf(why, "cannot find the groups of uid %ld", (long)uid);
+        return -1;
+    }
+    int rc = setgroups((size_t)count, groups);
+    free(groups);
+    if (rc != 0 || setresgid(gid, gid, gid) != 0 ||
+        setresuid(uid, uid, uid) != 0 || delivery_identity_clear_caps() != 0) {
+        buf_printf(why, "cannot become uid %ld gid %ld: %s", (long)uid,
+                   (long)gid, strerror(errno));
+        return -1;
+    }
+    if (uid != 0 && (setresuid(0, 0, 0) == 0 || getuid() != uid)) {
+        buf_set_str(why, "the uid change did not hold");
+        return -1;
+    }
+    return 0;
+}

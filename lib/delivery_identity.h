@@ -1,0 +1,66 @@
+/*
+ * delivery_identity - a delivery agent acting as the recipient.
+ *
+ * local and virtual run as mail_owner with CAP_SETUID and CAP_SETGID only
+ * (privilege_drop's keep argument).  For file work (a Maildir, an mbox, a
+ * .forward or :include: file) delivery_identity_enter() switches the file
+ * system identity of the process: setgroups to the user's groups (plus one
+ * extra group, e.g. the mail spool directory's), setfsgid, setfsuid.  Files
+ * it creates belong to the recipient; the kernel checks its permissions,
+ * not the agent's.  delivery_identity_leave() switches back.  Only the file
+ * system identity moves, so no signal or ptrace from the recipient's
+ * processes can reach the agent meanwhile.
+ *
+ * For a command, delivery_identity_become() in the child between fork and
+ * exec sets the real, effective and saved uid and gid for good and clears
+ * every capability.
+ *
+ * Without CAP_SETUID (an instance run by an ordinary user, the tests as
+ * nobody) switching is impossible: the process's own uid "switches"
+ * without doing anything, any other uid fails with a clear reason, which
+ * the agent reports as a deferral (delivery_identity_enter's why).
+ *
+ * Usage:
+ *     struct delivery_identity id;
+ *     if (delivery_identity_enter(&id, pw->pw_name, pw->pw_uid, pw->pw_gid,
+ *                                 (gid_t)-1, &why) != 0)
+ *         ... defer 4.3.0 with why ...
+ *     ... maildir_deliver(...) ...
+ *     delivery_identity_leave(&id);     (fatal when it cannot switch back)
+ *
+ *     child: if (delivery_identity_become(name, uid, gid, &why) != 0) _exit
+ */
+#ifndef POSTINO_DELIVERY_IDENTITY_H
+#define POSTINO_DELIVERY_IDENTITY_H
+
+#include <sys/types.h>
+
+#include "buf.h"
+
+/* The most supplementary groups taken from the group database. */
+#define DELIVERY_IDENTITY_GROUPS_MAX 1024
+
+struct delivery_identity {
+    int switched;          /* 1 when the file system identity changed */
+    uid_t saved_fsuid;
+    gid_t saved_fsgid;
+    gid_t *saved_groups;   /* the groups before, restored by leave */
+    int saved_group_count;
+};
+
+/* 1 when this process can act as uid (its own, or it has CAP_SETUID). */
+int delivery_identity_possible(uid_t uid);
+/* Acts as uid/gid, with user's supplementary groups when user is not NULL
+ * and extra_gid when it is not (gid_t)-1.  0, or -1 with why. */
+int delivery_identity_enter(struct delivery_identity *id, const char *user,
+                            uid_t uid, gid_t gid, gid_t extra_gid,
+                            struct buf *why);
+/* Back to the identity before enter.  A failure here is fatal (log_fatal):
+ * the process must not go on as somebody else. */
+void delivery_identity_leave(struct delivery_identity *id);
+/* In a child before exec: become uid/gid (groups as for enter) for good,
+ * every capability cleared.  0, or -1 with why. */
+int delivery_identity_become(const char *user, uid_t uid, gid_t gid,
+                             struct buf *why);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * maildir - durable delivery into a Maildir (interface and usage:
+ * maildir.h).
+ */
+#include "maildir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "mailbox_output.h"
+
+/* The Q<n> of the unique names.  Process-wide on purpose: two deliveries
+ * of one process in the same microsecond must get different names. */
+static unsigned long maildir_counter;
+
+struct maildir_dirs {
+    int top, tmp, new, cur;
+};
+
+static void maildir_dirs_close(struct maildir_dirs *d)
+{
+    int *fds[] = { &d->top, &d->tmp, &d->new, &d->cur };
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
+}
+
+/* Opens name (relative to dirfd, or a path when dirfd is AT_FDCWD) as a
+ * directory without following a final symlink, creating it (0700) when it
+ * is missing, and checks its owner.  fd, or -1 with why set. */
+static int maildir_open_dir(int dirfd, const char *name, uid_t uid,
+                            const char **dsn, struct buf *why)
+{
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(dirfd, name, flags);
+    if (fd < 0 && errno == ENOENT) {
+        if (mkdirat(dirfd, name, 0700) != 0 && errno != EEXIST) {
+            *dsn = mailbox_error_dsn(errno, "create maildir directory", why);
+            buf_printf(why, " (%s)", name);
+            return -1;
+        }
+        fd = openat(dirfd, name, flags);
+    }
+    if (fd < 0) {
+        int err = errno;
+        if (err == ELOOP || err == ENOTDIR) {
+            *dsn = "4.2.0";
+            buf_printf(why, "maildir %s is not a directory or is a "
+                       "symbolic link", name);
+        } else {
+            *dsn = mailbox_error_dsn(err, "open maildir directory", why);
+            buf_printf(why, " (%s)", name);
+        }
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        *dsn = mailbox_error_dsn(errno, "stat maildir directory", why);
+        close(fd);
+        return -1;
+    }
+    if (uid != (uid_t)-1 && st.st_uid != uid) {
+        *dsn = "4.2.0";
+        buf_printf(why, "maildir directory %s is owned by uid %ld, not by "
+                   "the recipient (uid %ld)", name, (long)st.st_uid,
+                   (long)uid);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int maildir_open_all(const struct maildir_request *rq,
+                            struct maildir_dirs *d, const char **dsn,
+                            struct buf *why)
+{
+    d->top = d->tmp = d->new = d->cur = -1;
+    d->top = maildir_open_dir(AT_FDCWD, rq->path, rq->uid, dsn, why);
+    if (d->top < 0)
+        return -1;
+    d->tmp = maildir_open_dir(d->top, "tmp", rq->uid, dsn, why);
+    if (d->tmp >= 0)
+        d->new = maildir_open_dir(d->top, "new", rq->uid, dsn, why);
+    if (d->new >= 0)
+        d->cur = maildir_open_dir(d->top, "cur", rq->uid, dsn, why);
+    if (d->cur < 0) {
+        maildir_dirs_close(d);
+        return -1;
+    }
+    return 0;
+}
+
+/* The host part of the name: '/' and ':' escaped as the convention says. */
+static void maildir_host(const char *hostname, struct buf *out)
+{
+    char local[HOST_NAME_MAX + 1];
+    if (hostname == NULL) {
+        if (gethostname(local, sizeof(local)) != 0)
+            local[0] = '\0';
+        local[sizeof(local) - 1] = '\0';
+        hostname = local[0] != '\0' ? local : "localhost";
+    }
+    for (const char *p = hostname; *p; p++) {
+        if (*p == '/')
+            buf_append_str(out, "\\057");
+        else if (*p == ':')
+            buf_append_str(out, "\\072");
+        else
+            buf_append_char(out, *p);
+    }
+}
+
+/* Creates tmp/UNIQUE; its name goes to unique.  fd or -1. */
+static int maildir_create_tmp(const struct maildir_request *rq,
+                              const struct maildir_dirs *d,
+                              struct buf *unique, const char **dsn,
+                              struct buf *why)
+{
+    for (int attempt = 0; attempt < MAILDIR_NAME_ATTEMPTS; attempt++) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        buf_reset(unique);
+        buf_printf(unique, "%lld.M%ldP%ldQ%lu.", (long long)tv.tv_sec,
+                   (long)tv.tv_usec, (long)getpid(), ++maildir_counter);
+        maildir_host(rq->hostname, unique);
+        int fd = openat(d->tmp, buf_cstr(unique),
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        0600);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST) {
+            *dsn = mailbox_error_dsn(errno, "create maildir file", why);
+            return -1;
+        }
+    }
+    *dsn = "4.3.0";
+    buf_set_str(why, "create maildir file: no unique name left");
+    return -1;
+}
+
+/* Writes the headers and the content, fsyncs and closes fd. */
+static int maildir_write(const struct maildir_request *rq, int fd,
+                         struct delivery_source *src,
+                         unsigned long long *size, const char **dsn,
+                         struct buf *why)
+{
+    struct mailbox_output out;
+    mailbox_output_init(&out, fd);
+    if (rq->headers != NULL)
+        mailbox_output_write(&out, rq->headers, strlen(rq->headers));
+    int rc = mailbox_output_copy(&out, src, MAILBOX_COPY_PLAIN, why);
+    if (rc == 0)
+        rc = mailbox_output_flush(&out);
+    if (rc == 0 && fsync(fd) != 0) {
+        out.error = errno;
+        rc = -1;
+    }
+    if (close(fd) != 0 && rc == 0) {
+        out.error = errno;
+        rc = -1;
+    }
+    if (rc == -2) {
+        *dsn = "4.3.0";
+        buf_printf(why, " (reading the queue file)");
+    } else if (rc != 0) {
+        *dsn = mailbox_error_dsn(out.error, "write maildir file", why);
+    }
+    *size = out.size;
+    mailbox_output_free(&out);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Links tmp/UNIQUE to new/UNIQUE,S=SIZE (the final name in final). */
+static int maildir_commit(const struct maildir_dirs *d, const char *unique,
+                          unsigned long long size, struct buf *final,
+                          const char **dsn, struct buf *why)
+{
+    buf_reset(final);
+    if (buf_printf(final, "%s,S=%llu", unique, size) != 0) {
+        *dsn = "4.3.0";
+        buf_set_str(why, "maildir file name too long");
+        return -1;
+    }
+    if (linkat(d->tmp, unique, d->new, buf_cstr(final), 0) != 0) {
+        *dsn = mailbox_error_dsn(errno, "link maildir file into new/", why);
+        return -1;
+    }
+    if (unlinkat(d->tmp, unique, 0) != 0 || fsync(d->new) != 0) {
+        int err = errno;
+        (void)unlinkat(d->new, buf_cstr(final), 0);
+        *dsn = mailbox_error_dsn(err, "commit maildir file", why);
+        return -1;
+    }
+    return 0;
+}
+
+int maildir_deliver(const struct maildir_request *rq,
+                    struct delivery_source *src, struct buf *name,
+                    const char **dsn, struct buf *why)
+{
+    struct maildir_dirs d;
+    if (maildir_open_all(rq, &d, dsn, why) != 0)
+        return -1;
+    struct buf unique, final;
+    buf_init(&unique, PATH_MAX);
+    buf_init(&final, PATH_MAX);
+    unsigned long long size = 0;
+    int rc = -1;
+    int fd = maildir_create_tmp(rq, &d, &unique, dsn, why);
+    if (fd >= 0) {
+        if (maildir_write(rq, fd, src, &size, dsn, why) == 0 &&
+            maildir_commit(&d, buf_cstr(&unique), size, &final, dsn,
+                           why) == 0)
+            rc = 0;
+        else
+            (void)unlinkat(d.tmp, buf_cstr(&unique), 0);
+    }
+    if (rc == 0 && name != NULL) {
+        buf_reset(name);
+        buf_printf(name, "new/%s", buf_cstr(&final));
+    }
+    buf_free(&unique);
+    buf_free(&final);
+    maildir_dirs_close(&d);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * maildir - deliver one message into a Maildir, durably, without following
+ * symbolic links.
+ *
+ * The steps (the Maildir convention, with the fsyncs that make the result
+ * survive a crash):
+ *   1. open the Maildir directory (created, mode 0700, when missing; not its
+ *      parents) and its tmp/, new/ and cur/ (created when missing), each
+ *      with O_NOFOLLOW and openat on the parent's descriptor, and check
+ *      that each belongs to the expected uid;
+ *   2. create tmp/UNIQUE with O_EXCL, write the given header lines, then
+ *      the content from the source, fsync and close it;
+ *   3. link (never rename over anything) tmp/UNIQUE to new/UNIQUE,S=SIZE,
+ *      remove the tmp name, fsync new/.
+ * Only then is the message delivered.  On any failure the tmp file is
+ * removed and nothing is left in new/.
+ *
+ * UNIQUE is SECONDS.M<usec>P<pid>Q<n>.<host>: the time, the pid and a
+ * per-process counter; in <host> '/' is written \057 and ':' \072.
+ * SIZE is the size of the file as written (LF line ends), for quota tools.
+ *
+ * The caller switches to the recipient's identity first (lib/
+ * delivery_identity.h): the files are created with the process's file
+ * system uid and gid.
+ *
+ * Usage:
+ *     struct maildir_request rq = {
+ *         .path = "/home/joe/Maildir", .uid = pw->pw_uid,
+ *         .headers = "Return-Path: <a@b>\nDelivered-To: joe@example\n",
+ *     };
+ *     const char *dsn;
+ *     if (maildir_deliver(&rq, &src, NULL, &dsn, &why) != 0)
+ *         ... defer with dsn (4.x.y) and why ...
+ */
+#ifndef POSTINO_MAILDIR_H
+#define POSTINO_MAILDIR_H
+
+#include <sys/types.h>
+
+#include "buf.h"
+#include "delivery_source.h"
+
+/* The unique names take at most this many attempts (a name taken by
+ * another process of the same pid after a restart, in the same
+ * microsecond). */
+#define MAILDIR_NAME_ATTEMPTS 10
+
+struct maildir_request {
+    const char *path;       /* the Maildir directory */
+    uid_t uid;              /* the owner its directories must have;
+                             * (uid_t)-1: not checked */
+    const char *headers;    /* lines (each ending in LF) put first; NULL */
+    const char *hostname;   /* for the name; NULL: gethostname() */
+};
+
+/* 0 when the message is durably in new/ (its path, relative to the
+ * Maildir, goes to name when not NULL: "new/UNIQUE,S=SIZE").  -1 on
+ * failure: *dsn is a temporary RFC 3463 code (4.2.2 quota, 4.3.1 disk
+ * full, 4.2.0 a bad Maildir, 4.3.0 other errors) and why says what. */
+int maildir_deliver(const struct maildir_request *rq,
+                    struct delivery_source *src, struct buf *name,
+                    const char **dsn, struct buf *why);
+
+#endif
