@@ -101,6 +101,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBRARY)
 # Unit tests of a daemon's own modules link those objects too.
 $(BUILD)/tests/test_anvil_table: $(BUILD)/daemons/anvil/anvil_table.o
 $(BUILD)/tests/test_bounce_report: $(BUILD)/daemons/bounce/bounce_report.o
+$(BUILD)/tests/test_virtual_quota: $(BUILD)/daemons/virtual/virtual_quota.o
 
 deps:
 	@tools/deps.sh

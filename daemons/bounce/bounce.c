@@ -15,7 +15,8 @@
  *   - the envelope sender of the message, with the null sender as the
  *     notice's envelope sender;
  *   - a failure of a message from the null sender (a notice that could not
- *     be delivered) goes to 2bounce_notice_recipient, from
+ *     be delivered) goes to 2bounce_notice_recipient (@$myorigin added to
+ *     a bare name, here and for the other two addresses), from
  *     double_bounce_sender@$myorigin, so that its own failure is known;
  *   - a failure of a message from that double-bounce address is logged and
  *     dropped: no third notice;
@@ -57,8 +58,8 @@ struct bounce_config {
     const char *myhostname;
     const char *mail_name;
     struct buf double_bounce;    /* double_bounce_sender@$myorigin */
-    const char *postmaster;      /* 2bounce_notice_recipient */
-    const char *bounce_copy_to;  /* bounce_notice_recipient */
+    struct buf postmaster;       /* 2bounce_notice_recipient */
+    struct buf bounce_copy_to;   /* bounce_notice_recipient */
     int copy_failures;           /* notify_classes has "bounce" */
     long size_limit;             /* bounce_size_limit */
     long queue_lifetime;         /* maximal_queue_lifetime */
@@ -170,7 +171,7 @@ static int route_choose(const struct bounce_config *cfg,
         return 1;
     }
     if (req->kind == BOUNCE_FAILURE && sender[0] == '\0') {
-        route->to = cfg->postmaster;
+        route->to = buf_cstr(&cfg->postmaster);
         route->sender = buf_cstr(&cfg->double_bounce);
         route->what = "postmaster non-delivery notification";
         route->postmaster = 1;
@@ -286,7 +287,7 @@ static void postmaster_copy(const struct bounce_config *cfg,
                             const struct bounce_selection *sel)
 {
     struct bounce_route route = {
-        .to = cfg->bounce_copy_to, .sender = buf_cstr(&cfg->double_bounce),
+        .to = buf_cstr(&cfg->bounce_copy_to), .sender = buf_cstr(&cfg->double_bounce),
         .what = "postmaster non-delivery notification", .copy = 1,
     };
     char new_id[QUEUE_ID_SIZE];
@@ -326,7 +327,8 @@ static int bounce_notify(const struct bounce_config *cfg,
         goto out;
     }
     if (sel.count == 0) {
-        log_info("%s: %s suppressed (NOTIFY)", req->queue_id, route.what);
+        log_info("%s: %s suppressed (%s)", req->queue_id, route.what,
+                 log.count == 0 ? "no recipient in the log" : "NOTIFY");
         rc = 0;
         goto out;
     }
@@ -377,14 +379,31 @@ static void bounce_service(struct server *srv, int fd)
     stream_free(&s);
 }
 
+/* An address of the configuration; a bare local part gets @$myorigin, as
+ * cleanup does for local submissions (the notices are local mail). */
+static void qualify(struct buf *out, const char *address,
+                    const char *myorigin)
+{
+    buf_init(out, 4096);
+    if (buf_append_str(out, address) != 0 ||
+        (strchr(address, '@') == NULL && myorigin[0] != '\0' &&
+         buf_printf(out, "@%s", myorigin) != 0))
+        log_fatal("address too long: %s", address);
+}
+
 static void bounce_init(struct server *srv)
 {
     static struct bounce_config cfg;
     struct config *c = srv->cfg;
     cfg.myhostname = config_get_str(c, "myhostname");
     cfg.mail_name = config_get_str(c, "mail_name");
-    cfg.postmaster = config_get_str(c, "2bounce_notice_recipient");
-    cfg.bounce_copy_to = config_get_str(c, "bounce_notice_recipient");
+    const char *myorigin = config_get_str(c, "myorigin");
+    qualify(&cfg.postmaster, config_get_str(c, "2bounce_notice_recipient"),
+            myorigin);
+    qualify(&cfg.bounce_copy_to, config_get_str(c, "bounce_notice_recipient"),
+            myorigin);
+    qualify(&cfg.double_bounce, config_get_str(c, "double_bounce_sender"),
+            myorigin);
     struct text_list classes;
     config_get_list(c, "notify_classes", &classes);
     for (size_t i = 0; i < classes.count; i++)
@@ -396,13 +415,6 @@ static void bounce_init(struct server *srv)
     long timeout = config_get_time(c, "ipc_timeout");
     cfg.cleanup_timeout_ms =
         timeout > INT_MAX / 1000 ? INT_MAX : (int)(timeout * 1000);
-    const char *db = config_get_str(c, "double_bounce_sender");
-    buf_init(&cfg.double_bounce, 4096);
-    if (buf_append_str(&cfg.double_bounce, db) != 0 ||
-        (strchr(db, '@') == NULL &&
-         buf_printf(&cfg.double_bounce, "@%s",
-                    config_get_str(c, "myorigin")) != 0))
-        log_fatal("double_bounce_sender is too long");
     srv->app = &cfg;
 }
 

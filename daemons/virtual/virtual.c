@@ -29,6 +29,8 @@
  *      message when it has been in the queue too long), then lib/maildir
  *      or lib/mbox with Return-Path: and Delivered-To: put first.  A
  *      symlink where the mailbox should be is refused by both (deferred).
+ * A recipient already named in a Delivered-To: field of the message is a
+ * loop: bounced 5.4.6 "mail forwarding loop for ADDR".
  * Results: sent 2.0.0 "delivered to maildir" / "delivered to mailbox",
  * relay=virtual.
  */
@@ -36,6 +38,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/capability.h>
 
 #include "buf.h"
@@ -45,6 +48,7 @@
 #include "delivery_source.h"
 #include "domain_list.h"
 #include "log.h"
+#include "mail_header.h"
 #include "maildir.h"
 #include "map_list.h"
 #include "mbox.h"
@@ -54,6 +58,8 @@
 #include "virtual_quota.h"
 
 #define VIRTUAL_PATH_MAX 4096
+/* The most of a message header read for the Delivered-To: loop check. */
+#define VIRTUAL_HEADER_MAX (1024 * 1024)
 
 struct virtual_config {
     struct domain_list *domains;      /* virtual_mailbox_domains */
@@ -301,12 +307,70 @@ static void mailbox_write(struct delivery_request *req,
     buf_free(&why);
 }
 
+/* The message header (up to its empty line, at most VIRTUAL_HEADER_MAX),
+ * for the loop check.  0, or -1 with error. */
+static int header_read(struct delivery_content *content, off_t offset,
+                       struct buf *header, struct buf *error)
+{
+    const char *data;
+    size_t len;
+    int rc;
+    delivery_content_rewind(content, offset);
+    while ((rc = delivery_content_next(content, &data, &len, error)) == 1) {
+        size_t room = VIRTUAL_HEADER_MAX - header->len;
+        if (buf_append(header, data, len < room ? len : room) != 0)
+            return -1;
+        if (header->len == 0)
+            continue;
+        const char *end = memmem(header->data, header->len, "\n\n", 2);
+        if (header->data[0] == '\n' || end != NULL) {
+            buf_truncate(header, end != NULL
+                                     ? (size_t)(end - header->data) + 1
+                                     : 0);
+            return 0;
+        }
+        if (header->len >= VIRTUAL_HEADER_MAX)
+            return 0;
+    }
+    return rc;
+}
+
+/* True when the header has "Delivered-To: address" (RFC 5321 section
+ * 6.3's loop detection, as every Postfix delivery agent does it). */
+static int delivered_before(const struct buf *header, const char *address)
+{
+    size_t addr_len = strlen(address);
+    for (size_t pos = 0; pos < header->len;) {
+        const char *line = header->data + pos;
+        const char *nl = memchr(line, '\n', header->len - pos);
+        size_t len = nl != NULL ? (size_t)(nl - line) : header->len - pos;
+        pos += len + 1;
+        if (!mail_header_name_is(line, len, "Delivered-To"))
+            continue;
+        size_t vlen;
+        const char *value = mail_header_value(line, len, &vlen);
+        while (vlen > 0 && (value[vlen - 1] == ' ' ||
+                            value[vlen - 1] == '\t' ||
+                            value[vlen - 1] == '\r'))
+            vlen--;
+        if (vlen == addr_len && strncasecmp(value, address, vlen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void deliver_one(const struct virtual_config *cfg,
                         struct delivery_request *req,
                         struct delivery_content *content,
+                        const struct buf *header,
                         const struct delivery_recipient *rcpt,
                         struct virtual_outcome *out)
 {
+    if (delivered_before(header, rcpt->address)) {
+        outcome_set(out, DELIVERY_BOUNCED, "5.4.6",
+                    "mail forwarding loop for %s", rcpt->address);
+        return;
+    }
     struct virtual_mailbox mb;
     buf_init(&mb.path, VIRTUAL_PATH_MAX);
     struct buf headers;
@@ -357,7 +421,15 @@ static void virtual_service(struct server *srv, int fd)
         return;
     }
     struct delivery_content content;
-    if (delivery_content_open(&content, &req, &error) != 0) {
+    struct buf header;
+    buf_init(&header, VIRTUAL_HEADER_MAX);
+    int opened = delivery_content_open(&content, &req, &error) == 0;
+    if (opened && header_read(&content, req.content_offset, &header,
+                              &error) != 0) {
+        delivery_content_close(&content);
+        opened = 0;
+    }
+    if (!opened) {
         log_warn("%s: %s", req.queue_id, buf_cstr(&error));
         struct delivery_result res = {
             .status = DELIVERY_DEFERRED, .dsn = "4.3.0",
@@ -368,7 +440,8 @@ static void virtual_service(struct server *srv, int fd)
         struct virtual_outcome out;
         buf_init(&out.text, 8192);
         for (size_t i = 0; i < req.recipient_count; i++) {
-            deliver_one(cfg, &req, &content, &req.recipients[i], &out);
+            deliver_one(cfg, &req, &content, &header, &req.recipients[i],
+                        &out);
             struct delivery_result res = {
                 .status = out.status, .dsn = out.dsn,
                 .text = buf_cstr(&out.text), .relay = "virtual",
@@ -381,6 +454,7 @@ static void virtual_service(struct server *srv, int fd)
     }
     (void)delivery_request_finish(&req);
     delivery_request_free(&req);
+    buf_free(&header);
     buf_free(&error);
 }
 

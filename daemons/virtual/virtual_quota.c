@@ -74,25 +74,33 @@ int virtual_quota_maildir(const char *path, unsigned long long *used,
                           struct buf *why)
 {
     *used = 0;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        buf_printf(why, "open %s: %s", path, strerror(errno));
+    /* Without its trailing slashes, so that O_NOFOLLOW sees a symlink. */
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    struct buf dir;
+    buf_init(&dir, 8192);
+    if (buf_append(&dir, path, len) != 0) {
+        buf_printf(why, "path too long: %s", path);
+        buf_free(&dir);
         return -1;
     }
-    const char *sep = path[0] != '\0' && path[strlen(path) - 1] == '/'
-                          ? ""
-                          : "/";
-    struct buf prefix;
-    buf_init(&prefix, 8192);
+    int fd = open(buf_cstr(&dir),
+                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = errno == ENOENT ? 0 : -1;
+        if (rc != 0)
+            buf_printf(why, "open %s: %s", buf_cstr(&dir), strerror(errno));
+        buf_free(&dir);
+        return rc;
+    }
     long files = 0;
-    int rc = buf_printf(&prefix, "%s%s", path, sep);
+    int rc = buf_append_char(&dir, '/');
     if (rc == 0)
-        rc = add_folder(fd, buf_cstr(&prefix), "new", used, &files, why);
+        rc = add_folder(fd, buf_cstr(&dir), "new", used, &files, why);
     if (rc == 0 && *used != ~0ULL)
-        rc = add_folder(fd, buf_cstr(&prefix), "cur", used, &files, why);
-    buf_free(&prefix);
+        rc = add_folder(fd, buf_cstr(&dir), "cur", used, &files, why);
+    buf_free(&dir);
     close(fd);
     return rc;
 }

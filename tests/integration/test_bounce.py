@@ -397,7 +397,7 @@ def test_failure_of_a_bounce_goes_to_the_postmaster(instance):
     qf, msg = notice(instance, new_id)
     parts = check_envelope_and_header(
         instance, qf, msg, new_id, "Undelivered Mail Returned to Sender",
-        "postmaster", sender="double-bounce@example.net")
+        "postmaster@example.net", sender="double-bounce@example.net")
     assert "X-Postino-Sender" not in parts[1].get_payload()[0]
     assert parts[2].get_content_type() == "message/rfc822"
 
@@ -555,4 +555,14 @@ def test_missing_queue_file_is_deferred(instance):
     assert f"active/{qid}" in reply["text"]
     instance.wait_log(rf"warning: {qid}: sender non-delivery notification "
                       "not sent")
+    assert incoming(instance) == []
+
+
+def test_empty_log_sends_nothing(instance):
+    start(instance)
+    qid = queue_message(instance)
+    assert notify(instance, qid, "failure", "bounce") == {
+        "status": "ok", "queue_id": ""}
+    instance.wait_log(rf"{qid}: sender non-delivery notification "
+                      r"suppressed \(no recipient in the log\)")
     assert incoming(instance) == []

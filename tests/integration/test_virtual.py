@@ -225,3 +225,16 @@ def test_unsafe_mailbox_path_is_refused(instance):
     qid, results = run(instance, ["eve@example.net", "root@example.net"])
     assert [r["status"] for r in results] == ["deferred", "deferred"]
     assert all("unsafe mailbox path" in r["text"] for r in results)
+
+
+def test_delivered_to_loop_bounces(instance):
+    box = start(instance)
+    looped = (b"Delivered-To: someone@example.net\n"
+              b"Delivered-To: BOB@example.net\n" + MESSAGE)
+    qid, results = run(instance, ["bob@example.net", "carol@example.net"],
+                       content=looped)
+    assert results[0]["status"] == "bounced"
+    assert results[0]["dsn"] == "5.4.6"
+    assert results[0]["text"] == "mail forwarding loop for bob@example.net"
+    assert results[1]["status"] == "sent"
+    assert not (box / "bob").exists()
