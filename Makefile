@@ -96,10 +96,12 @@ $(foreach d,$(TEST_PROGRAMS),$(eval $(call program_rule,tests/services/$(d),$(BU
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBRARY)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBRARY) -lcmocka $(LDLIBS)
 
 # Unit tests of a daemon's own modules link those objects too.
 $(BUILD)/tests/test_anvil_table: $(BUILD)/daemons/anvil/anvil_table.o
+$(BUILD)/tests/test_bounce_report: $(BUILD)/daemons/bounce/bounce_report.o
+$(BUILD)/tests/test_virtual_quota: $(BUILD)/daemons/virtual/virtual_quota.o
 
 deps:
 	@tools/deps.sh

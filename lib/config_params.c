@@ -115,6 +115,21 @@ const struct config_param_def config_param_table[] = {
     PARAM_TIME_UNIT("maximal_queue_lifetime", "5d", 0, 100 * DAY, 'd'),
     PARAM_BOOL("soft_bounce", "no"),
 
+    /* The bounce daemon: delivery status notices. */
+    PARAM_SIZE("bounce_size_limit", "50000", 1, LONG_MAX),
+    PARAM_STRING("2bounce_notice_recipient", "postmaster"),
+    PARAM_STRING("bounce_notice_recipient", "postmaster"),
+    PARAM_STRING("double_bounce_sender", "double-bounce"),
+    PARAM_LIST("notify_classes", "resource, software"),
+
+    /* The virtual delivery agent. */
+    PARAM_STRING("virtual_mailbox_base", ""),
+    PARAM_LIST("virtual_uid_maps", ""),
+    PARAM_LIST("virtual_gid_maps", ""),
+    PARAM_INT("virtual_minimum_uid", "100", 0, LONG_MAX),
+    PARAM_SIZE("virtual_mailbox_limit", "51200000", 0, LONG_MAX),
+    PARAM_LIST("virtual_mailbox_limit_maps", ""),
+
     /* The cleanup daemon: header, size and hop limits, content checks,
      * address rewriting. */
     PARAM_SIZE("header_size_limit", "102400", 1024, 1024L * 1024 * 1024),
