@@ -170,6 +170,25 @@ const struct config_param_def config_param_table[] = {
     PARAM_TIME("anvil_rate_time_unit", "60s", 1, DAY),
     PARAM_TIME("anvil_status_update_time", "600s", 1, DAY),
 
+    /* Virtual mailboxes (Postfix's virtual(8) names), for pop3d and the
+     * virtual delivery agent. */
+    PARAM_STRING("virtual_mailbox_base", ""),
+    PARAM_LIST("virtual_uid_maps", ""),
+    PARAM_LIST("virtual_gid_maps", ""),
+    PARAM_INT("virtual_minimum_uid", "100", 1, 0x7fffffffL),
+
+    /* pop3d (Postfix has no POP3 server: these names are Postino's). */
+    PARAM_LIST("pop3d_password_maps", ""),
+    PARAM_STRING("pop3d_tls_cert_file", "$smtpd_tls_cert_file"),
+    PARAM_STRING("pop3d_tls_key_file", "$smtpd_tls_key_file"),
+    PARAM_BOOL("pop3d_tls_wrappermode", "no"),
+    PARAM_LIST("pop3d_trusted_networks", ""),
+    PARAM_TIME("pop3d_timeout", "600s", 1, DAY),
+    PARAM_INT("pop3d_max_line_length", "255", 64, 65536),
+    PARAM_INT("pop3d_max_messages", "100000", 1, 10000000),
+    PARAM_TIME("pop3d_auth_failure_delay", "1s", 0, MINUTE),
+    PARAM_INT("pop3d_auth_failure_limit", "5", 1, 1000),
+
     { NULL, CONFIG_STRING, NULL, 0, 0, 0, NULL },
 };
 
