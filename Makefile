@@ -176,11 +176,18 @@ fuzz:
 bench: all
 	BUILD=$(abspath $(BUILD)) bench/tables.sh
 	BUILD=$(abspath $(BUILD)) bench/receive.sh
+	BUILD=$(abspath $(BUILD)) bench/pop3.sh
 
 # The receive-path benchmark alone (smtp-source against smtpd and cleanup).
 .PHONY: bench-receive
 bench-receive: all
 	BUILD=$(abspath $(BUILD)) bench/receive.sh
+
+# The POP3 benchmark alone (RETR of a 10,000-message Maildir against
+# Dovecot's pop3d).
+.PHONY: bench-pop3
+bench-pop3: all
+	BUILD=$(abspath $(BUILD)) bench/pop3.sh
 
 clean:
 	rm -rf build
