@@ -218,6 +218,18 @@ const struct config_param_def config_param_table[] = {
     PARAM_INT("local_destination_concurrency_limit", "2", 1, 100000),
     PARAM_INT("local_destination_recipient_limit", "1", 1, 100000),
 
+    /* pop3d (Postfix has no POP3 server: these names are Postino's). */
+    PARAM_LIST("pop3d_password_maps", ""),
+    PARAM_STRING("pop3d_tls_cert_file", "$smtpd_tls_cert_file"),
+    PARAM_STRING("pop3d_tls_key_file", "$smtpd_tls_key_file"),
+    PARAM_BOOL("pop3d_tls_wrappermode", "no"),
+    PARAM_LIST("pop3d_trusted_networks", ""),
+    PARAM_TIME("pop3d_timeout", "600s", 1, DAY),
+    PARAM_INT("pop3d_max_line_length", "255", 64, 65536),
+    PARAM_INT("pop3d_max_messages", "100000", 1, 10000000),
+    PARAM_TIME("pop3d_auth_failure_delay", "1s", 0, MINUTE),
+    PARAM_INT("pop3d_auth_failure_limit", "5", 1, 1000),
+
     { NULL, CONFIG_STRING, NULL, 0, 0, 0, NULL },
 };
 

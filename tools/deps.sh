@@ -9,7 +9,7 @@ set -eu
 
 PACKAGES="build-essential pkg-config libdb-dev libssl-dev libcap-dev
 libpcre2-dev libcmocka-dev libcrypt-dev python3 python3-pytest swaks
-dnsmasq-base openssl iproute2 passwd"
+dnsmasq-base openssl iproute2 passwd fetchmail mpop"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# POP3 benchmark: Postino's pop3d against Dovecot's, on demand only
+# (`make bench-pop3`, part of `make bench`; never part of `make test`).
+#
+#   BUILD=build/gcc bench/pop3.sh             # as root
+#   MESSAGES=10000 SIZE=4096 RUNS=3 WINDOW=32 bench/pop3.sh
+#   KEEP_WORK=1 keeps the temporary directory, with both logs.
+#
+# One Maildir of MESSAGES messages (about SIZE bytes each, LF line ends,
+# some lines starting with "." so that byte-stuffing is exercised) is made
+# under a temporary directory, owned by nobody.  Both servers serve that
+# same Maildir on loopback, plaintext USER/PASS (allowed from 127.0.0.1 on
+# both), and bench/pop3_client.py logs in, reads STAT, RETRs every
+# message with WINDOW commands pipelined and QUITs; only the RETRs are
+# timed.  Each server gets one untimed warm-up session (Dovecot builds its
+# index then, Postino reads the files into the page cache), then RUNS
+# timed sessions in turn; the best of each is kept.  The script prints
+# messages per second for both and the ratio (target: Postino >= 1x).
+#
+# The two servers are temporary and loopback-only:
+#   Dovecot: Debian's dovecot-pop3d, installed if missing with its service
+#     kept from starting (a temporary /usr/sbin/policy-rc.d, as
+#     bench/postfix_install.sh does for Postfix); run in the foreground
+#     with its own configuration, base_dir and logs under the temporary
+#     directory ("dovecot -F -c FILE"), stopped by its PID.  The system's
+#     Dovecot service is never started.
+#   Postino: "postino -c DIR start-fg" from BUILD, stopped by its PID.
+# Both are stopped, and the temporary directory removed, on every exit.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$HERE/build/gcc}
+case "$BUILD" in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+MESSAGES=${MESSAGES:-10000}
+SIZE=${SIZE:-4096}
+RUNS=${RUNS:-3}
+WINDOW=${WINDOW:-32}
+PASSWORD=benchmark-secret
+USER_NAME=bench@example.test
+WORK=""
+DOVECOT_PID=""
+POSTINO_PID=""
+POLICY=/usr/sbin/policy-rc.d
+POLICY_CREATED=0
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench/pop3.sh: $*"; exit 1; }
+
+stop_pid() {
+    local pid=$1
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    stop_pid "$DOVECOT_PID"
+    stop_pid "$POSTINO_PID"
+    if [ "$POLICY_CREATED" = 1 ]; then rm -f "$POLICY"; fi
+    if [ -n "$WORK" ]; then
+        if [ "${KEEP_WORK:-0}" = 1 ]; then say "kept $WORK"
+        else rm -rf "$WORK"; fi
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+install_dovecot() {
+    [ "$(id -u)" -eq 0 ] || die "Dovecot is missing; run as root to install it"
+    say "Dovecot missing: installing Debian's dovecot-pop3d (benchmark only)"
+    if [ ! -e "$POLICY" ]; then
+        printf '#!/bin/sh\n# Postino benchmark: no service starts while it installs\nexit 101\n' \
+            >"$POLICY"
+        chmod 0755 "$POLICY"
+        POLICY_CREATED=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -q dovecot-pop3d >/dev/null; then
+        apt-get update -q >/dev/null
+        apt-get install -y -q dovecot-pop3d >/dev/null
+    fi
+    if [ "$POLICY_CREATED" = 1 ]; then rm -f "$POLICY"; POLICY_CREATED=0; fi
+}
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+    for _ in $(seq 200); do
+        if /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 1).close()" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "nothing listens on port $1"
+}
+
+make_maildir() {
+    local dir=$1
+    mkdir -p "$dir/tmp" "$dir/new" "$dir/cur"
+    /usr/bin/python3 - "$dir" "$MESSAGES" "$SIZE" <<'EOF'
+import os, sys
+d, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+line = b"The quick brown fox jumps over the lazy dog, again and again. 0123\n"
+for i in range(count):
+    head = (b"From: sender%d@example.org\nTo: bench@example.test\n"
+            b"Subject: message %d\nMessage-ID: <%d@bench.example>\n\n"
+            % (i, i, i))
+    body = bytearray()
+    n = 0
+    while len(head) + len(body) < size:
+        body += (b"." if n % 17 == 0 else b"") + line
+        n += 1
+    data = head + bytes(body)
+    name = b"%d.M%dP1.bench,S=%d" % (1700000000 + i, i, len(data))
+    with open(os.path.join(d.encode(), b"new", name), "wb") as f:
+        f.write(data)
+EOF
+    chown -R nobody:nogroup "$dir"
+    chmod -R go-rwx "$dir"
+}
+
+start_dovecot() {
+    local port=$1 dir="$WORK/dovecot"
+    mkdir -p "$dir/run"
+    printf '%s:%s\n' "$USER_NAME" \
+        "$(printf '%s' "$PASSWORD" | openssl passwd -6 -stdin)" > "$dir/passwd"
+    cat > "$dir/dovecot.conf" <<CONF
+base_dir = $dir/run
+state_dir = $dir/run
+log_path = $dir/log
+protocols = pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+mail_location = maildir:$WORK/Maildir
+first_valid_uid = 1
+passdb {
+  driver = passwd-file
+  args = scheme=SHA512-CRYPT $dir/passwd
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$WORK/Maildir
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $port
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+service anvil {
+  chroot =
+}
+CONF
+    dovecot -F -c "$dir/dovecot.conf" >"$dir/stdout" 2>&1 &
+    DOVECOT_PID=$!
+    wait_port "$port"
+}
+
+start_postino() {
+    local port=$1 dir="$WORK/postino"
+    mkdir -p "$dir/etc" "$dir/queue"
+    printf '%s %s\n' "$USER_NAME" \
+        "$(printf '%s' "$PASSWORD" | openssl passwd -6 -stdin)" > "$dir/etc/passwd"
+    "$BUILD/bin/postino-map" "hash:$dir/etc/passwd"
+    chgrp postino "$dir/etc/passwd.db" && chmod 640 "$dir/etc/passwd.db"
+    printf '%s Maildir/\n' "$USER_NAME" > "$dir/etc/vmailbox"
+    cat > "$dir/etc/main.cf" <<CONF
+queue_directory = $dir/queue
+daemon_directory = $BUILD/bin
+command_directory = $BUILD/bin
+data_directory = $dir/data
+mail_owner = postino
+setgid_group = postdrop
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+pop3d_password_maps = hash:$dir/etc/passwd
+pop3d_trusted_networks = 127.0.0.0/8
+virtual_mailbox_base = $WORK
+virtual_mailbox_maps = texthash:$dir/etc/vmailbox
+virtual_uid_maps = static:$(id -u nobody)
+virtual_gid_maps = static:$(id -g nobody)
+CONF
+    printf '127.0.0.1:%s inet n n n - - pop3d\n' "$port" > "$dir/etc/master.cf"
+    "$BUILD/bin/postino" -c "$dir/etc" start-fg >"$dir/log" 2>&1 &
+    POSTINO_PID=$!
+    wait_port "$port"
+}
+
+# One session: prints "messages seconds bytes".
+session() {
+    /usr/bin/python3 "$HERE/bench/pop3_client.py" "$1" "$USER_NAME" \
+        "$PASSWORD" "$WINDOW"
+}
+
+best_rate() {
+    local port=$1 name=$2 best=0 out count secs rate
+    session "$port" >/dev/null || die "$name: warm-up session failed"
+    for run in $(seq "$RUNS"); do
+        out=$(session "$port") || die "$name: session failed"
+        read -r count secs _ <<<"$out"
+        [ "$count" = "$MESSAGES" ] || die "$name: $count of $MESSAGES messages"
+        rate=$(awk -v c="$count" -v s="$secs" 'BEGIN { printf "%.0f", c / s }')
+        say "  $name run $run: $count messages in $secs s = $rate msg/s"
+        if [ "$rate" -gt "$best" ]; then best=$rate; fi
+    done
+    echo "$best"
+}
+
+[ "$(id -u)" -eq 0 ] || die "run as root (both servers switch to the mailbox owner)"
+[ -x "$BUILD/bin/pop3d" ] || die "no $BUILD/bin/pop3d: run make first"
+command -v dovecot >/dev/null 2>&1 || install_dovecot
+"$HERE/tools/deps.sh" >/dev/null
+
+WORK=$(mktemp -d /tmp/postino-bench-pop3-XXXXXX)
+chmod 755 "$WORK"
+say "making a Maildir of $MESSAGES messages of about $SIZE bytes"
+make_maildir "$WORK/Maildir"
+
+DOVECOT_PORT=$(free_port)
+start_dovecot "$DOVECOT_PORT"
+POSTINO_PORT=$(free_port)
+start_postino "$POSTINO_PORT"
+
+say "Dovecot $(dovecot --version | cut -d' ' -f1) pop3 on 127.0.0.1:$DOVECOT_PORT"
+dovecot_rate=$(best_rate "$DOVECOT_PORT" Dovecot)
+say "Postino pop3d on 127.0.0.1:$POSTINO_PORT"
+postino_rate=$(best_rate "$POSTINO_PORT" Postino)
+
+ratio=$(awk -v p="$postino_rate" -v d="$dovecot_rate" 'BEGIN { printf "%.2f", p / d }')
+met=$(awk -v r="$ratio" 'BEGIN { print (r >= 1.0) ? "met" : "NOT met" }')
+printf 'POP3 RETR of %s messages (%s bytes each, window %s):\n' \
+    "$MESSAGES" "$SIZE" "$WINDOW"
+printf '  Dovecot  %8s msg/s\n  Postino  %8s msg/s\n  ratio    %8s  (target >= 1x: %s)\n' \
+    "$dovecot_rate" "$postino_rate" "$ratio" "$met"
