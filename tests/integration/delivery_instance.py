@@ -101,6 +101,7 @@ def send(d, sender, recipients, content, mail_options=(), rcpt_options=()):
     """One message over SMTP; returns the 250 text (with the queue ID)."""
     if isinstance(content, str):
         content = content.encode()
+    content = content.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     with smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=30) as s:
         s.ehlo("client.example")
         code, text = s.mail(sender, list(mail_options))

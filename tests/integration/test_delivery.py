@@ -21,9 +21,11 @@ SENDER = "sender@example.test"
 
 
 def message(subject, body="Hello.\n", extra=""):
-    return (f"From: {SENDER}\nTo: demo@example.test\nSubject: {subject}\n"
+    """A message with CRLF line ends, as SMTP wants them."""
+    text = (f"From: {SENDER}\nTo: demo@example.test\nSubject: {subject}\n"
             f"Message-ID: <{subject.replace(' ', '.')}@client.example>\n"
             f"{extra}\n{body}")
+    return text.replace("\n", "\r\n")
 
 
 def pid_of(inst, program):
