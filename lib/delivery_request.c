@@ -351,11 +351,8 @@ void delivery_request_free(struct delivery_request *req)
     }
     free(req->recipients);
     record_free(&req->envelope);
-    if (req->connected) {
-        if (req->stream.fd >= 0)
-            close(req->stream.fd);
+    if (req->connected)
         stream_free(&req->stream);
-    }
     memset(req, 0, sizeof(*req));
 }
 

@@ -57,7 +57,7 @@ struct delivery_recipient {
 
 struct delivery_request {
     struct stream stream;       /* the connection to qmgr */
-    int connected;              /* stream is set up (and owns its fd) */
+    int connected;              /* stream is set up */
     const char *transport;      /* the agent's name, for the log */
     struct record envelope;     /* the "deliver" record, all attributes */
     const char *queue_id;       /* these point into envelope */
@@ -87,9 +87,9 @@ struct delivery_result {
                                  * its concurrency; sent only when set */
 };
 
-/* Reads one whole request from fd (which the request then owns: it is
- * closed by delivery_request_free).  0, or -1 with the reason in error (the
- * caller logs it and frees req). */
+/* Reads one whole request from fd, which stays the caller's (the server
+ * skeleton closes it after the service returns).  0, or -1 with the reason
+ * in error (the caller logs it and frees req). */
 int delivery_request_read(struct delivery_request *req, int fd,
                           const char *transport, struct buf *error);
 /* An optional envelope attribute (dsn_envid, dsn_ret, encoding, ...), or

@@ -188,12 +188,14 @@ static void server_setup_signals(sigset_t *wait_mask)
 }
 
 /* Tells the master we are busy or available; exits when it is gone. */
-static void server_report(const struct server *srv, enum server_status status)
+/* Writes count status messages in one write(2): atomic on the pipe, so
+ * the master reads them together. */
+static void server_report_messages(const int32_t (*message)[2], size_t count)
 {
-    int32_t message[2] = { (int32_t)srv->pid, (int32_t)status };
+    size_t size = count * sizeof(message[0]);
     for (;;) {
-        ssize_t n = write(SERVER_STATUS_FD, message, sizeof(message));
-        if (n == (ssize_t)sizeof(message))
+        ssize_t n = write(SERVER_STATUS_FD, message, size);
+        if (n == (ssize_t)size)
             return;
         if (n < 0 && errno == EINTR)
             continue;
@@ -201,6 +203,12 @@ static void server_report(const struct server *srv, enum server_status status)
                   n < 0 ? strerror(errno) : "short write");
         exit(0);
     }
+}
+
+static void server_report(const struct server *srv, enum server_status status)
+{
+    const int32_t message[1][2] = { { (int32_t)srv->pid, (int32_t)status } };
+    server_report_messages(message, 1);
 }
 
 /* The listening sockets in an epoll set, each with EPOLLEXCLUSIVE: a new
@@ -419,9 +427,14 @@ static void server_multi_on_listen(struct event_loop *loop, int fd,
         return;
     }
     /* Like a single-connection child, tell the master that this process
-     * served one more connection; it stays available for the next. */
-    server_report(srv, SERVER_STATUS_BUSY);
-    server_report(srv, SERVER_STATUS_AVAILABLE);
+     * served one more connection; it stays available for the next.  Both
+     * words in one write, so that the master never sees this process busy
+     * (and at its process limit) in between. */
+    const int32_t used[2][2] = {
+        { (int32_t)srv->pid, SERVER_STATUS_BUSY },
+        { (int32_t)srv->pid, SERVER_STATUS_AVAILABLE },
+    };
+    server_report_messages(used, 2);
     m->used++;
     m->open++;
     if (m->idle_timer != 0) {

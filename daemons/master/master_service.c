@@ -404,7 +404,6 @@ static void service_child_status(struct master_service *svc, pid_t pid,
         child->use_count++;
         svc->used = 1;
         svc->failures = 0;
-        service_warn_limit(svc);
     }
 }
 
@@ -436,6 +435,9 @@ static void service_on_status(struct event_loop *loop, int fd,
         if ((size_t)n < sizeof(messages))
             break;
     }
+    /* After the whole batch: a child that said busy and then available in
+     * one write (a SERVER_MULTI process) is not at its limit. */
+    service_warn_limit(svc);
     service_update_listen(svc);
 }
 
