@@ -76,13 +76,8 @@ static void error_service(struct server *srv, int client_fd)
     buf_init(&error, 4096);
     buf_init(&dsn, 32);
     buf_init(&text, DELIVERY_RECORD_MAX);
-    /* The request owns its descriptor; the skeleton closes client_fd. */
-    int fd = dup(client_fd);
-    if (fd < 0) {
-        log_warn("dup: %s", strerror(errno));
-        memset(&req, 0, sizeof(req));
-    } else if (delivery_request_read(&req, fd, srv->service_name,
-                                     &error) != 0) {
+    if (delivery_request_read(&req, client_fd, srv->service_name,
+                              &error) != 0) {
         log_warn("%s", buf_cstr(&error));
     } else {
         error_reason(req.nexthop, bounce, &dsn, &text);
