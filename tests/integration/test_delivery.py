@@ -53,7 +53,7 @@ def test_mail_reaches_a_virtual_mailbox(instance):
     assert msg.get_content() == "Hello.\n"
     path = maildir_files(d.mailbox("demo"))[0]
     assert os.stat(path).st_uid == d.vmail_uid
-    instance.wait_log(rf"{qid}: to=<demo@example.test>.*relay=virtual, "
+    instance.wait_log(rf"(?i){qid}: to=<demo@example.test>.*relay=virtual, "
                       r"delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, "
                       r"dsn=2\.0\.0, status=sent \(delivered to maildir\)")
     instance.wait_log(rf"{qid}: removed")
