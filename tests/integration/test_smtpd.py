@@ -735,51 +735,6 @@ def test_killed_smtpd_in_data_queues_nothing(instance):
     assert queued(instance) == {}
 
 
-def test_make_run_instance_takes_mail_on_2525(tmp_path):
-    """tools/run.sh (make run) with RUN_DIR: smtpd answers on
-    127.0.0.1:2525 (STARTTLS with the generated certificate) and the
-    message reaches the queue; submissions answers on 5465."""
-    top = os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
-    for port in (2525, 5587, 5465):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                pytest.skip(f"port {port} is in use (a make run instance?)")
-    run_dir = tmp_path / "run"
-    env = dict(os.environ, BUILD=str(BIN.parent), RUN_DIR=str(run_dir))
-    log_path = tmp_path / "terminal.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([os.path.join(top, "tools", "run.sh")],
-                                env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while "daemon started" not in log_path.read_text():
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        with smtplib.SMTP("127.0.0.1", 2525, timeout=10) as s:
-            s.starttls(context=client_tls())
-            s.ehlo("client.example")
-            s.sendmail("someone@example.org", ["root@localhost"], MESSAGE)
-        with smtplib.SMTP_SSL("127.0.0.1", 5465, timeout=10,
-                              context=client_tls()) as s:
-            assert s.ehlo("client.example")[0] == 250
-        deadline = time.monotonic() + 10
-        while not os.listdir(run_dir / "queue" / "incoming"):
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    text = log_path.read_text()
-    assert re.search(r"postino/smtpd\[\d+\]: [0-9A-F]+: "
-                     r"client=localhost\[127\.0\.0\.1\]", text), text
-
-
 def test_chrooted_smtpd_takes_mail_over_tls(plain_instance):
     """With the chroot column y (as root: chroot to the queue directory)
     the certificate, the key (root only) and every table were opened
