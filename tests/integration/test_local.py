@@ -367,3 +367,65 @@ def test_unsafe_forward_file_is_ignored(instance):
     assert r["status"] == "sent" and r["text"] == "delivered to mailbox", r
     assert incoming(instance) == []
     instance.wait_log(r"warning: \w+: ignoring .*\.forward")
+
+
+# -- :include:, table errors, full disk --------------------------------------
+
+def test_include_file(instance):
+    start(instance)
+    members = instance.etc / "list.members"
+    instance._write(members, "# the list\nptest1\n  ptest2@example.net, "
+                             "ptest3\n")
+    os.chmod(members, 0o644)
+    write_aliases(instance, f"list: :include:{members}\n")
+    _, r = send(instance, "list@localhost")
+    assert r["status"] == "sent", r
+    assert r["action"] == "expanded"
+    [new] = incoming(instance)
+    assert QueueFile(instance.queue / "incoming" / new).addresses == [
+        "ptest1@localhost", "ptest2@example.net", "ptest3@localhost"]
+    # Writable by others: not trusted, deferred.
+    os.chmod(members, 0o666)
+    _, r = send(instance, "list@localhost")
+    assert r["status"] == "deferred", r
+    assert "writable by group or others" in r["text"]
+
+
+def test_alias_table_error_defers(instance):
+    start(instance, "alias_maps = hash:/nonexistent/aliases\n")
+    user = own_user(instance)
+    _, r = send(instance, f"{user}@localhost")
+    assert r["status"] == "deferred", r
+    assert r["dsn"] == "4.3.0"
+    assert "alias_maps lookup error" in r["text"]
+    assert not (instance.root / "spool" / user).exists()
+
+
+def test_full_disk_defers_and_leaves_nothing(instance):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    spool = instance.root / "spool"
+    spool.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=1777",
+                    "tmpfs", str(spool)], check=True)
+    try:
+        start(instance)
+        user = own_user(instance)
+        fd = os.open(spool / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"f" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        _, r = send(instance, f"{user}@localhost")
+        assert r["status"] == "deferred", r
+        assert r["dsn"] == "4.3.1", r
+        assert "insufficient system storage" in r["text"]
+        box = spool / user
+        assert not box.exists() or os.stat(box).st_size == 0
+        assert not (spool / f"{user}.lock").exists()
+    finally:
+        instance.stop()
+        subprocess.run(["umount", str(spool)], check=False)
