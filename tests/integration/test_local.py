@@ -202,12 +202,21 @@ def test_other_user_without_root_is_deferred(instance):
 
 
 def test_recipient_delimiter(instance):
-    start(instance, "recipient_delimiter = +\n")
+    start(instance, "recipient_delimiter = +\n",
+          aliases="team: a@example.net\nteam+x: b@example.net\n")
     user = own_user(instance)
     _, r = send(instance, f"{user.upper()}+box@localhost")
     assert r["status"] == "sent", r
     text = read(instance.root / "spool" / user).decode()
     assert f"Delivered-To: {user.upper()}+box@localhost\n" in text
+    # Aliases: user+ext first, then user.
+    for address, want in (("team+x@localhost", "b@example.net"),
+                          ("team+y@localhost", "a@example.net")):
+        _, r = send(instance, address)
+        assert r["status"] == "sent" and r["action"] == "expanded", r
+        new = r["text"].split()[-1]
+        assert QueueFile(instance.queue / "incoming" / new).addresses == \
+            [want]
 
 
 # -- aliases -----------------------------------------------------------------
