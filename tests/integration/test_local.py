@@ -145,6 +145,8 @@ def test_mbox_delivery_appends_with_from_line_and_quoting(instance):
     instance.wait_log(rf"{qid}: to=<{user}@localhost>, relay=local, "
                       r"delay=[\d.]+, delays=[\d./]+, dsn=2\.0\.0, "
                       r"status=sent \(delivered to mailbox\)")
+    assert not re.search(r"postino/local\[\d+\]: (warning|error|fatal)",
+                         instance.log()), instance.log()
 
 
 def test_maildir_delivery(instance):
