@@ -93,6 +93,14 @@ const struct config_param_def config_param_table[] = {
     PARAM_LIST("alias_maps", "hash:/etc/aliases"),
     PARAM_LIST("alias_database", "$alias_maps"),
 
+    /* Local delivery (daemons/local). */
+    PARAM_STRING("home_mailbox", ""),
+    PARAM_STRING("mail_spool_directory", "/var/mail"),
+    PARAM_LIST("forward_path", "$home/.forward"),
+    PARAM_LIST("allow_mail_to_commands", "alias, forward"),
+    PARAM_LIST("allow_mail_to_files", "alias, forward"),
+    PARAM_TIME("command_time_limit", "1000s", 1, DAY),
+
     /* Processes: the master and the daemon skeleton. */
     PARAM_INT("default_process_limit", "100", 1, 100000),
     PARAM_INT("max_use", "100", 1, 1000000),

@@ -82,7 +82,20 @@ static int maildir_open_all(const struct maildir_request *rq,
                             struct buf *why)
 {
     d->top = d->tmp = d->new = d->cur = -1;
-    d->top = maildir_open_dir(AT_FDCWD, rq->path, rq->uid, dsn, why);
+    /* "Maildir/" would follow a symlink named Maildir: the slash goes. */
+    struct buf path;
+    buf_init(&path, PATH_MAX);
+    size_t len = strlen(rq->path);
+    while (len > 1 && rq->path[len - 1] == '/')
+        len--;
+    if (buf_append(&path, rq->path, len) != 0) {
+        *dsn = "4.3.0";
+        buf_set_str(why, "maildir path too long");
+        buf_free(&path);
+        return -1;
+    }
+    d->top = maildir_open_dir(AT_FDCWD, buf_cstr(&path), rq->uid, dsn, why);
+    buf_free(&path);
     if (d->top < 0)
         return -1;
     d->tmp = maildir_open_dir(d->top, "tmp", rq->uid, dsn, why);

@@ -198,9 +198,12 @@ def test_symlinked_mailboxes_are_refused(instance, tmp_path):
     target_dir.mkdir()
     os.chmod(target_dir, 0o777)
     os.symlink(target_dir, box / "bob")
+    # Targets that belong to the mailbox owner: only the symlink itself
+    # may make the agent refuse.
     uid, gid = owner(instance)
-    os.lchown(box / "carol", uid, gid)
-    os.lchown(box / "bob", uid, gid)
+    for p in (target, target_dir):
+        os.chown(p, uid, gid)
+        os.lchown(box / ("carol" if p == target else "bob"), uid, gid)
     qid, results = run(instance, ["carol@example.net", "bob@example.net"])
     assert [r["status"] for r in results] == ["deferred", "deferred"]
     assert all(r["dsn"].startswith("4.") for r in results)

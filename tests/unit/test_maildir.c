@@ -250,6 +250,14 @@ static void test_symlinks_refused(void **state)
     assert_int_equal(deliver_text(f, maildir, NULL, "x\n", NULL, &dsn), -1);
     assert_string_equal(dsn, "4.2.0");
     assert_non_null(strstr(buf_cstr(&f->why), "symbolic link"));
+    /* Also when named with a trailing slash, as home_mailbox = Maildir/. */
+    buf_reset(&f->path);
+    buf_printf(&f->path, "%s/", maildir);
+    char *slashed = strdup(buf_cstr(&f->path));
+    assert_int_equal(deliver_text(f, slashed, NULL, "x\n", NULL, &dsn), -1);
+    assert_string_equal(dsn, "4.2.0");
+    free(slashed);
+    assert_int_equal(list_dir(real, NULL), 0);
     /* A Maildir whose tmp/ is a symlink to elsewhere. */
     char *other = strdup(in_dir(f, "other"));
     assert_int_equal(mkdir(other, 0700), 0);
