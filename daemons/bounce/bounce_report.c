@@ -759,6 +759,9 @@ static int put_parts(struct buf *out, const struct bounce_report *r,
     int rc = buf_append_str(out, "This is a MIME-encapsulated message.\n");
     if (rc == 0)
         rc = put_text(&part, r, o, sel);
+    /* One empty line before the boundary, not two. */
+    if (rc == 0 && part.len > 1 && part.data[part.len - 2] == '\n')
+        buf_truncate(&part, part.len - 1);
     if (rc == 0)
         rc = put_part_header(out, boundary, "Notification",
                              bounce_report_8bit(part.data, part.len)

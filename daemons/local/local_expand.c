@@ -470,7 +470,9 @@ int local_expand_alias(struct local_rcpt *r, struct local_expansion *e,
 /* ---- .forward ---------------------------------------------------------- */
 
 /* forward_path with $home, $user, $extension, $recipient_delimiter,
- * $local, $domain, $recipient (also as ${name}); others are empty. */
+ * $local, $domain, $recipient (also as ${name}); others are empty.  The
+ * values from the address may not hold '/' (no "../" into other files):
+ * such a path is left empty, so it is skipped. */
 static void local_expand_path(const struct local_rcpt *r,
                               const struct local_user *u, const char *path,
                               struct buf *out)
@@ -500,10 +502,16 @@ static void local_expand_path(const struct local_rcpt *r,
             { "local", r->local }, { "domain", r->domain },
             { "recipient", r->address },
         };
-        for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-            if (strlen(vars[i].name) == len &&
-                strncmp(vars[i].name, name, len) == 0 && vars[i].value)
-                buf_append_str(out, vars[i].value);
+        for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+            if (strlen(vars[i].name) != len ||
+                strncmp(vars[i].name, name, len) != 0 || !vars[i].value)
+                continue;
+            if (i >= 2 && strchr(vars[i].value, '/') != NULL) {
+                buf_reset(out);
+                return;
+            }
+            buf_append_str(out, vars[i].value);
+        }
     }
 }
 

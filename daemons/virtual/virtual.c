@@ -107,6 +107,12 @@ static void outcome_set(struct virtual_outcome *o, enum delivery_status s,
 
 /* --- Looking the recipient up ------------------------------------------- */
 
+/* A table value without white space at either end ("" when empty). */
+static const char *trimmed(struct buf *value)
+{
+    return value->len > 0 ? text_trim(value->data) : "";
+}
+
 /* 1 found (value set), 0 not found, -1 table error (outcome set). */
 static int lookup(const struct virtual_config *cfg, const struct map_list *maps,
                   const char *param, const char *address, struct buf *value,
@@ -137,7 +143,7 @@ static int lookup_number(const struct virtual_config *cfg,
                     "mail system configuration error: no %s entry for %s",
                     param, address);
     else if (rc == 1 &&
-             text_parse_long(text_trim(value.data), 0, max, n) != 0) {
+             text_parse_long(trimmed(&value), 0, max, n) != 0) {
         outcome_set(out, DELIVERY_DEFERRED, "4.3.5",
                     "mail system configuration error: bad %s value for %s",
                     param, address);
@@ -197,7 +203,7 @@ static int mailbox_find(const struct virtual_config *cfg, const char *address,
     if (rc == 0)
         outcome_set(out, DELIVERY_BOUNCED, "5.1.1", "unknown user: \"%s\"",
                     address);
-    if (rc == 1 && !mailbox_value_safe(text_trim(value.data))) {
+    if (rc == 1 && !mailbox_value_safe(trimmed(&value))) {
         outcome_set(out, DELIVERY_DEFERRED, "4.3.5",
                     "mail system configuration error: unsafe mailbox "
                     "path for %s", address);
@@ -205,7 +211,7 @@ static int mailbox_find(const struct virtual_config *cfg, const char *address,
     }
     if (rc == 1 && (cfg->base[0] != '/' ||
                     buf_printf(&mb->path, "%s/%s", cfg->base,
-                               text_trim(value.data)) != 0)) {
+                               trimmed(&value)) != 0)) {
         outcome_set(out, DELIVERY_DEFERRED, "4.3.5",
                     "mail system configuration error: virtual_mailbox_base "
                     "must be an absolute path");
@@ -237,7 +243,7 @@ static int mailbox_find(const struct virtual_config *cfg, const char *address,
     rc = lookup(cfg, cfg->limits, "virtual_mailbox_limit_maps", address,
                 &value, out);
     long limit;
-    if (rc == 1 && text_parse_long(text_trim(value.data), 0, LONG_MAX,
+    if (rc == 1 && text_parse_long(trimmed(&value), 0, LONG_MAX,
                                    &limit) != 0) {
         outcome_set(out, DELIVERY_DEFERRED, "4.3.5",
                     "mail system configuration error: bad "

@@ -11,6 +11,7 @@ import pwd
 import re
 import shutil
 import socket
+import time
 
 import pytest
 
@@ -566,3 +567,24 @@ def test_empty_log_sends_nothing(instance):
     instance.wait_log(rf"{qid}: sender non-delivery notification "
                       r"suppressed \(no recipient in the log\)")
     assert incoming(instance) == []
+
+
+def test_no_cleanup_is_deferred(instance):
+    start(instance)
+    qid = queue_message(instance)
+    write_log(instance, "bounce", qid,
+              [entry(CAROL, "5.1.1", "failed", "no such user", 1700000100)])
+    # The same instance without its cleanup service.
+    instance.write_master_cf(f"bounce unix - - n - 0 {BIN}/bounce\n")
+    assert instance.postino("reload").returncode == 0
+    instance.wait_log(r"reload")
+    deadline = time.monotonic() + 20
+    while (instance.queue / "private" / "cleanup").exists():
+        assert time.monotonic() < deadline, "cleanup socket still there"
+        time.sleep(0.1)
+    reply = notify(instance, qid, "failure", "bounce")
+    assert reply["status"] == "defer"
+    assert "cleanup" in reply["text"]
+    assert incoming(instance) == []
+    instance.wait_log(rf"warning: {qid}: sender non-delivery notification "
+                      r"not sent: .*cleanup")

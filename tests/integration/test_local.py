@@ -145,6 +145,8 @@ def test_mbox_delivery_appends_with_from_line_and_quoting(instance):
     instance.wait_log(rf"{qid}: to=<{user}@localhost>, relay=local, "
                       r"delay=[\d.]+, delays=[\d./]+, dsn=2\.0\.0, "
                       r"status=sent \(delivered to mailbox\)")
+    assert not re.search(r"postino/local\[\d+\]: (warning|error|fatal)",
+                         instance.log()), instance.log()
 
 
 def test_maildir_delivery(instance):
@@ -202,12 +204,21 @@ def test_other_user_without_root_is_deferred(instance):
 
 
 def test_recipient_delimiter(instance):
-    start(instance, "recipient_delimiter = +\n")
+    start(instance, "recipient_delimiter = +\n",
+          aliases="team: a@example.net\nteam+x: b@example.net\n")
     user = own_user(instance)
     _, r = send(instance, f"{user.upper()}+box@localhost")
     assert r["status"] == "sent", r
     text = read(instance.root / "spool" / user).decode()
     assert f"Delivered-To: {user.upper()}+box@localhost\n" in text
+    # Aliases: user+ext first, then user.
+    for address, want in (("team+x@localhost", "b@example.net"),
+                          ("team+y@localhost", "a@example.net")):
+        _, r = send(instance, address)
+        assert r["status"] == "sent" and r["action"] == "expanded", r
+        new = r["text"].split()[-1]
+        assert QueueFile(instance.queue / "incoming" / new).addresses == \
+            [want]
 
 
 # -- aliases -----------------------------------------------------------------
@@ -367,3 +378,65 @@ def test_unsafe_forward_file_is_ignored(instance):
     assert r["status"] == "sent" and r["text"] == "delivered to mailbox", r
     assert incoming(instance) == []
     instance.wait_log(r"warning: \w+: ignoring .*\.forward")
+
+
+# -- :include:, table errors, full disk --------------------------------------
+
+def test_include_file(instance):
+    start(instance)
+    members = instance.etc / "list.members"
+    instance._write(members, "# the list\nptest1\n  ptest2@example.net, "
+                             "ptest3\n")
+    os.chmod(members, 0o644)
+    write_aliases(instance, f"list: :include:{members}\n")
+    _, r = send(instance, "list@localhost")
+    assert r["status"] == "sent", r
+    assert r["action"] == "expanded"
+    [new] = incoming(instance)
+    assert QueueFile(instance.queue / "incoming" / new).addresses == [
+        "ptest1@localhost", "ptest2@example.net", "ptest3@localhost"]
+    # Writable by others: not trusted, deferred.
+    os.chmod(members, 0o666)
+    _, r = send(instance, "list@localhost")
+    assert r["status"] == "deferred", r
+    assert "writable by group or others" in r["text"]
+
+
+def test_alias_table_error_defers(instance):
+    start(instance, "alias_maps = hash:/nonexistent/aliases\n")
+    user = own_user(instance)
+    _, r = send(instance, f"{user}@localhost")
+    assert r["status"] == "deferred", r
+    assert r["dsn"] == "4.3.0"
+    assert "alias_maps lookup error" in r["text"]
+    assert not (instance.root / "spool" / user).exists()
+
+
+def test_full_disk_defers_and_leaves_nothing(instance):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    spool = instance.root / "spool"
+    spool.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=1777",
+                    "tmpfs", str(spool)], check=True)
+    try:
+        start(instance)
+        user = own_user(instance)
+        fd = os.open(spool / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"f" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        _, r = send(instance, f"{user}@localhost")
+        assert r["status"] == "deferred", r
+        assert r["dsn"] == "4.3.1", r
+        assert "insufficient system storage" in r["text"]
+        box = spool / user
+        assert not box.exists() or os.stat(box).st_size == 0
+        assert not (spool / f"{user}.lock").exists()
+    finally:
+        instance.stop()
+        subprocess.run(["umount", str(spool)], check=False)

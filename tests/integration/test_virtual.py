@@ -198,9 +198,12 @@ def test_symlinked_mailboxes_are_refused(instance, tmp_path):
     target_dir.mkdir()
     os.chmod(target_dir, 0o777)
     os.symlink(target_dir, box / "bob")
+    # Targets that belong to the mailbox owner: only the symlink itself
+    # may make the agent refuse.
     uid, gid = owner(instance)
-    os.lchown(box / "carol", uid, gid)
-    os.lchown(box / "bob", uid, gid)
+    for p in (target, target_dir):
+        os.chown(p, uid, gid)
+        os.lchown(box / ("carol" if p == target else "bob"), uid, gid)
     qid, results = run(instance, ["carol@example.net", "bob@example.net"])
     assert [r["status"] for r in results] == ["deferred", "deferred"]
     assert all(r["dsn"].startswith("4.") for r in results)
@@ -238,3 +241,21 @@ def test_delivered_to_loop_bounces(instance):
     assert results[0]["text"] == "mail forwarding loop for bob@example.net"
     assert results[1]["status"] == "sent"
     assert not (box / "bob").exists()
+
+
+def test_uid_and_gid_from_tables(instance):
+    if instance.uid != 0:
+        pytest.skip("only root can deliver as several users")
+    box = start(instance, main_cf=(
+        "virtual_uid_maps = inline:{ bob@example.net = 5001 } static:5000\n"
+        "virtual_gid_maps = inline:{ bob@example.net = 5002 } static:5000\n"))
+    # A domain directory shared by several owners: each may pass through.
+    os.chmod(box, 0o711)
+    (box / "bob").mkdir()
+    os.chown(box / "bob", 5001, 5002)
+    qid, results = run(instance, ["bob@example.net", "carol@example.net"])
+    assert [r["status"] for r in results] == ["sent", "sent"]
+    new = files_in(box / "bob" / "new")
+    assert [(p.stat().st_uid, p.stat().st_gid) for p in new] == [(5001, 5002)]
+    st = (box / "carol").stat()
+    assert (st.st_uid, st.st_gid) == (5000, 5000)
