@@ -173,6 +173,17 @@ def test_maildir_delivery(instance):
     assert os.stat(maildir / "new" / names[0]).st_uid == pw.pw_uid
 
 
+def test_home_mailbox_file(instance):
+    need_root(instance)
+    start(instance, "home_mailbox = inbox\n")
+    pw = ensure_user("ptest1", instance.root / "home" / "ptest1")
+    _, r = send(instance, "ptest1@localhost")
+    assert r["status"] == "sent" and r["text"] == "delivered to mailbox", r
+    box = instance.root / "home" / "ptest1" / "inbox"
+    assert os.stat(box).st_uid == pw.pw_uid
+    assert read(box).startswith(f"From {SENDER}  ".encode())
+
+
 def test_symlinked_mailbox_is_refused(instance):
     start(instance)
     user = own_user(instance)
