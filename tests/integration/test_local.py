@@ -267,6 +267,25 @@ def test_alias_loop_bounces(instance):
     assert incoming(instance) == []
 
 
+def test_alias_loop_through_two_aliases(instance):
+    """loopa -> loopb -> loopa: the third delivery sees its own
+    Delivered-To: in the message that came back."""
+    start(instance, aliases="loopa: loopb\nloopb: loopa\n")
+    qid = submit(instance, ["loopa@localhost"])
+    for i, hop in enumerate(("loopa", "loopb", "loopa")):
+        [r] = deliver(instance.queue / "private" / "local", instance.queue,
+                      qid, [f"{hop}@localhost"])
+        if r["status"] != "sent":
+            break
+        assert r["action"] == "expanded", r
+        qid = r["text"].split()[-1]
+        os.rename(instance.queue / "incoming" / qid,
+                  instance.queue / "active" / qid)
+    assert i == 2 and r["status"] == "bounced", r
+    assert r["dsn"] == "5.4.6"
+    assert r["text"] == "mail forwarding loop for loopa@localhost"
+
+
 def test_alias_naming_itself_goes_to_the_mailbox(instance):
     start(instance)
     user = own_user(instance)
