@@ -470,3 +470,33 @@ def test_full_disk_defers_and_leaves_nothing(instance):
     finally:
         instance.stop()
         subprocess.run(["umount", str(spool)], check=False)
+
+
+def test_include_file_commands_run_as_its_owner(instance):
+    need_root(instance)
+    start(instance, "allow_mail_to_commands = alias, forward, include\n")
+    pw = ensure_user("ptest2", instance.root / "home" / "ptest2")
+    out = instance.root / "out"
+    theirs = instance.root / "home" / "ptest2" / "list"
+    theirs.write_text(f"\"|id -un > {out}/theirs.id\"\n")
+    os.chown(theirs, pw.pw_uid, pw.pw_gid)
+    roots = instance.etc / "list.root"
+    roots.write_text(f"\"|id -un > {out}/roots.id\"\n")
+    write_aliases(instance, f"theirs: :include:{theirs}\n"
+                            f"roots: :include:{roots}\n")
+    for name in ("theirs", "roots"):
+        _, r = send(instance, f"{name}@localhost")
+        assert r["status"] == "sent", r
+    assert read(out / "theirs.id") == b"ptest2\n"
+    assert read(out / "roots.id") == b"nobody\n"
+
+
+def test_include_file_commands_refused_by_default(instance):
+    start(instance)
+    members = instance.etc / "list.cmd"
+    instance._write(members, f"\"|touch {instance.root}/out/ran\"\n")
+    write_aliases(instance, f"list: :include:{members}\n")
+    _, r = send(instance, "list@localhost")
+    assert r["status"] == "bounced" and r["dsn"] == "5.7.1", r
+    assert r["text"] == "mail to command is restricted"
+    assert not (instance.root / "out" / "ran").exists()
