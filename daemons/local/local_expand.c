@@ -21,9 +21,10 @@
  *   - a .forward: the user's own file (owned by the user, not writable by
  *     group or others, or it is ignored with a warning), as the user,
  *     class "forward";
- *   - an :include: file: never writable by group or others; owned by root
- *     it keeps the privileges of where it was named, owned by another user
- *     it runs as that user; class "include".
+ *   - an :include: file: never writable by group or others, read with the
+ *     privileges of where it was named; owned by root (by the instance's
+ *     user without root) its files and commands run as default_privs,
+ *     owned by another user as that user; class "include".
  * A refused file or command bounces (5.7.1 "mail to file is restricted").
  * Files are read while acting as the user they run as.
  */
@@ -249,18 +250,17 @@ static int local_expand_include(struct local_rcpt *r,
         local_fail(o, DELIVERY_DEFERRED, errno == EPERM ? "4.7.0" : "4.3.0",
                    ":include: %s", buf_cstr(&why));
     } else {
+        /* Root's file: default_privs; anybody else's: its owner. */
         struct local_user other = { 0 };
-        const struct local_user *runs_as = as;
-        struct passwd *pw;
-        if (owner != 0 && owner != r->lc->trusted_uid && owner != as->uid) {
+        const struct passwd *pw = &r->lc->default_privs;
+        if (owner != 0 && owner != r->lc->trusted_uid)
             pw = getpwuid(owner);
-            if (pw == NULL || local_user_from_passwd(&other, pw) != 0) {
-                local_fail(o, DELIVERY_DEFERRED, "4.3.0", ":include: file "
-                           "%s: unknown owner uid %ld", path, (long)owner);
-                rc = -1;
-            }
-            runs_as = &other;
+        if (pw == NULL || local_user_from_passwd(&other, pw) != 0) {
+            local_fail(o, DELIVERY_DEFERRED, "4.3.0", ":include: file %s: "
+                       "unknown owner uid %ld", path, (long)owner);
+            rc = -1;
         }
+        const struct local_user *runs_as = &other;
         if (rc > 0) {
             local_file_to_list(&text);
             rc = local_expand_value(r, e, text.data, text.len, self,

@@ -96,9 +96,10 @@ void local_deliver_mailbox(struct local_rcpt *r, const struct local_user *u,
         if (stat(lc->mail_spool_directory, &st) == 0 &&
             (st.st_mode & S_IWGRP) && st.st_gid != 0)
             extra_gid = st.st_gid;
-    } else if (hm[0] == '/') {
-        buf_append_str(&path, hm);
     } else {
+        /* Always under the home, as Postfix's home_mailbox. */
+        while (*hm == '/')
+            hm++;
         buf_printf(&path, "%s/%s", u->home, hm);
     }
     int maildir = path.len > 0 && path.data[path.len - 1] == '/';

@@ -173,6 +173,17 @@ def test_maildir_delivery(instance):
     assert os.stat(maildir / "new" / names[0]).st_uid == pw.pw_uid
 
 
+def test_home_mailbox_file(instance):
+    need_root(instance)
+    start(instance, "home_mailbox = inbox\n")
+    pw = ensure_user("ptest1", instance.root / "home" / "ptest1")
+    _, r = send(instance, "ptest1@localhost")
+    assert r["status"] == "sent" and r["text"] == "delivered to mailbox", r
+    box = instance.root / "home" / "ptest1" / "inbox"
+    assert os.stat(box).st_uid == pw.pw_uid
+    assert read(box).startswith(f"From {SENDER}  ".encode())
+
+
 def test_symlinked_mailbox_is_refused(instance):
     start(instance)
     user = own_user(instance)
@@ -254,6 +265,25 @@ def test_alias_loop_bounces(instance):
     assert r["dsn"] == "5.4.6"
     assert r["text"] == "mail forwarding loop for loop@localhost"
     assert incoming(instance) == []
+
+
+def test_alias_loop_through_two_aliases(instance):
+    """loopa -> loopb -> loopa: the third delivery sees its own
+    Delivered-To: in the message that came back."""
+    start(instance, aliases="loopa: loopb\nloopb: loopa\n")
+    qid = submit(instance, ["loopa@localhost"])
+    for i, hop in enumerate(("loopa", "loopb", "loopa")):
+        [r] = deliver(instance.queue / "private" / "local", instance.queue,
+                      qid, [f"{hop}@localhost"])
+        if r["status"] != "sent":
+            break
+        assert r["action"] == "expanded", r
+        qid = r["text"].split()[-1]
+        os.rename(instance.queue / "incoming" / qid,
+                  instance.queue / "active" / qid)
+    assert i == 2 and r["status"] == "bounced", r
+    assert r["dsn"] == "5.4.6"
+    assert r["text"] == "mail forwarding loop for loopa@localhost"
 
 
 def test_alias_naming_itself_goes_to_the_mailbox(instance):
@@ -440,3 +470,33 @@ def test_full_disk_defers_and_leaves_nothing(instance):
     finally:
         instance.stop()
         subprocess.run(["umount", str(spool)], check=False)
+
+
+def test_include_file_commands_run_as_its_owner(instance):
+    need_root(instance)
+    start(instance, "allow_mail_to_commands = alias, forward, include\n")
+    pw = ensure_user("ptest2", instance.root / "home" / "ptest2")
+    out = instance.root / "out"
+    theirs = instance.root / "home" / "ptest2" / "list"
+    theirs.write_text(f"\"|id -un > {out}/theirs.id\"\n")
+    os.chown(theirs, pw.pw_uid, pw.pw_gid)
+    roots = instance.etc / "list.root"
+    roots.write_text(f"\"|id -un > {out}/roots.id\"\n")
+    write_aliases(instance, f"theirs: :include:{theirs}\n"
+                            f"roots: :include:{roots}\n")
+    for name in ("theirs", "roots"):
+        _, r = send(instance, f"{name}@localhost")
+        assert r["status"] == "sent", r
+    assert read(out / "theirs.id") == b"ptest2\n"
+    assert read(out / "roots.id") == b"nobody\n"
+
+
+def test_include_file_commands_refused_by_default(instance):
+    start(instance)
+    members = instance.etc / "list.cmd"
+    instance._write(members, f"\"|touch {instance.root}/out/ran\"\n")
+    write_aliases(instance, f"list: :include:{members}\n")
+    _, r = send(instance, "list@localhost")
+    assert r["status"] == "bounced" and r["dsn"] == "5.7.1", r
+    assert r["text"] == "mail to command is restricted"
+    assert not (instance.root / "out" / "ran").exists()

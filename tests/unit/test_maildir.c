@@ -10,7 +10,8 @@
  * arrives whole, and one without a final line end gets one; '/' and ':'
  * in the host name are escaped; a symlinked Maildir or tmp/ is refused; a
  * Maildir of another uid is refused; a source that fails leaves nothing
- * in tmp/ or new/.
+ * in tmp/ or new/; as root, a full file system (a 64 KiB tmpfs) gives
+ * 4.3.1 and leaves nothing behind either.
  *
  * Run: build/<cc>/tests/test_maildir, as root or as any user.
  */
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -311,6 +313,45 @@ static void test_source_failure_leaves_nothing(void **state)
     free(maildir);
 }
 
+static void test_full_file_system(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    char *mnt = strdup(in_dir(f, "small"));
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    if (mount("postino-test", mnt, "tmpfs", 0, "size=64k") != 0) {
+        free(mnt);
+        skip(); /* no CAP_SYS_ADMIN here (a container) */
+    }
+    enum { BIG = 256 * 1024 };
+    char *big = malloc(BIG + 1);
+    assert_non_null(big);
+    memset(big, 'x', BIG);
+    big[BIG] = '\0';
+    buf_reset(&f->path);
+    buf_printf(&f->path, "%s/Maildir", mnt);
+    char *maildir = strdup(buf_cstr(&f->path));
+    const char *dsn = NULL;
+    int rc = deliver_text(f, maildir, NULL, big, NULL, &dsn);
+    size_t in_tmp = 0, in_new = 0;
+    buf_reset(&f->path);
+    buf_printf(&f->path, "%s/tmp", maildir);
+    in_tmp = list_dir(buf_cstr(&f->path), NULL);
+    buf_reset(&f->path);
+    buf_printf(&f->path, "%s/new", maildir);
+    in_new = list_dir(buf_cstr(&f->path), NULL);
+    assert_int_equal(umount(mnt), 0);
+    assert_int_equal(rc, -1);
+    assert_string_equal(dsn, "4.3.1");
+    assert_non_null(strstr(buf_cstr(&f->why), "insufficient system storage"));
+    assert_int_equal(in_tmp, 0);
+    assert_int_equal(in_new, 0);
+    free(maildir);
+    free(big);
+    free(mnt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +366,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_source_failure_leaves_nothing,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_file_system, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

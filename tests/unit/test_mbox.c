@@ -10,7 +10,8 @@
  * links, one of another uid and a FIFO are refused with 4.2.0 and left
  * alone; a source that fails in the middle leaves the file at its old
  * size; a fresh dot-lock held by somebody makes the delivery give up
- * (bounded), a stale one is removed; the dot-lock is gone afterwards.
+ * (bounded), a stale one is removed; the dot-lock is gone afterwards; an
+ * fcntl lock held by another process makes it give up too.
  *
  * Run: build/<cc>/tests/test_mbox, as root or as any user.
  */
@@ -21,12 +22,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <utime.h>
@@ -161,10 +164,13 @@ static void test_from_quoting(void **state)
     struct fixture *f = *state;
     static const char text[] =
         "Subject: q\n\nFrom me\n>From you\n>>From them\nFrom\n"
-        " From x\nFromage\n>>>\n>Fro\nFrom ";
+        " From x\nFromage\n>>>\n>Fro\n"
+        ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>From deep\nFrom ";
     static const char quoted[] =
         "Subject: q\n\n>From me\n>>From you\n>>>From them\nFrom\n"
-        " From x\nFromage\n>>>\n>Fro\n>From \n\n";
+        " From x\nFromage\n>>>\n>Fro\n"
+        ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>From deep\n"
+        ">From \n\n";
     /* Whole, then one byte at a time, then in pieces of 3. */
     static const size_t steps[] = { 0, 1, 3 };
     for (size_t i = 0; i < 3; i++) {
@@ -268,6 +274,41 @@ static void test_dot_lock(void **state)
     buf_free(&lock);
 }
 
+static void test_fcntl_lock_held(void **state)
+{
+    struct fixture *f = *state;
+    write_file(f->mbox, "");
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        int fd = open(f->mbox, O_WRONLY);
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        if (fd < 0 || fcntl(fd, F_SETLK, &fl) != 0)
+            _exit(1);
+        (void)!write(ready[1], "x", 1);
+        sleep(10);
+        _exit(0);
+    }
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    const char *dsn = NULL;
+    int rc = deliver(f, "a@b", "x\n", 0, 0, &dsn);
+    kill(child, SIGKILL);
+    int status;
+    waitpid(child, &status, 0);
+    close(ready[0]);
+    close(ready[1]);
+    assert_int_equal(rc, -1);
+    assert_string_equal(dsn, "4.2.0");
+    assert_non_null(strstr(buf_cstr(&f->why), "stays locked"));
+    struct stat st;
+    assert_int_equal(stat(f->mbox, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    assert_no_lock(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +320,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unsafe_mailboxes_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dot_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fcntl_lock_held, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
