@@ -418,15 +418,8 @@ static void local_service(struct server *srv, int client_fd)
     struct delivery_request req;
     struct buf error;
     buf_init(&error, 4096);
-    /* The request owns (and closes) its descriptor; the skeleton closes
-     * client_fd after this function: each closes its own. */
-    int fd = dup(client_fd);
-    if (fd < 0) {
-        log_warn("dup: %s", strerror(errno));
-        buf_free(&error);
-        return;
-    }
-    if (delivery_request_read(&req, fd, "local", &error) != 0) {
+    /* client_fd stays the skeleton's, which closes it afterwards. */
+    if (delivery_request_read(&req, client_fd, "local", &error) != 0) {
         log_warn("%s", buf_cstr(&error));
         delivery_request_free(&req);
         buf_free(&error);
