@@ -117,17 +117,14 @@ int delivery_identity_enter(struct delivery_identity *id, const char *user,
         id->saved_groups = NULL;
         return -1;
     }
-    gid_t *groups;
-    int count;
-    if (delivery_identity_groups(user, gid, extra_gid, &groups, &count) != 0) {
-        buf_printf(why, "cannot find the groups of uid %ld", (long)uid);
-        delivery_identity_leave(id);
-        return -1;
-    }
+    /* The primary group and the extra one only, as Postfix's set_eugid:
+     * no group database lookup for each delivery. */
+    (void)user;
+    gid_t groups[2] = { gid, extra_gid };
+    size_t count = extra_gid != (gid_t)-1 && extra_gid != gid ? 2 : 1;
     id->switched = 1;
-    int rc = setgroups((size_t)count, groups);
+    int rc = setgroups(count, groups);
     int err = errno;
-    free(groups);
     if (rc != 0 || delivery_identity_set_fs(uid, gid) != 0) {
         buf_printf(why, "cannot act as uid %ld gid %ld: %s", (long)uid,
                    (long)gid, rc != 0 ? strerror(err) : "setfsuid failed");

@@ -4,8 +4,9 @@
  * local and virtual run as mail_owner with CAP_SETUID and CAP_SETGID only
  * (privilege_drop's keep argument).  For file work (a Maildir, an mbox, a
  * .forward or :include: file) delivery_identity_enter() switches the file
- * system identity of the process: setgroups to the user's groups (plus one
- * extra group, e.g. the mail spool directory's), setfsgid, setfsuid.  Files
+ * system identity of the process: setgroups to the user's primary group
+ * (plus one extra group, e.g. the mail spool directory's: no lookup in the
+ * group database, as Postfix's local does), setfsgid, setfsuid.  Files
  * it creates belong to the recipient; the kernel checks its permissions,
  * not the agent's.  delivery_identity_leave() switches back.  Only the file
  * system identity moves, so no signal or ptrace from the recipient's
@@ -50,8 +51,8 @@ struct delivery_identity {
 
 /* 1 when this process can act as uid (its own, or it has CAP_SETUID). */
 int delivery_identity_possible(uid_t uid);
-/* Acts as uid/gid, with user's supplementary groups when user is not NULL
- * and extra_gid when it is not (gid_t)-1.  0, or -1 with why. */
+/* Acts as uid/gid (and extra_gid when it is not (gid_t)-1; user is for
+ * the messages only).  0, or -1 with why. */
 int delivery_identity_enter(struct delivery_identity *id, const char *user,
                             uid_t uid, gid_t gid, gid_t extra_gid,
                             struct buf *why);
