@@ -10,6 +10,9 @@
  * long", never split.  A NUL byte gets "-ERR NUL byte in command".  A
  * bare LF ends a line too: POP3 has no smuggling hazard, and old clients
  * send it.  Every -ERR counts; after POP3D_ERROR_LIMIT the session ends.
+ * A command must be complete within pop3d_timeout of the moment it was
+ * awaited (a client that trickles bytes is cut off all the same); a reply
+ * only has to make progress within each such wait.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -79,8 +82,12 @@ int pop3d_read_command(struct pop3d_conn *c, struct buf *line, long limit,
         log_info("lost connection in %s from %s", state, c->client_id);
         return POP3D_GONE;
     }
+    /* The whole command within the timeout, however slowly its bytes
+     * trickle in; the replies (a long RETR) only by each wait. */
+    stream_set_deadline(&c->stream, c->stream.timeout_ms / 1000);
     enum stream_line_ending ending;
     int rc = stream_read_line(&c->stream, line, (size_t)limit, &ending);
+    stream_set_deadline(&c->stream, 0);
     if (rc == STREAM_TOO_LONG) {
         pop3d_err(c, "line too long");
         return POP3D_BAD_LINE;

@@ -166,8 +166,10 @@ static void login_try(struct login *l, const char *user, const char *password,
         if (l->tls == NULL)
             _exit(0);  /* the mailbox process has the socket now */
         (void)stream_discard_pending(&l->c.stream); /* forwarded */
+        /* The mailbox process times the client out itself and says so;
+         * the proxy waits a little longer, to pass that on. */
         int rc = pop3d_proxy_run(&l->c.stream, l->client_fd, l->data_fd,
-                                 l->d->timeout_ms);
+                                 l->d->timeout_ms + 30000);
         login_exit(l, rc == 0 ? 0 : 1);
     }
     if (strcmp(status, "bad") == 0) {
@@ -214,8 +216,10 @@ static int login_sasl_exchange(struct login *l, struct sasl *sasl, int r)
         enum stream_line_ending ending;
         if (stream_flush(&l->c.stream) != STREAM_OK)
             login_exit(l, 0);
+        stream_set_deadline(&l->c.stream, l->d->timeout_ms / 1000);
         int rc = stream_read_line(&l->c.stream, &line, SASL_LINE_MAX,
                                   &ending);
+        stream_set_deadline(&l->c.stream, 0);
         if (rc == STREAM_TOO_LONG) {
             r = SASL_ERROR;
             sasl_reset(sasl);

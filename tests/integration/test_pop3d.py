@@ -5,6 +5,7 @@ session with what POP3 says must happen to it."""
 import base64
 import os
 import poplib
+import pwd
 import re
 import socket
 import struct
@@ -13,9 +14,9 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT
-from pop3d_instance import (DOMAIN, PASSWORD, RawPop, client_tls,
-                            start_pop3d, tls_login, uidl_map, wait_for)
+from conftest import BIN, IS_ROOT
+from pop3d_instance import (DOMAIN, PASSWORD, Maildir, RawPop, client_tls,
+                            start_pop3d, tls_login, uidl_map)
 
 DEMO = f"demo@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -536,3 +537,64 @@ def test_processes_users_and_capabilities(instance):
         assert len(mailbox) == 1 and mailbox[0][1] == 0, seen
     else:
         assert all(s[1] == 0 and s[2] == 0 for s in seen), seen
+
+
+def test_idle_session_times_out_and_deletes_nothing(plain_instance):
+    pop = start_pop3d(plain_instance, "pop3d_timeout = 2s\n")
+    box = pop.maildir("demo")
+    box.deliver(ONE)
+    c, reply = tls_login(pop)
+    assert c.cmd("DELE 1").startswith("+OK")
+    c.send(b"NO")  # a command that never ends
+    start = time.monotonic()
+    assert c.line() == "-ERR autologout timer expired"
+    assert 1.5 < time.monotonic() - start < 6
+    assert c.closed()
+    assert len(box.files("new")) == 1
+    plain_instance.wait_log(r"timeout in TRANSACTION from localhost")
+    # Before the login too.
+    c = RawPop(pop.port)
+    assert c.line() == "-ERR autologout timer expired"
+    assert c.closed()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to make a Unix user")
+def test_local_unix_user_reads_home_maildir(plain_instance):
+    name = f"pop3t{os.getpid() % 100000}"
+    home = plain_instance.root / "home" / name
+    subprocess.run(["useradd", "--system", "--no-create-home",
+                    "--home-dir", str(home), "--shell", "/usr/sbin/nologin",
+                    name], check=True, capture_output=True)
+    try:
+        pw = pwd.getpwnam(name)
+        home.parent.mkdir()
+        os.chmod(home.parent, 0o755)
+        home.mkdir()
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+        box = Maildir(home / "Maildir", pw.pw_uid, pw.pw_gid)
+        box.deliver(ONE)
+        pop = start_pop3d(plain_instance)
+        table = plain_instance.etc / "pop3_passwd"
+        with open(table, "a") as f:
+            hashed = open_hash(table)
+            f.write(f"{name} {hashed}\nroot {hashed}\n")
+        subprocess.run([str(BIN / "postino-map"), f"hash:{table}"],
+                       check=True, capture_output=True)
+        c, reply = tls_login(pop, name)
+        assert reply == "+OK Logged in, maildrop has 1 messages"
+        assert c.cmd("RETR 1").startswith("+OK")
+        assert b"first body" in c.multi()
+        assert c.cmd("QUIT") == "+OK Bye"
+        c.closed()
+        assert len(box.files("cur")) == 1
+        # root has no mailbox, whatever the table says.
+        c, reply = tls_login(pop, "root")
+        assert reply.startswith("-ERR [SYS/PERM]")
+        c.close()
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+def open_hash(table):
+    """The hash of the first entry (every test user has the same)."""
+    return table.read_text().split("\n")[0].split()[1]
