@@ -14,9 +14,13 @@
  *
  * The credentials are not checked here: they go to the parent (pop3d.c),
  * which answers ok, bad, temp or nomailbox.  A wrong password costs the
- * client pop3d_auth_failure_delay times the number of failures so far in
- * the session before "-ERR [AUTH] Authentication failed"; the
- * pop3d_auth_failure_limit-th failure ends the session.  On ok the
+ * client pop3d_auth_failure_delay times the number of its failures (at
+ * most POP3D_DELAY_STEPS of them) before "-ERR [AUTH] Authentication
+ * failed".  The failures are counted per client address across sessions
+ * by the anvil service (as messages of the service "pop3d-auth", within
+ * anvil_rate_time_unit), so reconnecting does not reset the delay; when
+ * anvil cannot be reached, per session.  The pop3d_auth_failure_limit-th
+ * failure in a session ends it.  On ok the
  * mailbox process takes over the conversation (its "+OK" answers the
  * login command): without TLS this process simply exits; with TLS it
  * stays as the proxy (pop3d_proxy.c).
@@ -24,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "anvil_client.h"
 #include "log.h"
 #include "pop3d.h"
 #include "privilege.h"
@@ -31,8 +36,12 @@
 #include "sasl.h"
 #include "text.h"
 
+#define POP3D_DELAY_STEPS 10
+
 struct login {
     const struct pop3d *d;
+    struct anvil_client anvil;
+    int anvil_tried;
     struct pop3d_conn c;
     struct tls_session *tls;
     struct stream ctl;
@@ -137,6 +146,29 @@ static const char *login_ask_parent(struct login *l, const char *user,
     return status;
 }
 
+/* The client's failures within anvil_rate_time_unit, this one included,
+ * or the session's count when anvil cannot say. */
+static long login_count_failure(struct login *l)
+{
+    struct buf error;
+    buf_init(&error, 1024);
+    long count = 0, rate = 0;
+    if (!l->anvil_tried) {
+        l->anvil_tried = 1;
+        if (anvil_client_connect(&l->anvil, ANVIL_SOCKET, "pop3d-auth",
+                                 l->c.client_addr, 1000, &count, &rate,
+                                 &error) != 0)
+            log_warn("anvil: %s; login failures are counted per session "
+                     "only", buf_cstr(&error));
+    }
+    buf_reset(&error);
+    if (l->anvil.fd < 0 || anvil_client_message(&l->anvil, &rate,
+                                                &error) != 0)
+        rate = 0;
+    buf_free(&error);
+    return rate > l->failures ? rate : l->failures;
+}
+
 static void login_failed(struct login *l, const char *user,
                          const char *method)
 {
@@ -145,8 +177,11 @@ static void login_failed(struct login *l, const char *user,
              method, user);
     if (stream_flush(&l->c.stream) != STREAM_OK)
         login_exit(l, 0);
+    long steps = login_count_failure(l);
+    if (steps > POP3D_DELAY_STEPS)
+        steps = POP3D_DELAY_STEPS;
     if (l->d->failure_delay > 0)
-        sleep((unsigned)(l->d->failure_delay * l->failures));
+        sleep((unsigned)(l->d->failure_delay * steps));
     if (l->failures >= l->d->failure_limit) {
         pop3d_err(&l->c, "[AUTH] Authentication failed; too many failures");
         login_exit(l, 0);
@@ -163,6 +198,7 @@ static void login_try(struct login *l, const char *user, const char *password,
     if (strcmp(status, "ok") == 0) {
         log_info("%s: login: user=<%s>, method=%s%s", l->c.client_id, user,
                  method, l->tls ? ", TLS" : "");
+        anvil_client_disconnect(&l->anvil);
         if (l->tls == NULL)
             _exit(0);  /* the mailbox process has the socket now */
         (void)stream_discard_pending(&l->c.stream); /* forwarded */
@@ -315,6 +351,7 @@ _Noreturn void pop3d_login_run(const struct pop3d *d, int client_fd,
     struct login l;
     memset(&l, 0, sizeof(l));
     l.d = d;
+    anvil_client_init(&l.anvil);
     l.client_fd = client_fd;
     l.data_fd = data_fd;
     stream_init(&l.ctl, ctl_fd, 60 * 1000);

@@ -216,6 +216,14 @@ def test_wrong_passwords_delay_grows_and_session_ends(plain_instance):
     assert c.cmd("PASS wrong").startswith("-ERR [AUTH] Authentication "
                                           "failed; too many failures")
     assert c.closed()
+    # The count is the client's, not the session's: a new session starts
+    # where the last one ended.
+    c = RawPop(pop.tls_port, tls=True)
+    c.cmd(f"USER {DEMO}")
+    start = time.monotonic()
+    assert c.cmd("PASS wrong") == "-ERR [AUTH] Authentication failed"
+    assert time.monotonic() - start >= 3.9
+    c.close()
     plain_instance.wait_log(r"warning: localhost\[127\.0\.0\.1\]: USER "
                             r"authentication failed: user=<nobody@", count=1)
     assert "wrong" not in plain_instance.log()
