@@ -7,6 +7,7 @@ import os
 import poplib
 import pwd
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -311,6 +312,20 @@ def test_killed_session_deletes_nothing(plain_instance):
                             count=2)
     assert len(box.files("new")) == 2
     c, reply = tls_login(pop)  # the lock went with the session
+    assert reply == "+OK Logged in, maildrop has 2 messages"
+    c.cmd("QUIT")
+
+
+def test_killed_mailbox_process_deletes_nothing(instance):
+    pop, box = start_with_two_messages(instance)
+    c, reply = tls_login(pop)
+    assert c.cmd("DELE 1").startswith("+OK")
+    pid = int(instance.wait_log(r"pop3d\[(\d+)\]: user=<[^>]+>: maildrop "
+                                r"has 2 messages")[0])
+    os.kill(pid, signal.SIGKILL)
+    assert c.closed()
+    assert len(box.files("new")) == 2 and box.files("cur") == []
+    c, reply = tls_login(pop)  # the lock died with the process
     assert reply == "+OK Logged in, maildrop has 2 messages"
     c.cmd("QUIT")
 
