@@ -159,3 +159,14 @@ void pop3d_capa(struct pop3d_conn *c, int login_state, int offer_stls,
     (void)stream_puts(&c->stream,
                       "IMPLEMENTATION " POP3D_IMPLEMENTATION "\r\n.\r\n");
 }
+
+int pop3d_valid_user_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > POP3D_NAME_MAX)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}

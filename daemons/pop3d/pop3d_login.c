@@ -72,18 +72,6 @@ static int login_allowed(struct login *l)
     return 0;
 }
 
-/* A user name: 1..POP3D_NAME_MAX octets, no control character. */
-static int login_valid_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > POP3D_NAME_MAX)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
 static void login_start_tls(struct login *l, const char *args)
 {
     if (args[0] != '\0') {
@@ -221,7 +209,7 @@ static void login_user(struct login *l, const char *args)
 {
     if (!login_allowed(l))
         return;
-    if (!login_valid_name(args)) {
+    if (!pop3d_valid_user_name(args)) {
         pop3d_err(&l->c, "Invalid user name");
         return;
     }
