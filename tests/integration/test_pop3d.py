@@ -116,7 +116,8 @@ def test_mpop_downloads(plain_instance, tmp_path, mode):
     config.write_text(
         "account default\n"
         f"host 127.0.0.1\nport {port}\nuser {DEMO}\n"
-        f"password {PASSWORD}\nauth user\n"
+        f"password {PASSWORD}\n"
+        f"auth {'plain' if mode == 'stls' else 'user'}\n"
         "tls on\n"
         f"tls_starttls {'on' if mode == 'stls' else 'off'}\n"
         "tls_certcheck off\n"
@@ -129,6 +130,9 @@ def test_mpop_downloads(plain_instance, tmp_path, mode):
     data = mbox.read_bytes()
     assert data.count(b"\nFrom ") + data.startswith(b"From ") == 2
     assert b"first body" in data and b".starts with a dot" in data
+    method = "PLAIN" if mode == "stls" else "USER"
+    plain_instance.wait_log(rf"login: user=<{re.escape(DEMO)}>, "
+                            rf"method={method}, TLS")
 
 
 def test_openssl_s_client_sessions(plain_instance):
