@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "pop3d.h"
+#include "record.h"
 #include "sasl.h"
 #include "text.h"
 
@@ -169,4 +170,11 @@ int pop3d_valid_user_name(const char *name)
         if (*p < 0x20 || *p == 0x7f)
             return 0;
     return 1;
+}
+
+void pop3d_record_wipe(struct record *r, const char *name)
+{
+    const struct record_attr *a = record_find(r, name);
+    if (a != NULL && a->value.data != NULL)
+        explicit_bzero(a->value.data, a->value.len);
 }

@@ -119,12 +119,14 @@ static const char *login_ask_parent(struct login *l, const char *user,
     int ok = record_add_str(&r, "user", user) == RECORD_OK &&
              record_add_str(&r, "password", password) == RECORD_OK &&
              record_add_long(&r, "tls", l->tls != NULL) == RECORD_OK &&
-             record_add(&r, "pending", s->in.data + s->in_pos,
+             record_add(&r, "pending",
+                        pending ? s->in.data + s->in_pos : "",
                         pending) == RECORD_OK &&
              record_write(&l->ctl, &r) == RECORD_OK &&
              stream_flush(&l->ctl) == STREAM_OK;
     if (l->ctl.out.data != NULL)
         explicit_bzero(l->ctl.out.data, l->ctl.out.cap);
+    pop3d_record_wipe(&r, "password");
     record_reset(&r);
     const char *answer = NULL;
     if (ok && record_read(&l->ctl, &r, 1024) == RECORD_OK)
@@ -368,7 +370,10 @@ _Noreturn void pop3d_login_run(const struct pop3d *d, int client_fd,
                                     "AUTHORIZATION");
         if (rc == POP3D_GONE)
             login_exit(&l, 0);
-        if (rc == POP3D_LINE && login_command(&l, buf_cstr(&line)))
+        int quit = rc == POP3D_LINE && login_command(&l, buf_cstr(&line));
+        if (line.data != NULL)
+            explicit_bzero(line.data, line.len);  /* PASS and AUTH lines */
+        if (quit)
             break;
         if (l.c.errors >= POP3D_ERROR_LIMIT) {
             pop3d_err(&l.c, "Too many errors");
