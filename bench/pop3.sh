@@ -4,6 +4,7 @@
 #
 #   BUILD=build/gcc bench/pop3.sh             # as root
 #   MESSAGES=10000 SIZE=4096 RUNS=3 WINDOW=32 bench/pop3.sh
+#   TLS=1 bench/pop3.sh                       # over implicit TLS (POP3S)
 #   KEEP_WORK=1 keeps the temporary directory, with both logs.
 #
 # One Maildir of MESSAGES messages (about SIZE bytes each, LF line ends,
@@ -37,6 +38,7 @@ MESSAGES=${MESSAGES:-10000}
 SIZE=${SIZE:-4096}
 RUNS=${RUNS:-3}
 WINDOW=${WINDOW:-32}
+TLS=${TLS:-0}
 PASSWORD=benchmark-secret
 USER_NAME=bench@example.test
 WORK=""
@@ -132,13 +134,20 @@ start_dovecot() {
     mkdir -p "$dir/run"
     printf '%s:%s\n' "$USER_NAME" \
         "$(printf '%s' "$PASSWORD" | openssl passwd -6 -stdin)" > "$dir/passwd"
+    local ssl_conf="ssl = no" plain_port=$port tls_port=0
+    if [ "$TLS" = 1 ]; then
+        ssl_conf="ssl = required
+ssl_cert = <$WORK/cert.pem
+ssl_key = <$WORK/key.pem"
+        plain_port=0 tls_port=$port
+    fi
     cat > "$dir/dovecot.conf" <<CONF
 base_dir = $dir/run
 state_dir = $dir/run
 log_path = $dir/log
 protocols = pop3
 listen = 127.0.0.1
-ssl = no
+$ssl_conf
 disable_plaintext_auth = no
 auth_mechanisms = plain
 mail_location = maildir:$WORK/Maildir
@@ -154,10 +163,11 @@ userdb {
 service pop3-login {
   inet_listener pop3 {
     address = 127.0.0.1
-    port = $port
+    port = $plain_port
   }
   inet_listener pop3s {
-    port = 0
+    address = 127.0.0.1
+    port = $tls_port
   }
 }
 service anvil {
@@ -194,6 +204,11 @@ virtual_uid_maps = static:$(id -u nobody)
 virtual_gid_maps = static:$(id -g nobody)
 CONF
     printf '127.0.0.1:%s inet n n n - - pop3d\n' "$port" > "$dir/etc/master.cf"
+    if [ "$TLS" = 1 ]; then
+        printf '  -o pop3d_tls_wrappermode=yes\n' >> "$dir/etc/master.cf"
+        printf 'pop3d_tls_cert_file = %s\npop3d_tls_key_file = %s\n' \
+            "$WORK/cert.pem" "$WORK/key.pem" >> "$dir/etc/main.cf"
+    fi
     "$BUILD/bin/postino" -c "$dir/etc" start-fg >"$dir/log" 2>&1 &
     POSTINO_PID=$!
     wait_port "$port"
@@ -202,7 +217,7 @@ CONF
 # One session: prints "messages seconds bytes login_seconds".
 session() {
     /usr/bin/python3 "$HERE/bench/pop3_client.py" "$1" "$USER_NAME" \
-        "$PASSWORD" "$WINDOW"
+        "$PASSWORD" "$WINDOW" "$([ "$TLS" = 1 ] && echo tls || echo plain)"
 }
 
 # One timed session of server $2 on port $1: its rate in messages/s.
@@ -226,6 +241,12 @@ WORK=$(mktemp -d /tmp/postino-bench-pop3-XXXXXX)
 chmod 755 "$WORK"
 say "making a Maildir of $MESSAGES messages of about $SIZE bytes"
 make_maildir "$WORK/Maildir"
+if [ "$TLS" = 1 ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -nodes -days 2 -subj /CN=localhost -keyout "$WORK/key.pem" \
+        -out "$WORK/cert.pem" 2>/dev/null
+    chmod 600 "$WORK/key.pem"
+fi
 
 DOVECOT_PORT=$(free_port)
 start_dovecot "$DOVECOT_PORT"
@@ -248,7 +269,7 @@ done
 
 ratio=$(awk -v p="$postino_rate" -v d="$dovecot_rate" 'BEGIN { printf "%.2f", p / d }')
 met=$(awk -v r="$ratio" 'BEGIN { print (r >= 1.0) ? "met" : "NOT met" }')
-printf 'POP3 RETR of %s messages (%s bytes each, window %s):\n' \
-    "$MESSAGES" "$SIZE" "$WINDOW"
+printf 'POP3%s RETR of %s messages (%s bytes each, window %s):\n' \
+    "$([ "$TLS" = 1 ] && echo S)" "$MESSAGES" "$SIZE" "$WINDOW"
 printf '  Dovecot  %8s msg/s\n  Postino  %8s msg/s\n  ratio    %8s  (target >= 1x: %s)\n' \
     "$dovecot_rate" "$postino_rate" "$ratio" "$met"

@@ -6,9 +6,13 @@ reads STAT, then RETRs every message with WINDOW commands pipelined (RFC
 bytes login_seconds" (the RETRs alone, and the time from the connect
 through the STAT reply); exits 1 on any -ERR or a short count.
 
-    pop3_client.py PORT USER PASSWORD [WINDOW]
+    pop3_client.py PORT USER PASSWORD [WINDOW [tls]]
+
+With "tls" the session is implicit TLS (POP3S), the certificate not
+checked.
 """
 import socket
+import ssl
 import sys
 import time
 
@@ -38,6 +42,11 @@ def main():
     window = int(sys.argv[4]) if len(sys.argv) > 4 else 32
     connected = time.monotonic()
     sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+    if len(sys.argv) > 5 and sys.argv[5] == "tls":
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        sock = ctx.wrap_socket(sock)
     pending = b""
     greeting, pending = read_line(sock, pending)
     assert greeting.startswith(b"+OK"), greeting
