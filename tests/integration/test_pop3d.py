@@ -104,6 +104,8 @@ def test_fetchmail_downloads(plain_instance, tmp_path, mode):
     assert b"first body" in data and b".starts with a dot" in data
     assert b"..two dots" in data
     assert len(box.files("cur")) == 2  # kept, seen
+    plain_instance.wait_log(rf"login: user=<{re.escape(DEMO)}>, "
+                            r"method=\w+, TLS")
 
 
 @pytest.mark.parametrize("mode", ["stls", "implicit"])
