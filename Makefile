@@ -100,9 +100,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBRARY)
 
 # Unit tests of a daemon's own modules link those objects too.
 $(BUILD)/tests/test_anvil_table: $(BUILD)/daemons/anvil/anvil_table.o
-# (pop3d_maildir needs the library after it.)
-$(BUILD)/tests/test_pop3d_maildir: $(BUILD)/tests/unit/test_pop3d_maildir.o \
-		$(BUILD)/daemons/pop3d/pop3d_maildir.o $(LIBRARY)
+# Those of pop3d's modules link the module before the library, which it
+# needs.
+POP3D_UNIT_TESTS := $(BUILD)/tests/test_pop3d_maildir $(BUILD)/tests/test_pop3d_io
+$(POP3D_UNIT_TESTS): $(BUILD)/tests/test_pop3d_%: \
+		$(BUILD)/tests/unit/test_pop3d_%.o $(BUILD)/daemons/pop3d/pop3d_%.o \
+		$(LIBRARY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
