@@ -585,6 +585,15 @@ def test_idle_session_times_out_and_deletes_nothing(plain_instance):
     c = RawPop(pop.port)
     assert c.line() == "-ERR autologout timer expired"
     assert c.closed()
+    # A command trickled a byte at a time is cut off all the same.
+    c = RawPop(pop.port)
+    start = time.monotonic()
+    with pytest.raises((BrokenPipeError, ConnectionResetError)):
+        for _ in range(40):
+            c.send(b"N")
+            time.sleep(0.25)
+    assert time.monotonic() - start < 6
+    c.close()
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to make a Unix user")
