@@ -175,7 +175,8 @@ fuzz:
 	    -max_len=20000 $(FUZZ_BUILD)/corpus/$$name 2>&1 | tail -n 3; \
 	done
 
-# Benchmarks against Postfix (on demand; installs Postfix if missing).
+# Benchmarks against Postfix and Dovecot (on demand; installs them if
+# missing).
 bench: all
 	BUILD=$(abspath $(BUILD)) bench/tables.sh
 	BUILD=$(abspath $(BUILD)) bench/receive.sh
