@@ -122,7 +122,9 @@ static int account_virtual(const struct pop3d *d, const char *user,
     if (rc == POP3D_AUTH_OK) {
         acct->uid = (uid_t)uid;
         acct->gid = (gid_t)gid;
-        if (buf_printf(&acct->maildir, "%s/%s/", d->mailbox_base, path) != 0)
+        size_t n = strlen(path);
+        if (buf_printf(&acct->maildir, "%s/%s%s", d->mailbox_base, path,
+                       path[n - 1] == '/' ? "" : "/") != 0)
             rc = POP3D_AUTH_TEMP;
     }
     buf_free(&value);

@@ -245,6 +245,19 @@ def test_right_password_without_mailbox_entry(plain_instance):
     c.close()
 
 
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to give files away")
+def test_maildir_of_another_owner_is_not_opened(plain_instance):
+    pop = start_pop3d(plain_instance)
+    box = pop.maildir("demo")
+    box.deliver(ONE)
+    os.chown(box.path, 0, 0)
+    c, reply = tls_login(pop)
+    assert reply == "-ERR [SYS/TEMP] Cannot open the mailbox"
+    assert c.closed()
+    plain_instance.wait_log(r"error: user=<demo@example\.test>: open "
+                            r".*/example\.test/demo/: Permission denied")
+
+
 # ---- Maildir semantics -------------------------------------------------
 
 def test_sizes_stuffing_and_top(plain_instance):
