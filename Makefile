@@ -103,9 +103,12 @@ $(BUILD)/tests/test_anvil_table: $(BUILD)/daemons/anvil/anvil_table.o
 $(BUILD)/tests/test_bounce_report: $(BUILD)/daemons/bounce/bounce_report.o
 $(BUILD)/tests/test_virtual_quota: $(BUILD)/daemons/virtual/virtual_quota.o
 
-# (pop3d_maildir needs the library after it.)
-$(BUILD)/tests/test_pop3d_maildir: $(BUILD)/tests/unit/test_pop3d_maildir.o \
-		$(BUILD)/daemons/pop3d/pop3d_maildir.o $(LIBRARY)
+# Those of pop3d's modules link the module before the library, which it
+# needs.
+POP3D_UNIT_TESTS := $(BUILD)/tests/test_pop3d_maildir $(BUILD)/tests/test_pop3d_io
+$(POP3D_UNIT_TESTS): $(BUILD)/tests/test_pop3d_%: \
+		$(BUILD)/tests/unit/test_pop3d_%.o $(BUILD)/daemons/pop3d/pop3d_%.o \
+		$(LIBRARY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
@@ -177,7 +180,8 @@ fuzz:
 	    -max_len=20000 $(FUZZ_BUILD)/corpus/$$name 2>&1 | tail -n 3; \
 	done
 
-# Benchmarks against Postfix (on demand; installs Postfix if missing).
+# Benchmarks against Postfix and Dovecot (on demand; installs them if
+# missing).
 bench: all
 	BUILD=$(abspath $(BUILD)) bench/tables.sh
 	BUILD=$(abspath $(BUILD)) bench/receive.sh

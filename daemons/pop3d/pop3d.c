@@ -210,13 +210,6 @@ static pid_t pop3d_start_mailbox(struct pop3d *d,
                       pending ? pending->value.len : 0);
 }
 
-static void pop3d_wipe(struct record *r, const char *name)
-{
-    const struct record_attr *a = record_find(r, name);
-    if (a != NULL && a->value.data != NULL)
-        explicit_bzero(a->value.data, a->value.len);
-}
-
 static const char *pop3d_status_name(int result)
 {
     switch (result) {
@@ -257,7 +250,7 @@ static pid_t pop3d_answer_logins(struct pop3d *d, struct stream *ctl,
         if (user != NULL && password != NULL &&
             record_get_long(&req, "tls", &tls) == 0)
             result = pop3d_account_login(d, user, password, &acct, &error);
-        pop3d_wipe(&req, "password");
+        pop3d_record_wipe(&req, "password");
         if (error.len > 0)
             log_warn("login of %s: %s", user ? user : "?", buf_cstr(&error));
         if (result == POP3D_AUTH_OK) {
@@ -276,6 +269,8 @@ static pid_t pop3d_answer_logins(struct pop3d *d, struct stream *ctl,
             stream_flush(ctl) != STREAM_OK)
             break;
     }
+    if (ctl->in.data != NULL)
+        explicit_bzero(ctl->in.data, ctl->in.cap);
     record_free(&req);
     record_free(&reply);
     buf_free(&acct.maildir);

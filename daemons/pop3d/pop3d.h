@@ -102,6 +102,12 @@ int pop3d_read_command(struct pop3d_conn *c, struct buf *line, long limit,
 /* Splits "VERB args": upper-cases the verb into verb (size bytes; "" when
  * too long) and returns the arguments ("" when none). */
 const char *pop3d_split_command(const char *line, char *verb, size_t size);
+/* 1 for a user name of 1..POP3D_NAME_MAX octets without a control
+ * character (it ends up in table keys and log lines), else 0. */
+int pop3d_valid_user_name(const char *name);
+struct record;
+/* Overwrites the value of attribute name (a password) in r. */
+void pop3d_record_wipe(struct record *r, const char *name);
 /* Fills client_addr and client_id from the socket's peer. */
 void pop3d_identify_client(struct pop3d_conn *c, int fd);
 /* The CAPA list; login and mailbox states differ. */

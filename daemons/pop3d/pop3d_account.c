@@ -59,7 +59,8 @@ static int account_lookup_id(const struct map_list *maps, const char *what,
     } else if (r != TABLE_FOUND) {
         (void)buf_printf(error, "%s has no entry for %s", what, user);
         rc = POP3D_AUTH_NO_MAILBOX;
-    } else if (text_parse_long(text_trim(value.data), 1, 0x7fffffffL,
+    } else if (value.data == NULL ||
+               text_parse_long(text_trim(value.data), 1, 0x7fffffffL,
                                id) != 0) {
         (void)buf_printf(error, "%s: bad value for %s", what, user);
         rc = POP3D_AUTH_NO_MAILBOX;
@@ -93,7 +94,8 @@ static int account_virtual(const struct pop3d *d, const char *user,
     int r = d->mailboxes ? map_list_lookup(d->mailboxes, user, &value, error)
                          : TABLE_NOT_FOUND;
     int rc = POP3D_AUTH_OK;
-    char *path = r == TABLE_FOUND ? text_trim(value.data) : NULL;
+    char *path = r == TABLE_FOUND && value.data != NULL
+        ? text_trim(value.data) : NULL;
     if (r == TABLE_ERROR) {
         rc = POP3D_AUTH_TEMP;
     } else if (path == NULL) {
@@ -120,7 +122,9 @@ static int account_virtual(const struct pop3d *d, const char *user,
     if (rc == POP3D_AUTH_OK) {
         acct->uid = (uid_t)uid;
         acct->gid = (gid_t)gid;
-        if (buf_printf(&acct->maildir, "%s/%s/", d->mailbox_base, path) != 0)
+        size_t n = strlen(path);
+        if (buf_printf(&acct->maildir, "%s/%s%s", d->mailbox_base, path,
+                       path[n - 1] == '/' ? "" : "/") != 0)
             rc = POP3D_AUTH_TEMP;
     }
     buf_free(&value);
@@ -152,6 +156,8 @@ int pop3d_account_login(const struct pop3d *d, const char *user,
                         const char *password, struct pop3d_account *acct,
                         struct buf *error)
 {
+    if (!pop3d_valid_user_name(user))
+        return POP3D_AUTH_BAD;  /* the login child checked it already */
     switch (account_password(d, user, password, error)) {
     case PASSWORD_OK:
         break;

@@ -10,6 +10,9 @@
  * long", never split.  A NUL byte gets "-ERR NUL byte in command".  A
  * bare LF ends a line too: POP3 has no smuggling hazard, and old clients
  * send it.  Every -ERR counts; after POP3D_ERROR_LIMIT the session ends.
+ * A command must be complete within pop3d_timeout of the moment it was
+ * awaited (a client that trickles bytes is cut off all the same); a reply
+ * only has to make progress within each such wait.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -21,6 +24,7 @@
 
 #include "log.h"
 #include "pop3d.h"
+#include "record.h"
 #include "sasl.h"
 #include "text.h"
 
@@ -79,8 +83,12 @@ int pop3d_read_command(struct pop3d_conn *c, struct buf *line, long limit,
         log_info("lost connection in %s from %s", state, c->client_id);
         return POP3D_GONE;
     }
+    /* The whole command within the timeout, however slowly its bytes
+     * trickle in; the replies (a long RETR) only by each wait. */
+    stream_set_deadline(&c->stream, c->stream.timeout_ms / 1000);
     enum stream_line_ending ending;
     int rc = stream_read_line(&c->stream, line, (size_t)limit, &ending);
+    stream_set_deadline(&c->stream, 0);
     if (rc == STREAM_TOO_LONG) {
         pop3d_err(c, "line too long");
         return POP3D_BAD_LINE;
@@ -151,4 +159,22 @@ void pop3d_capa(struct pop3d_conn *c, int login_state, int offer_stls,
         (void)stream_puts(&c->stream, "STLS\r\n");
     (void)stream_puts(&c->stream,
                       "IMPLEMENTATION " POP3D_IMPLEMENTATION "\r\n.\r\n");
+}
+
+int pop3d_valid_user_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > POP3D_NAME_MAX)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+void pop3d_record_wipe(struct record *r, const char *name)
+{
+    const struct record_attr *a = record_find(r, name);
+    if (a != NULL && a->value.data != NULL)
+        explicit_bzero(a->value.data, a->value.len);
 }

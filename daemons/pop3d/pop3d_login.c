@@ -14,9 +14,13 @@
  *
  * The credentials are not checked here: they go to the parent (pop3d.c),
  * which answers ok, bad, temp or nomailbox.  A wrong password costs the
- * client pop3d_auth_failure_delay times the number of failures so far in
- * the session before "-ERR [AUTH] Authentication failed"; the
- * pop3d_auth_failure_limit-th failure ends the session.  On ok the
+ * client pop3d_auth_failure_delay times the number of its failures (at
+ * most POP3D_DELAY_STEPS of them) before "-ERR [AUTH] Authentication
+ * failed".  The failures are counted per client address across sessions
+ * by the anvil service (as messages of the service "pop3d-auth", within
+ * anvil_rate_time_unit), so reconnecting does not reset the delay; when
+ * anvil cannot be reached, per session.  The pop3d_auth_failure_limit-th
+ * failure in a session ends it.  On ok the
  * mailbox process takes over the conversation (its "+OK" answers the
  * login command): without TLS this process simply exits; with TLS it
  * stays as the proxy (pop3d_proxy.c).
@@ -24,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "anvil_client.h"
 #include "log.h"
 #include "pop3d.h"
 #include "privilege.h"
@@ -31,8 +36,12 @@
 #include "sasl.h"
 #include "text.h"
 
+#define POP3D_DELAY_STEPS 10
+
 struct login {
     const struct pop3d *d;
+    struct anvil_client anvil;
+    int anvil_tried;
     struct pop3d_conn c;
     struct tls_session *tls;
     struct stream ctl;
@@ -61,18 +70,6 @@ static int login_allowed(struct login *l)
     pop3d_err(&l->c, "[AUTH] Plaintext authentication disallowed without "
                      "TLS");
     return 0;
-}
-
-/* A user name: 1..POP3D_NAME_MAX octets, no control character. */
-static int login_valid_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > POP3D_NAME_MAX)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
 }
 
 static void login_start_tls(struct login *l, const char *args)
@@ -122,12 +119,14 @@ static const char *login_ask_parent(struct login *l, const char *user,
     int ok = record_add_str(&r, "user", user) == RECORD_OK &&
              record_add_str(&r, "password", password) == RECORD_OK &&
              record_add_long(&r, "tls", l->tls != NULL) == RECORD_OK &&
-             record_add(&r, "pending", s->in.data + s->in_pos,
+             record_add(&r, "pending",
+                        pending ? s->in.data + s->in_pos : "",
                         pending) == RECORD_OK &&
              record_write(&l->ctl, &r) == RECORD_OK &&
              stream_flush(&l->ctl) == STREAM_OK;
     if (l->ctl.out.data != NULL)
         explicit_bzero(l->ctl.out.data, l->ctl.out.cap);
+    pop3d_record_wipe(&r, "password");
     record_reset(&r);
     const char *answer = NULL;
     if (ok && record_read(&l->ctl, &r, 1024) == RECORD_OK)
@@ -135,6 +134,29 @@ static const char *login_ask_parent(struct login *l, const char *user,
     (void)text_copy(status, sizeof(status), answer ? answer : "temp");
     record_free(&r);
     return status;
+}
+
+/* The client's failures within anvil_rate_time_unit, this one included,
+ * or the session's count when anvil cannot say. */
+static long login_count_failure(struct login *l)
+{
+    struct buf error;
+    buf_init(&error, 1024);
+    long count = 0, rate = 0;
+    if (!l->anvil_tried) {
+        l->anvil_tried = 1;
+        if (anvil_client_connect(&l->anvil, ANVIL_SOCKET, "pop3d-auth",
+                                 l->c.client_addr, 1000, &count, &rate,
+                                 &error) != 0)
+            log_warn("anvil: %s; login failures are counted per session "
+                     "only", buf_cstr(&error));
+    }
+    buf_reset(&error);
+    if (l->anvil.fd < 0 || anvil_client_message(&l->anvil, &rate,
+                                                &error) != 0)
+        rate = 0;
+    buf_free(&error);
+    return rate > l->failures ? rate : l->failures;
 }
 
 static void login_failed(struct login *l, const char *user,
@@ -145,8 +167,11 @@ static void login_failed(struct login *l, const char *user,
              method, user);
     if (stream_flush(&l->c.stream) != STREAM_OK)
         login_exit(l, 0);
+    long steps = login_count_failure(l);
+    if (steps > POP3D_DELAY_STEPS)
+        steps = POP3D_DELAY_STEPS;
     if (l->d->failure_delay > 0)
-        sleep((unsigned)(l->d->failure_delay * l->failures));
+        sleep((unsigned)(l->d->failure_delay * steps));
     if (l->failures >= l->d->failure_limit) {
         pop3d_err(&l->c, "[AUTH] Authentication failed; too many failures");
         login_exit(l, 0);
@@ -163,11 +188,14 @@ static void login_try(struct login *l, const char *user, const char *password,
     if (strcmp(status, "ok") == 0) {
         log_info("%s: login: user=<%s>, method=%s%s", l->c.client_id, user,
                  method, l->tls ? ", TLS" : "");
+        anvil_client_disconnect(&l->anvil);
         if (l->tls == NULL)
             _exit(0);  /* the mailbox process has the socket now */
         (void)stream_discard_pending(&l->c.stream); /* forwarded */
+        /* The mailbox process times the client out itself and says so;
+         * the proxy waits a little longer, to pass that on. */
         int rc = pop3d_proxy_run(&l->c.stream, l->client_fd, l->data_fd,
-                                 l->d->timeout_ms);
+                                 l->d->timeout_ms + 30000);
         login_exit(l, rc == 0 ? 0 : 1);
     }
     if (strcmp(status, "bad") == 0) {
@@ -183,7 +211,7 @@ static void login_user(struct login *l, const char *args)
 {
     if (!login_allowed(l))
         return;
-    if (!login_valid_name(args)) {
+    if (!pop3d_valid_user_name(args)) {
         pop3d_err(&l->c, "Invalid user name");
         return;
     }
@@ -214,8 +242,10 @@ static int login_sasl_exchange(struct login *l, struct sasl *sasl, int r)
         enum stream_line_ending ending;
         if (stream_flush(&l->c.stream) != STREAM_OK)
             login_exit(l, 0);
+        stream_set_deadline(&l->c.stream, l->d->timeout_ms / 1000);
         int rc = stream_read_line(&l->c.stream, &line, SASL_LINE_MAX,
                                   &ending);
+        stream_set_deadline(&l->c.stream, 0);
         if (rc == STREAM_TOO_LONG) {
             r = SASL_ERROR;
             sasl_reset(sasl);
@@ -311,6 +341,7 @@ _Noreturn void pop3d_login_run(const struct pop3d *d, int client_fd,
     struct login l;
     memset(&l, 0, sizeof(l));
     l.d = d;
+    anvil_client_init(&l.anvil);
     l.client_fd = client_fd;
     l.data_fd = data_fd;
     stream_init(&l.ctl, ctl_fd, 60 * 1000);
@@ -339,7 +370,10 @@ _Noreturn void pop3d_login_run(const struct pop3d *d, int client_fd,
                                     "AUTHORIZATION");
         if (rc == POP3D_GONE)
             login_exit(&l, 0);
-        if (rc == POP3D_LINE && login_command(&l, buf_cstr(&line)))
+        int quit = rc == POP3D_LINE && login_command(&l, buf_cstr(&line));
+        if (line.data != NULL)
+            explicit_bzero(line.data, line.len);  /* PASS and AUTH lines */
+        if (quit)
             break;
         if (l.c.errors >= POP3D_ERROR_LIMIT) {
             pop3d_err(&l.c, "Too many errors");

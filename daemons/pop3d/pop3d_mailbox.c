@@ -14,9 +14,9 @@
  * deleted".  Nothing on disk changes before QUIT (maildir_update): a
  * connection that is lost or times out deletes nothing.
  *
- * Logged: the login's "ID" is the user; "user=<u>: logout: retr=N,
- * top=N, dele=N, kept=N" after QUIT, or "user=<u>: lost connection ...:
- * nothing deleted".
+ * Logged, with the user first: "user=<u>: maildrop has N messages" at
+ * the start, "user=<u>: logout: retr=N, top=N, dele=N, kept=N" after
+ * QUIT, or "user=<u>: session ended without QUIT: nothing deleted".
  */
 #include <errno.h>
 #include <string.h>
@@ -269,6 +269,8 @@ static void mailbox_open(struct mailbox *b)
         mailbox_exit(b);
     }
     buf_free(&error);
+    log_info("user=<%s>: maildrop has %zu messages", b->acct->user,
+             b->m.count);
     pop3d_ok(&b->c, "Logged in, maildrop has %zu messages", b->m.count);
 }
 

@@ -273,7 +273,8 @@ int maildir_open(struct maildir *m, const char *path, uid_t owner,
     if (maildir_list(m, MAILDIR_NEW, error) != 0 ||
         maildir_list(m, MAILDIR_CUR, error) != 0)
         return MAILDIR_ERROR;
-    qsort(m->msgs, m->count, sizeof(*m->msgs), maildir_compare);
+    if (m->count > 1)
+        qsort(m->msgs, m->count, sizeof(*m->msgs), maildir_compare);
     while (m->count > max_messages)
         free(m->msgs[--m->count].name);
     return MAILDIR_OK;

@@ -98,7 +98,8 @@ def pop3d_master_cf(port, tls_port, extra=""):
     pop3d = f"{BIN}/pop3d"
     return (f"127.0.0.1:{port} inet n n n - - {pop3d}{extra}\n"
             f"127.0.0.1:{tls_port} inet n n n - - {pop3d}{extra}\n"
-            f"  -o pop3d_tls_wrappermode=yes\n")
+            f"  -o pop3d_tls_wrappermode=yes\n"
+            f"anvil unix - - n - 1 {BIN}/anvil\n")
 
 
 def start_pop3d(inst, main_cf="", extra=""):

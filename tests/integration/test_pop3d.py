@@ -5,7 +5,9 @@ session with what POP3 says must happen to it."""
 import base64
 import os
 import poplib
+import pwd
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -13,9 +15,9 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT
-from pop3d_instance import (DOMAIN, PASSWORD, RawPop, client_tls,
-                            start_pop3d, tls_login, uidl_map, wait_for)
+from conftest import BIN, IS_ROOT
+from pop3d_instance import (DOMAIN, PASSWORD, Maildir, RawPop, client_tls,
+                            start_pop3d, tls_login, uidl_map)
 
 DEMO = f"demo@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -102,6 +104,8 @@ def test_fetchmail_downloads(plain_instance, tmp_path, mode):
     assert b"first body" in data and b".starts with a dot" in data
     assert b"..two dots" in data
     assert len(box.files("cur")) == 2  # kept, seen
+    plain_instance.wait_log(rf"login: user=<{re.escape(DEMO)}>, "
+                            r"method=\w+, TLS")
 
 
 @pytest.mark.parametrize("mode", ["stls", "implicit"])
@@ -114,7 +118,8 @@ def test_mpop_downloads(plain_instance, tmp_path, mode):
     config.write_text(
         "account default\n"
         f"host 127.0.0.1\nport {port}\nuser {DEMO}\n"
-        f"password {PASSWORD}\nauth user\n"
+        f"password {PASSWORD}\n"
+        f"auth {'plain' if mode == 'stls' else 'user'}\n"
         "tls on\n"
         f"tls_starttls {'on' if mode == 'stls' else 'off'}\n"
         "tls_certcheck off\n"
@@ -127,6 +132,9 @@ def test_mpop_downloads(plain_instance, tmp_path, mode):
     data = mbox.read_bytes()
     assert data.count(b"\nFrom ") + data.startswith(b"From ") == 2
     assert b"first body" in data and b".starts with a dot" in data
+    method = "PLAIN" if mode == "stls" else "USER"
+    plain_instance.wait_log(rf"login: user=<{re.escape(DEMO)}>, "
+                            rf"method={method}, TLS")
 
 
 def test_openssl_s_client_sessions(plain_instance):
@@ -215,6 +223,14 @@ def test_wrong_passwords_delay_grows_and_session_ends(plain_instance):
     assert c.cmd("PASS wrong").startswith("-ERR [AUTH] Authentication "
                                           "failed; too many failures")
     assert c.closed()
+    # The count is the client's, not the session's: a new session starts
+    # where the last one ended.
+    c = RawPop(pop.tls_port, tls=True)
+    c.cmd(f"USER {DEMO}")
+    start = time.monotonic()
+    assert c.cmd("PASS wrong") == "-ERR [AUTH] Authentication failed"
+    assert time.monotonic() - start >= 3.9
+    c.close()
     plain_instance.wait_log(r"warning: localhost\[127\.0\.0\.1\]: USER "
                             r"authentication failed: user=<nobody@", count=1)
     assert "wrong" not in plain_instance.log()
@@ -227,6 +243,19 @@ def test_right_password_without_mailbox_entry(plain_instance):
     c, reply = tls_login(pop)
     assert reply.startswith("-ERR [SYS/PERM]")
     c.close()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to give files away")
+def test_maildir_of_another_owner_is_not_opened(plain_instance):
+    pop = start_pop3d(plain_instance)
+    box = pop.maildir("demo")
+    box.deliver(ONE)
+    os.chown(box.path, 0, 0)
+    c, reply = tls_login(pop)
+    assert reply == "-ERR [SYS/TEMP] Cannot open the mailbox"
+    assert c.closed()
+    plain_instance.wait_log(r"error: user=<demo@example\.test>: open "
+                            r".*/example\.test/demo/: Permission denied")
 
 
 # ---- Maildir semantics -------------------------------------------------
@@ -302,6 +331,20 @@ def test_killed_session_deletes_nothing(plain_instance):
                             count=2)
     assert len(box.files("new")) == 2
     c, reply = tls_login(pop)  # the lock went with the session
+    assert reply == "+OK Logged in, maildrop has 2 messages"
+    c.cmd("QUIT")
+
+
+def test_killed_mailbox_process_deletes_nothing(instance):
+    pop, box = start_with_two_messages(instance)
+    c, reply = tls_login(pop)
+    assert c.cmd("DELE 1").startswith("+OK")
+    pid = int(instance.wait_log(r"pop3d\[(\d+)\]: user=<[^>]+>: maildrop "
+                                r"has 2 messages")[0])
+    os.kill(pid, signal.SIGKILL)
+    assert c.closed()
+    assert len(box.files("new")) == 2 and box.files("cur") == []
+    c, reply = tls_login(pop)  # the lock died with the process
     assert reply == "+OK Logged in, maildrop has 2 messages"
     c.cmd("QUIT")
 
@@ -536,3 +579,73 @@ def test_processes_users_and_capabilities(instance):
         assert len(mailbox) == 1 and mailbox[0][1] == 0, seen
     else:
         assert all(s[1] == 0 and s[2] == 0 for s in seen), seen
+
+
+def test_idle_session_times_out_and_deletes_nothing(plain_instance):
+    pop = start_pop3d(plain_instance, "pop3d_timeout = 2s\n")
+    box = pop.maildir("demo")
+    box.deliver(ONE)
+    c, reply = tls_login(pop)
+    assert c.cmd("DELE 1").startswith("+OK")
+    c.send(b"NO")  # a command that never ends
+    start = time.monotonic()
+    assert c.line() == "-ERR autologout timer expired"
+    assert 1.5 < time.monotonic() - start < 6
+    assert c.closed()
+    assert len(box.files("new")) == 1
+    plain_instance.wait_log(r"timeout in TRANSACTION from localhost")
+    # Before the login too.
+    c = RawPop(pop.port)
+    assert c.line() == "-ERR autologout timer expired"
+    assert c.closed()
+    # A command trickled a byte at a time is cut off all the same.
+    c = RawPop(pop.port)
+    start = time.monotonic()
+    with pytest.raises((BrokenPipeError, ConnectionResetError)):
+        for _ in range(40):
+            c.send(b"N")
+            time.sleep(0.25)
+    assert time.monotonic() - start < 6
+    c.close()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to make a Unix user")
+def test_local_unix_user_reads_home_maildir(plain_instance):
+    name = f"pop3t{os.getpid() % 100000}"
+    home = plain_instance.root / "home" / name
+    subprocess.run(["useradd", "--system", "--no-create-home",
+                    "--home-dir", str(home), "--shell", "/usr/sbin/nologin",
+                    name], check=True, capture_output=True)
+    try:
+        pw = pwd.getpwnam(name)
+        home.parent.mkdir()
+        os.chmod(home.parent, 0o755)
+        home.mkdir()
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+        box = Maildir(home / "Maildir", pw.pw_uid, pw.pw_gid)
+        box.deliver(ONE)
+        pop = start_pop3d(plain_instance)
+        table = plain_instance.etc / "pop3_passwd"
+        with open(table, "a") as f:
+            hashed = open_hash(table)
+            f.write(f"{name} {hashed}\nroot {hashed}\n")
+        subprocess.run([str(BIN / "postino-map"), f"hash:{table}"],
+                       check=True, capture_output=True)
+        c, reply = tls_login(pop, name)
+        assert reply == "+OK Logged in, maildrop has 1 messages"
+        assert c.cmd("RETR 1").startswith("+OK")
+        assert b"first body" in c.multi()
+        assert c.cmd("QUIT") == "+OK Bye"
+        c.closed()
+        assert len(box.files("cur")) == 1
+        # root has no mailbox, whatever the table says.
+        c, reply = tls_login(pop, "root")
+        assert reply.startswith("-ERR [SYS/PERM]")
+        c.close()
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+def open_hash(table):
+    """The hash of the first entry (every test user has the same)."""
+    return table.read_text().split("\n")[0].split()[1]
