@@ -497,7 +497,7 @@ static const struct expand_error_case expand_error_cases[] = {
     { "loop through a default, reported for the default",
       "myhostname = $mydomain\n", "mydomain",
       "main.cf: cannot expand mydomain: loop in $expansion: $mydomain -> "
-      "$myhostname -> $mydomain", 5 },
+      "$myhostname -> $mydomain", 6 },
     { "missing }", "a = ${b\n", "a",
       "main.cf:1: cannot expand a: bad $expansion: missing '}' in \"${b\"",
       1 },
