@@ -68,6 +68,7 @@ struct qmgr_job {
     char *answered;
     size_t count;
     int dest_failure;
+    struct buf failure_text;     /* of the destination_failure result */
     int any_result;
 };
 
@@ -330,6 +331,7 @@ static void qmgr_job_free(struct qmgr_job *job)
 {
     free(job->rcpts);
     free(job->answered);
+    buf_free(&job->failure_text);
     free(job);
 }
 
@@ -359,8 +361,10 @@ static int qmgr_job_on_record(void *ctx, const struct record *r)
         .remote_mta = record_get_str(r, "remote_mta"),
         .diagnostic = record_get_str(r, "diagnostic"),
     };
-    if (failure)
+    if (failure) {
         job->dest_failure = 1;
+        buf_set_str(&job->failure_text, res.text);
+    }
     job->any_result = 1;
     job->answered[index] = 1;
     /* The last result may end the message: job->rcpts are not used after
@@ -388,8 +392,10 @@ static void qmgr_job_end(struct qmgr_job *job, const char *failure,
     }
     d->busy--;
     d->t->busy--;
-    if (unanswered > 0 || job->dest_failure)
+    if (unanswered > 0)
         qmgr_dest_failure(q, d, text);
+    else if (job->dest_failure)
+        qmgr_dest_failure(q, d, buf_cstr(&job->failure_text));
     else if (job->any_result)
         qmgr_dest_success(d);
     qmgr_job_free(job);
@@ -509,6 +515,7 @@ static int qmgr_job_start(struct qmgr *q, struct qmgr_dest *d)
         log_fatal("out of memory");
     job->q = q;
     job->dest = d;
+    buf_init(&job->failure_text, DELIVERY_RECORD_MAX);
     struct qmgr_message *m = d->head->msg;
     (void)text_copy(job->id, sizeof(job->id), m->id);
     for (struct qmgr_rcpt *r = d->head; r != NULL && job->count < limit;) {

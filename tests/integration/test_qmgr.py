@@ -6,12 +6,14 @@ import pwd
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
 
 from conftest import BIN, IS_ROOT
-from records import CleanupClient, QueueFile
+from records import (CleanupClient, QueueFile, decode, encode,
+                     queue_file_offsets, read_record, text_reply)
 
 MESSAGE = b"From: a@example.com\nTo: b@example.org\nSubject: hi\n\nbody\n"
 
@@ -76,14 +78,23 @@ def wait_for(predicate, timeout=15, what="condition"):
 
 def log_entries(path):
     """The records of a recipient log, as text dicts."""
-    from records import decode, text_reply
-    import struct
     data = path.read_bytes()
     out, pos = [], 0
     while pos + 4 <= len(data):
         (n,) = struct.unpack(">I", data[pos:pos + 4])
         out.append(text_reply(decode(data[pos + 4:pos + 4 + n])))
         pos += 4 + n
+    return out
+
+
+def recipient_offsets(data):
+    """Offsets of the R and D records of a queue file."""
+    out, pos = [], 0
+    while pos + 5 <= len(data):
+        (length,) = struct.unpack(">I", data[pos + 1:pos + 5])
+        if chr(data[pos]) in "RD":
+            out.append(pos)
+        pos += 5 + length
     return out
 
 
@@ -325,3 +336,168 @@ def test_corrupt_file_goes_to_corrupt(instance):
     instance.wait_log(r"warning: ABCDE12345: corrupt queue file: .*moved to "
                       r"corrupt/ABCDE12345")
     assert names(instance, "corrupt") == ["ABCDE12345"]
+
+
+class FakeService:
+    """A socket private/NAME that speaks the record protocol: as a
+    delivery agent (answer(request, recipients) gives one result dict per
+    recipient) or as bounce (one record each way, "status=ok")."""
+
+    def __init__(self, inst, name, answer=None):
+        self.path = inst.queue / "private" / name
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(self.path))
+        os.chmod(self.path, 0o666)
+        self.sock.listen(50)
+        self.answer = answer
+        self.requests = []   # (envelope, [recipients]) or bounce records
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        self.sock.settimeout(60)
+        try:
+            while True:
+                conn, _ = self.sock.accept()
+                with conn:
+                    conn.settimeout(10)
+                    self._one(conn)
+        except OSError:
+            pass
+
+    def _one(self, conn):
+        first = text_reply(read_record(conn))
+        if self.answer is None:
+            self.requests.append(first)
+            conn.sendall(encode([("status", "ok"), ("queue_id", "")]))
+            return
+        rcpts = []
+        for _ in range(int(first["recipient_count"])):
+            rcpts.append(text_reply(read_record(conn)))
+        assert text_reply(read_record(conn)) == {"request": "end"}
+        self.requests.append((first, rcpts))
+        for i, result in enumerate(self.answer(first, rcpts)):
+            conn.sendall(encode([("index", i)] + list(result.items())))
+        conn.sendall(encode([("status", "done")]))
+
+    def close(self):
+        self.sock.close()
+        self.path.unlink()
+
+
+SENT = {"status": "sent", "dsn": "2.0.0", "text": "delivered",
+        "relay": "fake"}
+DEFER = {"status": "deferred", "dsn": "4.2.2", "text": "mailbox full",
+         "relay": "fake"}
+
+
+def test_delivery_request_and_partial_success(instance):
+    sock = start(instance, "fake.example fake:nexthop.example\n",
+                 main_cf="fake_destination_recipient_limit = 2\n")
+    agent = FakeService(instance, "fake", lambda env, rcpts: [
+        DEFER if r["address"].startswith("full") else SENT for r in rcpts])
+    try:
+        c = CleanupClient(sock)
+        c.open(sender="a@example.com", dsn_envid="ENV1")
+        c.rcpt("one@fake.example", orcpt="rfc822;one@fake.example",
+               notify="NEVER")
+        c.rcpt("full@fake.example", notify="NEVER")
+        c.rcpt("two@fake.example", notify="NEVER")
+        c.data(MESSAGE)
+        qid = c.end()["queue_id"]
+        c.close()
+        wait_for(lambda: names(instance, "deferred") == [qid],
+                 what="the message in deferred/")
+    finally:
+        agent.close()
+    # Two requests (recipient limit 2), as docs/protocol.md says.
+    assert sorted(len(r) for _, r in agent.requests) == [1, 2]
+    env, rcpts = agent.requests[0]
+    qf_path = instance.queue / "deferred" / qid
+    info = queue_file_offsets(qf_path.read_bytes())
+    assert env["queue_id"] == qid
+    assert env["queue_file"] == f"active/{qid}"
+    assert int(env["content_offset"]) == info["content_offset"]
+    assert int(env["content_size"]) == info["content_size"]
+    assert env["sender"] == "a@example.com"
+    assert env["nexthop"] == "nexthop.example"
+    assert env["arrival_time"] == info["arrival_time"]
+    assert float(env["arrival_time"]) <= float(env["active_time"]) <= \
+        float(env["dispatch_time"])
+    assert env["dsn_envid"] == "ENV1"
+    every = [r for _, rs in agent.requests for r in rs]
+    assert sorted(r["address"] for r in every) == \
+        ["full@fake.example", "one@fake.example", "two@fake.example"]
+    one = [r for r in every if r["address"] == "one@fake.example"][0]
+    assert one["orcpt"] == "rfc822;one@fake.example"
+    assert one["notify"] == "NEVER"
+    assert sorted(int(r["offset"]) for r in every) == \
+        recipient_offsets(qf_path.read_bytes())
+    # The delivered recipients are done (D); the deferred one is left.
+    assert QueueFile(qf_path).addresses == ["full@fake.example"]
+    entries = log_entries(instance.queue / "defer" / qid)
+    assert [(e["recipient"], e["status"], e["text"]) for e in entries] == \
+        [("full@fake.example", "4.2.2", "mailbox full")]
+
+
+def test_success_and_failure_notices(instance):
+    sock = start(instance, "fake.example fake:\n"
+                           "gone.example error:5.1.2 gone\n")
+    agent = FakeService(instance, "fake", lambda env, rcpts: [SENT] * len(rcpts))
+    bounce = FakeService(instance, "bounce")
+    try:
+        qid = inject(sock, [("joe@fake.example", "SUCCESS"),
+                            "ann@gone.example"])
+        instance.wait_log(rf"{qid}: removed")
+    finally:
+        agent.close()
+        bounce.close()
+    kinds = sorted((r["kind"], r["log"]) for r in bounce.requests)
+    assert kinds == [("failure", f"bounce/{qid}"),
+                     ("success", f"trace/{qid}")]
+    assert all(r["request"] == "notify" and r["queue_id"] == qid and
+               r["queue_file"] == f"active/{qid}" for r in bounce.requests)
+    for sub in ("bounce", "trace", "defer", "active", "deferred"):
+        assert names(instance, sub) == [], sub
+
+
+def test_delay_warning_once(instance):
+    sock = start(instance, "slow.example retry:4.4.1 try later\n",
+                 main_cf="delay_warning_time = 2s\n")
+    bounce = FakeService(instance, "bounce")
+    try:
+        qid = inject(sock, ["joe@slow.example"])
+        wait_for(lambda: bounce.requests, timeout=20, what="a delay notice")
+        time.sleep(4)
+    finally:
+        bounce.close()
+    assert [(r["kind"], r["log"]) for r in bounce.requests] == \
+        [("delay", f"defer/{qid}")]
+    entries = log_entries(instance.queue / "defer" / qid)
+    assert any(e["recipient"] == "" and e["action"] == "warned"
+               for e in entries)
+
+
+def test_destination_failure_suspends_the_destination(instance):
+    sock = start(instance, "down.example fake:\n",
+                 main_cf="initial_destination_concurrency = 1\n"
+                         "minimal_backoff_time = 60s\n"
+                         "maximal_backoff_time = 60s\n")
+    refused = dict(DEFER, dsn="4.4.1", text="connection refused",
+                   destination_failure="1")
+    agent = FakeService(instance, "fake",
+                        lambda env, rcpts: [refused] * len(rcpts))
+    try:
+        first = inject(sock, [("a@down.example", "NEVER")])
+        instance.wait_log(r"fake: destination down.example is dead for 60s: "
+                          r"connection refused")
+        second = inject(sock, [("b@down.example", "NEVER")])
+        instance.wait_log(rf"{second}: to=<b@down.example>, relay=none, .*"
+                          r"status=deferred \(delivery temporarily "
+                          r"suspended: connection refused\)")
+        assert len(agent.requests) == 1
+        assert first != second
+        # "F" (postino flush) forgets it: the next attempt reaches the agent.
+        assert instance.postino("flush").returncode == 0
+        wait_for(lambda: len(agent.requests) >= 2, what="a new attempt")
+    finally:
+        agent.close()
