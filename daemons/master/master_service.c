@@ -554,6 +554,11 @@ struct master_service *master_service_create(
     }
     service_schedule_wakeup(svc);
     service_update_listen(svc);
+    /* As Postfix's master: the first wakeup goes out at once, so that a
+     * queue manager starts with the system and finds the mail already
+     * queued (a "?" service waits until it is used). */
+    if (svc->wakeup_timer > 0 && !svc->entry->wakeup_if_used)
+        service_send_wakeup(svc);
     return svc;
 }
 

@@ -28,7 +28,7 @@ def write_transport(inst, text):
     return f"hash:{path}"
 
 
-def start(inst, transport="", main_cf="", extra_master=""):
+def start(inst, transport="", main_cf="", extra_master="", qmgr=True):
     maps = write_transport(inst, transport)
     inst.write_main_cf(
         "myhostname = mx.example.net\n"
@@ -38,7 +38,7 @@ def start(inst, transport="", main_cf="", extra_master=""):
         "queue_run_delay = 1s\n" + main_cf)
     inst.write_master_cf(
         inst.cleanup_line() +
-        f"qmgr unix n - n 300 1 {BIN}/qmgr\n"
+        (f"qmgr unix n - n 300 1 {BIN}/qmgr\n" if qmgr else "") +
         f"error unix - - n - - {BIN}/error\n"
         f"retry unix - - n - - {BIN}/error\n" + extra_master)
     inst.start()
@@ -144,6 +144,16 @@ class FakeAgent:
         self.path.unlink()
         for c in self.held:
             c.close()
+
+
+def test_mail_queued_before_the_start_is_delivered(instance):
+    sock = start(instance, "gone.example error:\n", qmgr=False)
+    qid = inject(sock, [("joe@gone.example", "NEVER")])
+    instance.stop()
+    assert names(instance, "incoming") == [qid]
+    # The master's first wakeup starts qmgr, which scans incoming/.
+    start(instance, "gone.example error:\n")
+    instance.wait_log(rf"{qid}: removed")
 
 
 def test_error_transport_without_notify_removes_the_message(instance):
