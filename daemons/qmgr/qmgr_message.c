@@ -303,6 +303,12 @@ int qmgr_message_load(struct qmgr *q, const char *from_dir, const char *id)
     }
     buf_free(&error);
     m->active = delivery_time_now();
+    if (m->arrival <= 0 || m->arrival > m->active) {
+        /* No (or a future) arrival time: count the age from now, so that
+         * the message is not expired at once. */
+        m->arrival = m->active;
+        qmgr_time_text(m->arrival_text, sizeof(m->arrival_text), m->arrival);
+    }
     qmgr_time_text(m->active_text, sizeof(m->active_text), m->active);
     log_info("%s: from=<%s>, size=%ld, nrcpt=%zu (queue active)", m->id,
              m->sender, m->content_size, m->total_rcpts);
@@ -566,6 +572,14 @@ static int qmgr_delay_warning_due(struct qmgr_message *m)
     struct qmgr *q = m->q;
     if (q->delay_warning <= 0 || !m->deferred ||
         qmgr_message_age(m) < q->delay_warning)
+        return 0;
+    int wanted = 0;
+    for (size_t i = 0; i < m->rcpt_count && !wanted; i++) {
+        const struct qmgr_rcpt *r = &m->rcpts[i];
+        wanted = r->state == QMGR_RCPT_DEFERRED &&
+                 (r->notify == NULL || qmgr_has_word(r->notify, "DELAY"));
+    }
+    if (!wanted)
         return 0;
     struct recipient_log log;
     struct buf error;

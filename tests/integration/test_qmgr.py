@@ -511,3 +511,84 @@ def test_destination_failure_suspends_the_destination(instance):
         wait_for(lambda: len(agent.requests) >= 2, what="a new attempt")
     finally:
         agent.close()
+
+
+def test_error_and_retry_texts(instance):
+    sock = start(instance, "a.example error:4.7.1 policy says no\n"
+                           "b.example retry:5.1.1 odd code\n"
+                           "c.example retry:\n"
+                           "d.example error:not a code\n")
+    qid = inject(sock, [("x@a.example", "NEVER"), ("x@b.example", "NEVER"),
+                        ("x@c.example", "NEVER"), ("x@d.example", "NEVER")])
+    for pattern in (r"x@a.example>.*dsn=5.7.1, status=bounced "
+                    r"\(policy says no\)",
+                    r"x@b.example>.*dsn=4.1.1, status=deferred \(odd code\)",
+                    r"x@c.example>.*dsn=4.0.0, status=deferred \(mail for "
+                    r"this destination is delayed\)",
+                    r"x@d.example>.*dsn=5.0.0, status=bounced \(not a "
+                    r"code\)"):
+        instance.wait_log(rf"{qid}: to=<{pattern}")
+    wait_for(lambda: names(instance, "deferred") == [qid])
+    assert sorted(QueueFile(instance.queue / "deferred" / qid).addresses) \
+        == ["x@b.example", "x@c.example"]
+
+
+def test_recipient_limit_one_and_active_limit(instance):
+    sock = start(instance, "fake.example fake:\n",
+                 main_cf="fake_destination_recipient_limit = 1\n"
+                         "qmgr_message_active_limit = 1\n")
+    agent = FakeService(instance, "fake",
+                        lambda env, rcpts: [SENT] * len(rcpts))
+    try:
+        ids = [inject(sock, [(f"u{i}@fake.example", "NEVER"),
+                             (f"v{i}@fake.example", "NEVER")])
+               for i in range(4)]
+        for qid in ids:
+            instance.wait_log(rf"{qid}: removed", timeout=20)
+    finally:
+        agent.close()
+    assert len(agent.requests) == 8
+    assert all(len(rcpts) == 1 for _, rcpts in agent.requests)
+    assert "unused parameter" not in instance.log()
+
+
+def test_hold_is_left_alone(instance):
+    sock = start(instance, "gone.example error:\n")
+    held = instance.queue / "hold" / "ABCDE12345"
+    held.write_bytes(b"not even a queue file")
+    qid = inject(sock, [("joe@gone.example", "NEVER")])
+    instance.wait_log(rf"{qid}: removed")
+    assert instance.postino("flush").returncode == 0
+    time.sleep(1)
+    assert held.read_bytes() == b"not even a queue file"
+    assert "ABCDE12345" not in instance.log()
+
+
+def test_malformed_reply_defers(instance):
+    sock = start(instance, "fake.example fake:\n")
+    agent = FakeService(instance, "fake", lambda env, rcpts: [
+        {"status": "delivered-ish", "dsn": "2.0.0"}] * len(rcpts))
+    try:
+        qid = inject(sock, [("joe@fake.example", "NEVER")])
+        instance.wait_log(rf"warning: {qid}: malformed reply from fake")
+        instance.wait_log(rf"{qid}: to=<joe@fake.example>, relay=none, .*"
+                          r"dsn=4.3.0, status=deferred \(lost connection "
+                          r"with fake\)")
+    finally:
+        agent.close()
+
+
+def test_silent_trigger_client_blocks_nothing(instance):
+    sock = start(instance, "gone.example error:\n")
+    first = inject(sock, [("a@gone.example", "NEVER")])
+    instance.wait_log(rf"{first}: removed")
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(str(instance.queue / "public" / "qmgr"))
+    try:
+        qid = inject(sock, [("joe@gone.example", "NEVER")])
+        instance.wait_log(rf"{qid}: removed", timeout=4)
+        # qmgr drops the silent client after a few seconds.
+        silent.settimeout(10)
+        assert silent.recv(1) == b""
+    finally:
+        silent.close()
