@@ -592,3 +592,20 @@ def test_silent_trigger_client_blocks_nothing(instance):
         assert silent.recv(1) == b""
     finally:
         silent.close()
+
+
+def test_reload_restarts_qmgr_which_resumes(instance):
+    sock = start(instance, "hang.example hang:\n")
+    agent = FakeAgent(instance, "hang", "backlog")
+    try:
+        qid = inject(sock, [("u@hang.example", "NEVER")])
+        wait_for(lambda: names(instance, "active") == [qid])
+        [old] = qmgr_pids(instance)
+        write_transport(instance, "hang.example error:\n")
+        assert instance.postino("reload").returncode == 0
+        # The master's wakeup after the reload starts a new qmgr at once.
+        instance.wait_log(r"moved 1 messages from active back to incoming")
+        instance.wait_log(rf"{qid}: removed")
+        assert old not in qmgr_pids(instance)
+    finally:
+        agent.close()
