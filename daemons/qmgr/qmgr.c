@@ -294,7 +294,8 @@ static void qmgr_load_master_cf(struct qmgr *q)
     buf_free(&path);
 }
 
-static void qmgr_init(struct server *srv)
+/* Before the privilege drop: master.cf may be readable by root only. */
+static void qmgr_pre_drop(struct server *srv)
 {
     struct qmgr *q = calloc(1, sizeof(*q));
     if (q == NULL)
@@ -302,6 +303,12 @@ static void qmgr_init(struct server *srv)
     srv->app = q;
     q->srv = srv;
     q->cfg = srv->cfg;
+    qmgr_load_master_cf(q);
+}
+
+static void qmgr_init(struct server *srv)
+{
+    struct qmgr *q = srv->app;
     qmgr_load_params(q);
     struct buf error;
     buf_init(&error, 64 * 1024);
@@ -311,7 +318,6 @@ static void qmgr_init(struct server *srv)
     if (error.len > 0)
         log_warn("%s", buf_cstr(&error));
     buf_free(&error);
-    qmgr_load_master_cf(q);
     q->dest_hash = calloc(QMGR_DEST_HASH, sizeof(*q->dest_hash));
     if (q->dest_hash == NULL)
         log_fatal("out of memory");
@@ -327,6 +333,7 @@ int main(int argc, char **argv)
 {
     static const struct server_spec spec = {
         .mode = SERVER_MULTI,
+        .pre_drop = qmgr_pre_drop,
         .init = qmgr_init,
         .accept = qmgr_accept,
         .no_idle_exit = 1,

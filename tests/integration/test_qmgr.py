@@ -609,3 +609,23 @@ def test_reload_restarts_qmgr_which_resumes(instance):
         assert old not in qmgr_pids(instance)
     finally:
         agent.close()
+
+
+def test_smtpd_takes_address_literals_of_this_host_as_local(instance):
+    """smtpd classifies recipients with qmgr's resolver: [127.0.0.1] is
+    this host, so alice@[127.0.0.1] is a local user, not a relay."""
+    from smtpd_instance import RawSmtp, start_smtpd
+    ports = start_smtpd(instance, "mynetworks = 192.0.2.0/24\n")
+    c = RawSmtp(ports.smtp)
+    c.send(b"EHLO client.example\r\n")
+    assert c.reply()[0] == 250
+    c.send(b"MAIL FROM:<a@example.org>\r\n")
+    assert c.reply()[0] == 250
+    c.send(b"RCPT TO:<alice@[127.0.0.1]>\r\n")
+    assert c.reply()[0] == 250
+    c.send(b"RCPT TO:<nobody@[127.0.0.1]>\r\n")
+    code, lines = c.reply()
+    assert code == 550 and "5.1.1" in lines[0], lines
+    c.send(b"RCPT TO:<alice@[192.0.2.99]>\r\n")
+    code, lines = c.reply()
+    assert code == 554 and "Relay access denied" in lines[0], lines
