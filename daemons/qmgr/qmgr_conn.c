@@ -194,8 +194,9 @@ static void qmgr_conn_on_io(struct event_loop *loop, int fd, unsigned events,
     (void)fd;
     struct qmgr_conn *c = ctx;
     if ((events & EVENT_WRITE) && qmgr_conn_flush(c) != 0) {
-        qmgr_conn_end(c, "lost");
-        return;
+        /* The peer is gone; the results it sent before count. */
+        buf_reset(&c->out);
+        events |= EVENT_READ;
     }
     if (events & (EVENT_READ | EVENT_ERROR)) {
         for (;;) {
