@@ -629,3 +629,15 @@ def test_smtpd_takes_address_literals_of_this_host_as_local(instance):
     c.send(b"RCPT TO:<alice@[192.0.2.99]>\r\n")
     code, lines = c.reply()
     assert code == 554 and "Relay access denied" in lines[0], lines
+
+
+def test_many_messages_all_finish(instance):
+    sock = start(instance, "".join(f"d{i}.example error:5.1.{i} gone\n"
+                                   for i in range(5)))
+    ids = [inject(sock, [(f"u{n}@d{n % 5}.example", "NEVER"),
+                         (f"v{n}@d{(n + 1) % 5}.example", "NEVER")])
+           for n in range(150)]
+    instance.wait_log(r": removed", count=len(ids), timeout=60)
+    for sub in ("incoming", "active", "deferred", "bounce", "defer"):
+        assert names(instance, sub) == [], sub
+    assert len(re.findall(r"status=bounced", instance.log())) == 300
