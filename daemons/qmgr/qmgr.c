@@ -175,6 +175,7 @@ static void qmgr_on_queue_run(struct event_loop *loop, void *ctx)
 
 struct qmgr_trigger {
     struct qmgr *q;
+    struct qmgr_trigger *prev, *next;  /* q->triggers */
     int fd;
     long timer;
     size_t total;
@@ -182,6 +183,12 @@ struct qmgr_trigger {
 
 static void qmgr_trigger_close(struct qmgr_trigger *t)
 {
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        t->q->triggers = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
     if (t->timer > 0)
         (void)event_timer_cancel(t->q->srv->loop, t->timer);
     server_multi_close(t->q->srv, t->fd);
@@ -246,6 +253,10 @@ static void qmgr_accept(struct server *srv, int fd)
     }
     t->q = q;
     t->fd = fd;
+    t->next = q->triggers;
+    if (q->triggers != NULL)
+        q->triggers->prev = t;
+    q->triggers = t;
     t->timer = event_timer_add(srv->loop, QMGR_TRIGGER_TIMEOUT_MS,
                                qmgr_trigger_on_timeout, t);
     if (t->timer < 0 ||
@@ -329,6 +340,24 @@ static void qmgr_init(struct server *srv)
         log_fatal("event_timer_add: %s", strerror(errno));
 }
 
+/* SIGHUP (reload) or the end: everything goes, nothing is written; the
+ * files in active/ are taken up again by the next qmgr. */
+static void qmgr_pre_exit(struct server *srv)
+{
+    struct qmgr *q = srv->app;
+    qmgr_conn_abort_all(q);
+    while (q->triggers != NULL)
+        qmgr_trigger_close(q->triggers);
+    qmgr_deliver_free_all(q);
+    qmgr_message_free_all(q);
+    address_resolver_free(q->resolver);
+    if (q->have_master)
+        master_cf_free(&q->master);
+    free(q->dest_hash);
+    free(q);
+    srv->app = NULL;
+}
+
 int main(int argc, char **argv)
 {
     static const struct server_spec spec = {
@@ -336,6 +365,7 @@ int main(int argc, char **argv)
         .pre_drop = qmgr_pre_drop,
         .init = qmgr_init,
         .accept = qmgr_accept,
+        .pre_exit = qmgr_pre_exit,
         .no_idle_exit = 1,
         .no_use_limit = 1,
     };

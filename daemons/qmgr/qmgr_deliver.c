@@ -327,8 +327,9 @@ void qmgr_deliver_forget_dead(struct qmgr *q)
 
 /* ---- one delivery request ---- */
 
-static void qmgr_job_free(struct qmgr_job *job)
+static void qmgr_job_free(void *ctx)
 {
+    struct qmgr_job *job = ctx;
     free(job->rcpts);
     free(job->answered);
     buf_free(&job->failure_text);
@@ -536,7 +537,7 @@ static int qmgr_job_start(struct qmgr *q, struct qmgr_dest *d)
     struct qmgr_conn *c = qmgr_conn_open(q, buf_cstr(&path),
                                          DELIVERY_RECORD_MAX,
                                          qmgr_job_on_record, qmgr_job_on_end,
-                                         job, &again);
+                                         qmgr_job_free, job, &again);
     if (c == NULL && again) {
         for (size_t i = job->count; i > 0; i--)
             qmgr_dest_prepend(d, job->rcpts[i - 1]);

@@ -113,6 +113,7 @@ static void qmgr_message_free(struct qmgr_message *m)
 
 void qmgr_message_free_all(struct qmgr *q)
 {
+    q->incoming_more = 0;
     while (q->messages != NULL)
         qmgr_message_free(q->messages);
 }
@@ -534,7 +535,8 @@ static void qmgr_ask_notice(struct qmgr_message *m, const char *kind,
     int again;
     struct qmgr_conn *c =
         qmgr_conn_open(m->q, "private/bounce", QMGR_NOTICE_RECORD_MAX,
-                       qmgr_notice_on_record, qmgr_notice_on_end, n, &again);
+                       qmgr_notice_on_record, qmgr_notice_on_end, free, n,
+                       &again);
     if (c == NULL) {
         log_warn("%s: %s notice not sent: connect to private/bounce: %s",
                  m->id, kind, strerror(errno));
