@@ -12,7 +12,8 @@
  * connection's bytes, up to SERVER_TRIGGER_MAX, until end of file or a
  * few seconds of silence: I scan incoming, D scan deferred with every
  * file due, F forget dead destinations, W the periodic work (incoming,
- * and deferred when queue_run_delay has passed).  Unknown bytes are
+ * and the due part of deferred when queue_run_delay has passed since the
+ * last deferred scan; qmgr's own timer also scans deferred that often).  Unknown bytes are
  * ignored.
  *
  * At start every file in active/ goes back to incoming/ (a qmgr that was
@@ -142,6 +143,7 @@ static void qmgr_run(struct event_loop *loop, void *ctx)
     if (q->want_deferred) {
         int due_only = !q->want_deferred_all;
         q->want_deferred = q->want_deferred_all = 0;
+        q->last_deferred_scan = event_now_ms();
         (void)qmgr_scan(q, "deferred", due_only);
     }
     if (q->want_incoming) {
@@ -201,7 +203,12 @@ static void qmgr_trigger_byte(struct qmgr *q, char c)
     case 'I': q->want_incoming = 1; break;
     case 'D': q->want_deferred = q->want_deferred_all = 1; break;
     case 'F': q->want_forget = 1; break;
-    case 'W': q->want_incoming = 1; break;
+    case 'W':
+        q->want_incoming = 1;
+        if (event_now_ms() - q->last_deferred_scan >=
+            q->queue_run_delay * 1000)
+            q->want_deferred = 1;
+        break;
     default: return;
     }
     qmgr_kick(q);

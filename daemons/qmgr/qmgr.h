@@ -52,6 +52,7 @@ struct qmgr {
     int incoming_more;              /* a scan stopped at a limit */
     int want_incoming, want_deferred, want_deferred_all, want_forget;
     long kick_timer;
+    long long last_deferred_scan;   /* CLOCK_MONOTONIC ms */
     struct qmgr_conn *conns;        /* open conversations, for the exit */
     struct qmgr_trigger *triggers;  /* open trigger clients */
 };

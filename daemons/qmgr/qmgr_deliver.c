@@ -22,6 +22,7 @@
  * Destinations of a transport are served round-robin, so one slow or dead
  * destination holds at most its own window of the transport's processes.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -267,9 +268,27 @@ static void qmgr_defer_suspended(struct qmgr_dest *d, struct qmgr_rcpt *r)
     buf_free(&text);
 }
 
+/* A transport is a master.cf service name: it must stay under private/. */
+static int qmgr_transport_name_ok(const char *name)
+{
+    if (name[0] == '\0' || name[0] == '.' || strlen(name) > 100)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' &&
+            *p != '.')
+            return 0;
+    return 1;
+}
+
 void qmgr_deliver_enqueue(struct qmgr *q, struct qmgr_rcpt *r,
                           const char *transport, const char *nexthop)
 {
+    if (!qmgr_transport_name_ok(transport)) {
+        log_warn("%s: to=<%s>: bad transport name \"%s\" (transport_maps "
+                 "or *_transport)", r->msg->id, r->address, transport);
+        qmgr_rcpt_defer(r, "4.3.5", "mail transport unavailable");
+        return;
+    }
     struct qmgr_transport *t = qmgr_transport_get(q, transport);
     struct buf key;
     buf_init(&key, BUF_LIMIT_MAX);

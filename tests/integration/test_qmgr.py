@@ -641,3 +641,13 @@ def test_many_messages_all_finish(instance):
     for sub in ("incoming", "active", "deferred", "bounce", "defer"):
         assert names(instance, sub) == [], sub
     assert len(re.findall(r"status=bounced", instance.log())) == 300
+
+
+def test_bad_transport_name_defers(instance):
+    sock = start(instance, "odd.example ../../public/pickup:\n")
+    qid = inject(sock, [("joe@odd.example", "NEVER")])
+    instance.wait_log(rf"warning: {qid}: to=<joe@odd.example>: bad transport "
+                      r"name")
+    instance.wait_log(rf"{qid}: to=<joe@odd.example>, relay=none, .*"
+                      r"dsn=4.3.5, status=deferred \(mail transport "
+                      r"unavailable\)")
