@@ -651,3 +651,15 @@ def test_bad_transport_name_defers(instance):
     instance.wait_log(rf"{qid}: to=<joe@odd.example>, relay=none, .*"
                       r"dsn=4.3.5, status=deferred \(mail transport "
                       r"unavailable\)")
+
+
+def test_transport_table_error_defers(instance):
+    sock = start(instance, "",
+                 main_cf=f"transport_maps = hash:{instance.etc}/missing\n")
+    qid = inject(sock, [("joe@example.org", "NEVER")])
+    instance.wait_log(rf"warning: {qid}: to=<joe@example.org>: address "
+                      r"resolver failure: transport_maps")
+    instance.wait_log(rf"{qid}: to=<joe@example.org>, relay=none, .*"
+                      r"dsn=4.3.0, status=deferred \(address resolver "
+                      r"failure\)")
+    wait_for(lambda: names(instance, "deferred") == [qid])
