@@ -614,21 +614,42 @@ static void qmgr_message_finish(struct qmgr_message *m)
         qmgr_message_complete(m);
 }
 
-static void qmgr_message_remove(struct qmgr_message *m)
+/* 0, or -1 (logged) when a log could not be removed. */
+static int qmgr_remove_logs(const struct qmgr_message *m)
 {
     static const char *const logs[] = { "defer", "bounce", "trace" };
     for (size_t i = 0; i < 3; i++)
         if (recipient_log_remove(logs[i], m->id) != 0) {
             log_warn("%s: remove %s/%s: %s", m->id, logs[i], m->id,
                      strerror(errno));
-            return;
+            return -1;
         }
+    return 0;
+}
+
+static void qmgr_message_remove(struct qmgr_message *m)
+{
+    if (qmgr_remove_logs(m) != 0)
+        return;
     if (unlink(buf_cstr(&m->path)) != 0 && errno != ENOENT) {
         log_warn("%s: remove %s: %s", m->id, buf_cstr(&m->path),
                  strerror(errno));
         return;
     }
     log_info("%s: removed", m->id);
+}
+
+/* The admin deleted the file under us (or held it: then hold/ID has it,
+ * and its logs stay with it). */
+static void qmgr_message_vanished(const struct qmgr_message *m)
+{
+    struct buf held;
+    buf_init(&held, 4096);
+    buf_printf(&held, "hold/%s", m->id);
+    struct stat st;
+    if (stat(buf_cstr(&held), &st) != 0 && errno == ENOENT)
+        (void)qmgr_remove_logs(m);
+    buf_free(&held);
 }
 
 static void qmgr_message_defer(struct qmgr_message *m)
@@ -649,9 +670,13 @@ static void qmgr_message_defer(struct qmgr_message *m)
     struct buf to;
     buf_init(&to, 4096);
     buf_printf(&to, "deferred/%s", m->id);
-    if (rename(buf_cstr(&m->path), buf_cstr(&to)) != 0 && errno != ENOENT)
-        log_warn("%s: rename %s to %s: %s", m->id, buf_cstr(&m->path),
-                 buf_cstr(&to), strerror(errno));
+    if (rename(buf_cstr(&m->path), buf_cstr(&to)) != 0) {
+        if (errno != ENOENT)
+            log_warn("%s: rename %s to %s: %s", m->id, buf_cstr(&m->path),
+                     buf_cstr(&to), strerror(errno));
+        else
+            qmgr_message_vanished(m);
+    }
     buf_free(&to);
 }
 

@@ -663,3 +663,22 @@ def test_transport_table_error_defers(instance):
                       r"dsn=4.3.0, status=deferred \(address resolver "
                       r"failure\)")
     wait_for(lambda: names(instance, "deferred") == [qid])
+
+
+def test_message_deleted_during_delivery_is_dropped_quietly(instance):
+    sock = start(instance, "hang.example hang:\n",
+                 main_cf="ipc_timeout = 2s\n")
+    agent = FakeAgent(instance, "hang", "hold")
+    try:
+        qid = inject(sock, [("u@hang.example", "NEVER")])
+        wait_for(lambda: names(instance, "active") == [qid])
+        os.unlink(instance.queue / "active" / qid)
+        instance.wait_log(rf"{qid}: to=<u@hang.example>, relay=none, .*"
+                          r"status=deferred \(delivery agent timed out\)")
+        time.sleep(0.5)
+    finally:
+        agent.close()
+    for sub in ("incoming", "active", "deferred", "defer", "corrupt"):
+        assert names(instance, sub) == [], sub
+    assert not re.search(rf"warning: {qid}: (rename|remove|open)",
+                         instance.log())
