@@ -682,3 +682,17 @@ def test_message_deleted_during_delivery_is_dropped_quietly(instance):
         assert names(instance, sub) == [], sub
     assert not re.search(rf"warning: {qid}: (rename|remove|open)",
                          instance.log())
+
+
+def test_bounce_queue_lifetime_for_the_null_sender(instance):
+    sock = start(instance, "slow.example retry:4.4.1 try later\n",
+                 main_cf="bounce_queue_lifetime = 0\n")
+    bounce = inject(sock, [("joe@slow.example", "NEVER")], sender="")
+    normal = inject(sock, [("ann@slow.example", "NEVER")])
+    instance.wait_log(rf"{bounce}: from=<>, status=expired, returned to "
+                      r"sender")
+    instance.wait_log(rf"{bounce}: removed")
+    instance.wait_log(rf"{normal}: to=<ann@slow.example>.*status=deferred",
+                      count=2)
+    assert f"{normal}: from=<a@example.com>, status=expired" not in \
+        instance.log()
