@@ -13,7 +13,9 @@
  * or "Mail queue is empty".  Queues in this order: maildrop, incoming,
  * active (marked "*"), deferred, hold (marked "!").  The size is the
  * message content; the null sender shows as MAILER-DAEMON; recipients
- * already done are left out.  A file that cannot be read (gone since the
+ * already done are left out; in the deferred queue each recipient's last
+ * deferral reason from defer/ID (qmgr's log) comes first as "(reason)",
+ * once for a run of recipients with the same reason.  A file that cannot be read (gone since the
  * directory was read, or corrupt) is skipped.  showq runs as mail_owner
  * and only reads.
  */
@@ -30,6 +32,7 @@
 #include "buf.h"
 #include "log.h"
 #include "queue_file.h"
+#include "recipient_log.h"
 #include "server.h"
 #include "stream.h"
 
@@ -126,8 +129,30 @@ static void sanitize(struct buf *b)
             b->data[i] = '?';
 }
 
-/* Reads one queue file; 0, or -1 to skip it. */
-static int read_entry(const char *path, struct showq_entry *e)
+/* The reason from defer/ID that qmgr last logged for a recipient, shown
+ * as Postfix does: "(reason)" on a line of its own before the recipients
+ * it holds for, once for a run of recipients with the same reason. */
+static void add_reason(struct showq_entry *e, const struct recipient_log *log,
+                       const char *recipient, struct buf *last)
+{
+    const struct recipient_log_entry *entry =
+        recipient_log_last(log, recipient);
+    if (entry == NULL || entry->text == NULL || entry->text[0] == '\0' ||
+        strcmp(entry->text, buf_cstr(last)) == 0)
+        return;
+    buf_set_str(last, entry->text);
+    struct buf shown;
+    buf_init(&shown, RECIPIENT_LOG_ENTRY_MAX);
+    buf_set_str(&shown, entry->text);
+    sanitize(&shown);
+    buf_printf(&e->recipients, "(%s)\n", buf_cstr(&shown));
+    buf_free(&shown);
+}
+
+/* Reads one queue file; 0, or -1 to skip it.  log: the message's defer
+ * log (deferred queue), or NULL. */
+static int read_entry(const char *path, struct showq_entry *e,
+                      const struct recipient_log *log)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -142,8 +167,9 @@ static int read_entry(const char *path, struct showq_entry *e)
     queue_reader_attach(&r, fd);
     struct queue_record rec;
     queue_record_init(&rec);
-    struct buf error;
+    struct buf error, last_reason;
     buf_init(&error, 512);
+    buf_init(&last_reason, RECIPIENT_LOG_ENTRY_MAX);
     int rc;
     while ((rc = queue_reader_next(&r, &rec, &error)) == 1) {
         switch (rec.type) {
@@ -155,6 +181,8 @@ static int read_entry(const char *path, struct showq_entry *e)
             buf_set(&e->sender, rec.data.data, rec.data.len);
             break;
         case QUEUE_REC_RCPT:
+            if (log != NULL)
+                add_reason(e, log, buf_cstr(&rec.data), &last_reason);
             sanitize(&rec.data);
             buf_printf(&e->recipients, "%*s%s\n", SHOWQ_RECIPIENT_INDENT, "",
                        buf_cstr(&rec.data));
@@ -169,6 +197,7 @@ static int read_entry(const char *path, struct showq_entry *e)
     if (rc < 0)
         log_debug("%s: %s", path, buf_cstr(&error));
     buf_free(&error);
+    buf_free(&last_reason);
     queue_record_free(&rec);
     queue_reader_close(&r);
     (void)close(fd);
@@ -188,8 +217,15 @@ static void list_queue(struct stream *out, const struct showq_queue *q,
         buf_init(&e.sender, QUEUE_RECORD_MAX);
         buf_init(&e.recipients, 64L * 1024 * 1024);
         buf_reset(&path);
+        struct recipient_log log;
+        struct buf error;
+        buf_init(&error, 4096);
+        int have_log = strcmp(q->name, "deferred") == 0 &&
+                       recipient_log_read(&log, "defer", names[i],
+                                          &error) == 0;
+        buf_free(&error);
         if (buf_printf(&path, "%s/%s", q->name, names[i]) == 0 &&
-            read_entry(buf_cstr(&path), &e) == 0) {
+            read_entry(buf_cstr(&path), &e, have_log ? &log : NULL) == 0) {
             if (totals->requests == 0)
                 stream_printf(out, "%-11s %7s %-20s %s\n", "-Queue ID-",
                               "--Size--", "----Arrival Time----",
@@ -208,6 +244,8 @@ static void list_queue(struct stream *out, const struct showq_queue *q,
             totals->bytes += e.size;
             totals->requests++;
         }
+        if (have_log)
+            recipient_log_free(&log);
         buf_free(&e.sender);
         buf_free(&e.recipients);
     }

@@ -696,3 +696,25 @@ def test_bounce_queue_lifetime_for_the_null_sender(instance):
                       count=2)
     assert f"{normal}: from=<a@example.com>, status=expired" not in \
         instance.log()
+
+
+def test_mailq_shows_the_deferral_reason(instance):
+    sock = start(instance, "slow.example retry:4.4.1 try later\n",
+                 main_cf="minimal_backoff_time = 3600s\n"
+                         "maximal_backoff_time = 3600s\n",
+                 extra_master=f"showq unix n - n - - {BIN}/showq\n")
+    qid = inject(sock, [("joe@slow.example", "NEVER"),
+                        ("ann@slow.example", "NEVER")])
+    wait_for(lambda: names(instance, "deferred") == [qid])
+    listing = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listing.settimeout(10)
+    listing.connect(str(instance.queue / "public" / "showq"))
+    text = b""
+    while chunk := listing.recv(65536):
+        text += chunk
+    listing.close()
+    lines = text.decode().splitlines()
+    at = [i for i, line in enumerate(lines) if line.startswith(qid)][0]
+    assert lines[at + 1] == "(try later)"
+    assert sorted(line.strip() for line in lines[at + 2:at + 4]) == \
+        ["ann@slow.example", "joe@slow.example"]
