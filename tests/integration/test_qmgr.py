@@ -718,3 +718,21 @@ def test_mailq_shows_the_deferral_reason(instance):
     assert lines[at + 1] == "(try later)"
     assert sorted(line.strip() for line in lines[at + 2:at + 4]) == \
         ["ann@slow.example", "joe@slow.example"]
+
+
+def test_destination_concurrency_limit(instance):
+    sock = start(instance, "one.example hang:\ntwo.example hang:\n",
+                 main_cf="hang_destination_concurrency_limit = 2\n"
+                         "ipc_timeout = 30s\n")
+    agent = FakeAgent(instance, "hang", "hold")
+    try:
+        for i in range(5):
+            inject(sock, [(f"u{i}@one.example", "NEVER")])
+        inject(sock, [("v@two.example", "NEVER")])
+        # two for one.example (its limit), one for two.example.
+        wait_for(lambda: len(agent.held) >= 3, what="three connections")
+        time.sleep(1)
+        assert len(agent.held) == 3
+        assert len(names(instance, "active")) == 6
+    finally:
+        agent.close()
