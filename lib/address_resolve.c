@@ -275,8 +275,8 @@ static int resolve_split(const char *value, struct buf *transport,
     return buf_set_str(nexthop, colon != NULL ? colon + 1 : "");
 }
 
-static int resolve_class(struct address_resolver *r, const char *domain,
-                         enum address_class *cls, struct buf *error)
+int address_resolve_class(struct address_resolver *r, const char *domain,
+                          enum address_class *cls, struct buf *error)
 {
     if (domain[0] == '\0' || resolve_is_own_literal(r, domain)) {
         *cls = ADDRESS_CLASS_LOCAL;
@@ -394,7 +394,7 @@ int address_resolve(struct address_resolver *r, const char *address,
         return -1;
     }
     const char *domain = buf_cstr(&res->domain);
-    if (resolve_class(r, domain, &res->cls, error) != 0)
+    if (address_resolve_class(r, domain, &res->cls, error) != 0)
         return -1;
     if (resolve_class_default(r, res) != 0) {
         buf_append_str(error, "transport or nexthop too long");

@@ -70,6 +70,12 @@ void address_resolution_free(struct address_resolution *res);
  * failed; res is then not to be used). */
 int address_resolve(struct address_resolver *r, const char *address,
                     struct address_resolution *res, struct buf *error);
+/* The class of a domain (folded, without a trailing dot; "" is local)
+ * from mydestination, the [ip] literals of this host,
+ * virtual_mailbox_domains and relay_domains alone: what smtpd's relay and
+ * recipient checks need.  0, or -1 with the reason appended to error. */
+int address_resolve_class(struct address_resolver *r, const char *domain,
+                          enum address_class *cls, struct buf *error);
 /* The folded domain of address into out ("" for none).  0, or -1 when too
  * long. */
 int address_resolve_domain(const char *address, struct buf *out);

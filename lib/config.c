@@ -1103,8 +1103,27 @@ static void mark_all_references(struct config *cfg)
     }
 }
 
+/* TRANSPORT_destination_concurrency_limit and
+ * TRANSPORT_destination_recipient_limit exist for any transport name
+ * (qmgr reads them by name), so they are never "unused". */
+static int per_transport_name(const char *name)
+{
+    static const char *const suffixes[] = {
+        "_destination_concurrency_limit", "_destination_recipient_limit",
+    };
+    size_t len = strlen(name);
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(suffixes[i]);
+        if (len > n && strcmp(name + len - n, suffixes[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void warn_unused(struct config *cfg, const struct config_entry *e)
 {
+    if (per_transport_name(e->name))
+        return;
     const struct config_value *v = effective(e);
     struct buf shown;
     buf_init(&shown, CONFIG_MESSAGE_MAX);

@@ -35,6 +35,8 @@
 
 #define MASTER_LISTEN_BACKLOG 256
 #define MASTER_PATH_MAX 4096
+/* After a reload, the first wakeup of a kept service waits this long. */
+#define MASTER_RELOAD_WAKEUP_MS 1000
 
 static void service_update_listen(struct master_service *svc);
 
@@ -502,15 +504,19 @@ static void service_on_wakeup(struct event_loop *loop, void *arg)
                                         service_on_wakeup, svc);
 }
 
-static void service_schedule_wakeup(struct master_service *svc)
+/* As Postfix's master, the first wakeup goes out soon after a service is
+ * set up (first_ms 0) or reloaded (after the old children had a moment
+ * to exit, so that none of them takes it), not a whole interval later: a
+ * queue manager then starts with the system and finds the mail already
+ * queued.  A "?" service still waits until it is used. */
+static void service_schedule_wakeup(struct master_service *svc, long first_ms)
 {
     if (svc->wakeup_timer > 0) {
         event_timer_cancel(svc->ctx->loop, svc->wakeup_timer);
         svc->wakeup_timer = 0;
     }
     if (svc->entry->wakeup_seconds > 0 && svc->socket_path != NULL)
-        svc->wakeup_timer = event_timer_add(svc->ctx->loop,
-                                            svc->entry->wakeup_seconds * 1000,
+        svc->wakeup_timer = event_timer_add(svc->ctx->loop, first_ms,
                                             service_on_wakeup, svc);
 }
 
@@ -554,7 +560,7 @@ struct master_service *master_service_create(
         master_service_free(svc, 0);
         return NULL;
     }
-    service_schedule_wakeup(svc);
+    service_schedule_wakeup(svc, 0);
     service_update_listen(svc);
     return svc;
 }
@@ -571,7 +577,7 @@ int master_service_update(struct master_service *svc,
         event_timer_cancel(svc->ctx->loop, svc->throttle_timer);
         svc->throttle_timer = 0;
     }
-    service_schedule_wakeup(svc);
+    service_schedule_wakeup(svc, MASTER_RELOAD_WAKEUP_MS);
     service_update_listen(svc);
     return 0;
 }

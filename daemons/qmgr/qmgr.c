@@ -12,7 +12,8 @@
  * connection's bytes, up to SERVER_TRIGGER_MAX, until end of file or a
  * few seconds of silence: I scan incoming, D scan deferred with every
  * file due, F forget dead destinations, W the periodic work (incoming,
- * and deferred when queue_run_delay has passed).  Unknown bytes are
+ * and the due part of deferred when queue_run_delay has passed since the
+ * last deferred scan; qmgr's own timer also scans deferred that often).  Unknown bytes are
  * ignored.
  *
  * At start every file in active/ goes back to incoming/ (a qmgr that was
@@ -142,6 +143,7 @@ static void qmgr_run(struct event_loop *loop, void *ctx)
     if (q->want_deferred) {
         int due_only = !q->want_deferred_all;
         q->want_deferred = q->want_deferred_all = 0;
+        q->last_deferred_scan = event_now_ms();
         (void)qmgr_scan(q, "deferred", due_only);
     }
     if (q->want_incoming) {
@@ -175,6 +177,7 @@ static void qmgr_on_queue_run(struct event_loop *loop, void *ctx)
 
 struct qmgr_trigger {
     struct qmgr *q;
+    struct qmgr_trigger *prev, *next;  /* q->triggers */
     int fd;
     long timer;
     size_t total;
@@ -182,6 +185,12 @@ struct qmgr_trigger {
 
 static void qmgr_trigger_close(struct qmgr_trigger *t)
 {
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        t->q->triggers = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
     if (t->timer > 0)
         (void)event_timer_cancel(t->q->srv->loop, t->timer);
     server_multi_close(t->q->srv, t->fd);
@@ -194,7 +203,12 @@ static void qmgr_trigger_byte(struct qmgr *q, char c)
     case 'I': q->want_incoming = 1; break;
     case 'D': q->want_deferred = q->want_deferred_all = 1; break;
     case 'F': q->want_forget = 1; break;
-    case 'W': q->want_incoming = 1; break;
+    case 'W':
+        q->want_incoming = 1;
+        if (event_now_ms() - q->last_deferred_scan >=
+            q->queue_run_delay * 1000)
+            q->want_deferred = 1;
+        break;
     default: return;
     }
     qmgr_kick(q);
@@ -246,6 +260,10 @@ static void qmgr_accept(struct server *srv, int fd)
     }
     t->q = q;
     t->fd = fd;
+    t->next = q->triggers;
+    if (q->triggers != NULL)
+        q->triggers->prev = t;
+    q->triggers = t;
     t->timer = event_timer_add(srv->loop, QMGR_TRIGGER_TIMEOUT_MS,
                                qmgr_trigger_on_timeout, t);
     if (t->timer < 0 ||
@@ -294,7 +312,8 @@ static void qmgr_load_master_cf(struct qmgr *q)
     buf_free(&path);
 }
 
-static void qmgr_init(struct server *srv)
+/* Before the privilege drop: master.cf may be readable by root only. */
+static void qmgr_pre_drop(struct server *srv)
 {
     struct qmgr *q = calloc(1, sizeof(*q));
     if (q == NULL)
@@ -302,6 +321,12 @@ static void qmgr_init(struct server *srv)
     srv->app = q;
     q->srv = srv;
     q->cfg = srv->cfg;
+    qmgr_load_master_cf(q);
+}
+
+static void qmgr_init(struct server *srv)
+{
+    struct qmgr *q = srv->app;
     qmgr_load_params(q);
     struct buf error;
     buf_init(&error, 64 * 1024);
@@ -311,7 +336,6 @@ static void qmgr_init(struct server *srv)
     if (error.len > 0)
         log_warn("%s", buf_cstr(&error));
     buf_free(&error);
-    qmgr_load_master_cf(q);
     q->dest_hash = calloc(QMGR_DEST_HASH, sizeof(*q->dest_hash));
     if (q->dest_hash == NULL)
         log_fatal("out of memory");
@@ -323,12 +347,32 @@ static void qmgr_init(struct server *srv)
         log_fatal("event_timer_add: %s", strerror(errno));
 }
 
+/* SIGHUP (reload) or the end: everything goes, nothing is written; the
+ * files in active/ are taken up again by the next qmgr. */
+static void qmgr_pre_exit(struct server *srv)
+{
+    struct qmgr *q = srv->app;
+    qmgr_conn_abort_all(q);
+    while (q->triggers != NULL)
+        qmgr_trigger_close(q->triggers);
+    qmgr_deliver_free_all(q);
+    qmgr_message_free_all(q);
+    address_resolver_free(q->resolver);
+    if (q->have_master)
+        master_cf_free(&q->master);
+    free(q->dest_hash);
+    free(q);
+    srv->app = NULL;
+}
+
 int main(int argc, char **argv)
 {
     static const struct server_spec spec = {
         .mode = SERVER_MULTI,
+        .pre_drop = qmgr_pre_drop,
         .init = qmgr_init,
         .accept = qmgr_accept,
+        .pre_exit = qmgr_pre_exit,
         .no_idle_exit = 1,
         .no_use_limit = 1,
     };

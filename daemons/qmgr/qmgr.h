@@ -23,6 +23,8 @@
 #include "server.h"
 
 struct qmgr_message;
+struct qmgr_conn;
+struct qmgr_trigger;
 struct qmgr_dest;
 struct qmgr_transport;
 
@@ -50,6 +52,9 @@ struct qmgr {
     int incoming_more;              /* a scan stopped at a limit */
     int want_incoming, want_deferred, want_deferred_all, want_forget;
     long kick_timer;
+    long long last_deferred_scan;   /* CLOCK_MONOTONIC ms */
+    struct qmgr_conn *conns;        /* open conversations, for the exit */
+    struct qmgr_trigger *triggers;  /* open trigger clients */
 };
 
 #define QMGR_DEST_HASH 4096
@@ -144,6 +149,8 @@ typedef int qmgr_conn_record_fn(void *ctx, const struct record *r);
 /* failure NULL: normal end; else "lost", "timeout" or "malformed".  The
  * connection is gone after this returns. */
 typedef void qmgr_conn_end_fn(void *ctx, const char *failure);
+/* Frees ctx when the process exits with the conversation open. */
+typedef void qmgr_conn_free_fn(void *ctx);
 
 #define QMGR_CONN_AGAIN 1        /* the listener's backlog is full */
 
@@ -151,13 +158,17 @@ typedef void qmgr_conn_end_fn(void *ctx, const char *failure);
  * QMGR_CONN_AGAIN in *again when it is worth trying again shortly. */
 struct qmgr_conn *qmgr_conn_open(struct qmgr *q, const char *path,
                                  size_t max_record, qmgr_conn_record_fn *rec,
-                                 qmgr_conn_end_fn *end, void *ctx,
+                                 qmgr_conn_end_fn *end,
+                                 qmgr_conn_free_fn *free_ctx, void *ctx,
                                  int *again);
 /* Queues a record; -1 when it cannot be encoded. */
 int qmgr_conn_send(struct qmgr_conn *c, const struct record *r);
 /* Starts the conversation (watch, timer). */
 void qmgr_conn_start(struct qmgr_conn *c);
-/* Ends it now without calling end (shutdown). */
+/* Ends it now without calling end (a request that could not be built). */
 void qmgr_conn_abort(struct qmgr_conn *c);
+/* At exit: closes every conversation, freeing their contexts; nothing is
+ * written (the files in active/ are taken up by the next qmgr). */
+void qmgr_conn_abort_all(struct qmgr *q);
 
 #endif

@@ -22,6 +22,7 @@
 
 struct qmgr_conn {
     struct qmgr *q;
+    struct qmgr_conn *prev, *next;  /* q->conns */
     int fd;
     struct buf out;
     struct buf in;
@@ -29,12 +30,19 @@ struct qmgr_conn {
     long timer;
     qmgr_conn_record_fn *on_record;
     qmgr_conn_end_fn *on_end;
+    qmgr_conn_free_fn *free_ctx;
     void *ctx;
 };
 
 static void qmgr_conn_release(struct qmgr_conn *c)
 {
     struct event_loop *loop = c->q->srv->loop;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        c->q->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
     if (c->timer > 0)
         (void)event_timer_cancel(loop, c->timer);
     (void)event_unwatch(loop, c->fd);
@@ -55,6 +63,17 @@ static void qmgr_conn_end(struct qmgr_conn *c, const char *failure)
 void qmgr_conn_abort(struct qmgr_conn *c)
 {
     qmgr_conn_release(c);
+}
+
+void qmgr_conn_abort_all(struct qmgr *q)
+{
+    while (q->conns != NULL) {
+        struct qmgr_conn *c = q->conns;
+        qmgr_conn_free_fn *fn = c->free_ctx;
+        void *ctx = c->ctx;
+        qmgr_conn_release(c);
+        fn(ctx);
+    }
 }
 
 static void qmgr_conn_on_timeout(struct event_loop *loop, void *ctx)
@@ -78,7 +97,8 @@ static void qmgr_conn_arm(struct qmgr_conn *c)
 
 struct qmgr_conn *qmgr_conn_open(struct qmgr *q, const char *path,
                                  size_t max_record, qmgr_conn_record_fn *rec,
-                                 qmgr_conn_end_fn *end, void *ctx,
+                                 qmgr_conn_end_fn *end,
+                                 qmgr_conn_free_fn *free_ctx, void *ctx,
                                  int *again)
 {
     *again = 0;
@@ -115,7 +135,12 @@ struct qmgr_conn *qmgr_conn_open(struct qmgr *q, const char *path,
     buf_init(&c->in, max_record + 4 + QMGR_CONN_READ_CHUNK);
     c->on_record = rec;
     c->on_end = end;
+    c->free_ctx = free_ctx;
     c->ctx = ctx;
+    c->next = q->conns;
+    if (q->conns != NULL)
+        q->conns->prev = c;
+    q->conns = c;
     return c;
 }
 
@@ -194,8 +219,9 @@ static void qmgr_conn_on_io(struct event_loop *loop, int fd, unsigned events,
     (void)fd;
     struct qmgr_conn *c = ctx;
     if ((events & EVENT_WRITE) && qmgr_conn_flush(c) != 0) {
-        qmgr_conn_end(c, "lost");
-        return;
+        /* The peer is gone; the results it sent before count. */
+        buf_reset(&c->out);
+        events |= EVENT_READ;
     }
     if (events & (EVENT_READ | EVENT_ERROR)) {
         for (;;) {

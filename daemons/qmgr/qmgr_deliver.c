@@ -22,6 +22,7 @@
  * Destinations of a transport are served round-robin, so one slow or dead
  * destination holds at most its own window of the transport's processes.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ struct qmgr_job {
     char *answered;
     size_t count;
     int dest_failure;
+    struct buf failure_text;     /* of the destination_failure result */
     int any_result;
 };
 
@@ -266,9 +268,27 @@ static void qmgr_defer_suspended(struct qmgr_dest *d, struct qmgr_rcpt *r)
     buf_free(&text);
 }
 
+/* A transport is a master.cf service name: it must stay under private/. */
+static int qmgr_transport_name_ok(const char *name)
+{
+    if (name[0] == '\0' || name[0] == '.' || strlen(name) > 100)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' &&
+            *p != '.')
+            return 0;
+    return 1;
+}
+
 void qmgr_deliver_enqueue(struct qmgr *q, struct qmgr_rcpt *r,
                           const char *transport, const char *nexthop)
 {
+    if (!qmgr_transport_name_ok(transport)) {
+        log_warn("%s: to=<%s>: bad transport name \"%s\" (transport_maps "
+                 "or *_transport)", r->msg->id, r->address, transport);
+        qmgr_rcpt_defer(r, "4.3.5", "mail transport unavailable");
+        return;
+    }
     struct qmgr_transport *t = qmgr_transport_get(q, transport);
     struct buf key;
     buf_init(&key, BUF_LIMIT_MAX);
@@ -326,10 +346,12 @@ void qmgr_deliver_forget_dead(struct qmgr *q)
 
 /* ---- one delivery request ---- */
 
-static void qmgr_job_free(struct qmgr_job *job)
+static void qmgr_job_free(void *ctx)
 {
+    struct qmgr_job *job = ctx;
     free(job->rcpts);
     free(job->answered);
+    buf_free(&job->failure_text);
     free(job);
 }
 
@@ -359,8 +381,10 @@ static int qmgr_job_on_record(void *ctx, const struct record *r)
         .remote_mta = record_get_str(r, "remote_mta"),
         .diagnostic = record_get_str(r, "diagnostic"),
     };
-    if (failure)
+    if (failure) {
         job->dest_failure = 1;
+        buf_set_str(&job->failure_text, res.text);
+    }
     job->any_result = 1;
     job->answered[index] = 1;
     /* The last result may end the message: job->rcpts are not used after
@@ -388,8 +412,10 @@ static void qmgr_job_end(struct qmgr_job *job, const char *failure,
     }
     d->busy--;
     d->t->busy--;
-    if (unanswered > 0 || job->dest_failure)
+    if (unanswered > 0)
         qmgr_dest_failure(q, d, text);
+    else if (job->dest_failure)
+        qmgr_dest_failure(q, d, buf_cstr(&job->failure_text));
     else if (job->any_result)
         qmgr_dest_success(d);
     qmgr_job_free(job);
@@ -509,6 +535,7 @@ static int qmgr_job_start(struct qmgr *q, struct qmgr_dest *d)
         log_fatal("out of memory");
     job->q = q;
     job->dest = d;
+    buf_init(&job->failure_text, DELIVERY_RECORD_MAX);
     struct qmgr_message *m = d->head->msg;
     (void)text_copy(job->id, sizeof(job->id), m->id);
     for (struct qmgr_rcpt *r = d->head; r != NULL && job->count < limit;) {
@@ -529,7 +556,7 @@ static int qmgr_job_start(struct qmgr *q, struct qmgr_dest *d)
     struct qmgr_conn *c = qmgr_conn_open(q, buf_cstr(&path),
                                          DELIVERY_RECORD_MAX,
                                          qmgr_job_on_record, qmgr_job_on_end,
-                                         job, &again);
+                                         qmgr_job_free, job, &again);
     if (c == NULL && again) {
         for (size_t i = job->count; i > 0; i--)
             qmgr_dest_prepend(d, job->rcpts[i - 1]);

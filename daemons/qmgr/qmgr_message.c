@@ -113,6 +113,7 @@ static void qmgr_message_free(struct qmgr_message *m)
 
 void qmgr_message_free_all(struct qmgr *q)
 {
+    q->incoming_more = 0;
     while (q->messages != NULL)
         qmgr_message_free(q->messages);
 }
@@ -303,6 +304,12 @@ int qmgr_message_load(struct qmgr *q, const char *from_dir, const char *id)
     }
     buf_free(&error);
     m->active = delivery_time_now();
+    if (m->arrival <= 0 || m->arrival > m->active) {
+        /* No (or a future) arrival time: count the age from now, so that
+         * the message is not expired at once. */
+        m->arrival = m->active;
+        qmgr_time_text(m->arrival_text, sizeof(m->arrival_text), m->arrival);
+    }
     qmgr_time_text(m->active_text, sizeof(m->active_text), m->active);
     log_info("%s: from=<%s>, size=%ld, nrcpt=%zu (queue active)", m->id,
              m->sender, m->content_size, m->total_rcpts);
@@ -528,7 +535,8 @@ static void qmgr_ask_notice(struct qmgr_message *m, const char *kind,
     int again;
     struct qmgr_conn *c =
         qmgr_conn_open(m->q, "private/bounce", QMGR_NOTICE_RECORD_MAX,
-                       qmgr_notice_on_record, qmgr_notice_on_end, n, &again);
+                       qmgr_notice_on_record, qmgr_notice_on_end, free, n,
+                       &again);
     if (c == NULL) {
         log_warn("%s: %s notice not sent: connect to private/bounce: %s",
                  m->id, kind, strerror(errno));
@@ -567,6 +575,14 @@ static int qmgr_delay_warning_due(struct qmgr_message *m)
     if (q->delay_warning <= 0 || !m->deferred ||
         qmgr_message_age(m) < q->delay_warning)
         return 0;
+    int wanted = 0;
+    for (size_t i = 0; i < m->rcpt_count && !wanted; i++) {
+        const struct qmgr_rcpt *r = &m->rcpts[i];
+        wanted = r->state == QMGR_RCPT_DEFERRED &&
+                 (r->notify == NULL || qmgr_has_word(r->notify, "DELAY"));
+    }
+    if (!wanted)
+        return 0;
     struct recipient_log log;
     struct buf error;
     buf_init(&error, 4096);
@@ -598,21 +614,42 @@ static void qmgr_message_finish(struct qmgr_message *m)
         qmgr_message_complete(m);
 }
 
-static void qmgr_message_remove(struct qmgr_message *m)
+/* 0, or -1 (logged) when a log could not be removed. */
+static int qmgr_remove_logs(const struct qmgr_message *m)
 {
     static const char *const logs[] = { "defer", "bounce", "trace" };
     for (size_t i = 0; i < 3; i++)
         if (recipient_log_remove(logs[i], m->id) != 0) {
             log_warn("%s: remove %s/%s: %s", m->id, logs[i], m->id,
                      strerror(errno));
-            return;
+            return -1;
         }
+    return 0;
+}
+
+static void qmgr_message_remove(struct qmgr_message *m)
+{
+    if (qmgr_remove_logs(m) != 0)
+        return;
     if (unlink(buf_cstr(&m->path)) != 0 && errno != ENOENT) {
         log_warn("%s: remove %s: %s", m->id, buf_cstr(&m->path),
                  strerror(errno));
         return;
     }
     log_info("%s: removed", m->id);
+}
+
+/* The admin deleted the file under us (or held it: then hold/ID has it,
+ * and its logs stay with it). */
+static void qmgr_message_vanished(const struct qmgr_message *m)
+{
+    struct buf held;
+    buf_init(&held, 4096);
+    buf_printf(&held, "hold/%s", m->id);
+    struct stat st;
+    if (stat(buf_cstr(&held), &st) != 0 && errno == ENOENT)
+        (void)qmgr_remove_logs(m);
+    buf_free(&held);
 }
 
 static void qmgr_message_defer(struct qmgr_message *m)
@@ -633,9 +670,13 @@ static void qmgr_message_defer(struct qmgr_message *m)
     struct buf to;
     buf_init(&to, 4096);
     buf_printf(&to, "deferred/%s", m->id);
-    if (rename(buf_cstr(&m->path), buf_cstr(&to)) != 0 && errno != ENOENT)
-        log_warn("%s: rename %s to %s: %s", m->id, buf_cstr(&m->path),
-                 buf_cstr(&to), strerror(errno));
+    if (rename(buf_cstr(&m->path), buf_cstr(&to)) != 0) {
+        if (errno != ENOENT)
+            log_warn("%s: rename %s to %s: %s", m->id, buf_cstr(&m->path),
+                     buf_cstr(&to), strerror(errno));
+        else
+            qmgr_message_vanished(m);
+    }
     buf_free(&to);
 }
 

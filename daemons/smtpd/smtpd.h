@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 
+#include "address_resolve.h"
 #include "anvil_client.h"
 #include "buf.h"
 #include "cleanup_client.h"
@@ -118,10 +119,10 @@ struct smtpd {
     struct tls_context *tls;   /* NULL: no certificate, no STARTTLS */
     struct map_list *sasl_passwords;
     struct network_list *mynetworks; /* NULL: the item was bad */
-    struct domain_list *mydestination;
-    struct domain_list *relay_domains;
+    /* mydestination, [ip] literals of this host, virtual_mailbox_domains
+     * and relay_domains: the address classes qmgr resolves too. */
+    struct address_resolver *resolver;
     struct domain_list *virtual_alias_domains;
-    struct domain_list *virtual_mailbox_domains;
     struct map_list *local_recipient_maps;
     struct map_list *virtual_alias_maps;
     struct map_list *virtual_mailbox_maps;

@@ -12,8 +12,9 @@
  * moves on to the next list, "reject" refuses the recipient.
  *
  * Relay control (reject_unauth_destination): the recipient must be in
- * mydestination, virtual_alias_domains, virtual_mailbox_domains or
- * relay_domains.  The classic open-relay tricks are judged by where the
+ * mydestination (or an [ip] literal of this host), virtual_alias_domains,
+ * virtual_mailbox_domains or relay_domains; all but virtual_alias_domains
+ * are judged by lib/address_resolve, as qmgr judges them.  The classic open-relay tricks are judged by where the
  * address would really go: "user%remote@ours" by remote (the percent hack),
  * "remote!user@ours" by remote (bang path), "\"user@remote\"@ours" by
  * remote (quoted '@'); a source route "@ours:user@remote" was already
@@ -189,12 +190,15 @@ static int policy_guards_relay(const struct smtpd_restrictions *list)
 void smtpd_policy_init(struct smtpd *d)
 {
     policy_open_mynetworks(d);
-    d->mydestination = policy_domains(d, "mydestination", 0);
-    d->relay_domains = policy_domains(d, "relay_domains",
-                                      DOMAIN_LIST_SUBDOMAINS);
+    struct buf error;
+    buf_init(&error, 64 * 1024);
+    d->resolver = address_resolver_create(d->cfg, &error);
+    if (d->resolver == NULL)
+        log_fatal("out of memory");
+    if (error.len)
+        log_warn("%s", buf_cstr(&error));
+    buf_free(&error);
     d->virtual_alias_domains = policy_domains(d, "virtual_alias_domains", 0);
-    d->virtual_mailbox_domains =
-        policy_domains(d, "virtual_mailbox_domains", 0);
     d->local_recipient_maps = policy_maps(d, "local_recipient_maps");
     d->virtual_alias_maps = policy_maps(d, "virtual_alias_maps");
     d->virtual_mailbox_maps = policy_maps(d, "virtual_mailbox_maps");
@@ -232,10 +236,8 @@ static void policy_free_list(struct smtpd_restrictions *list)
 void smtpd_policy_free(struct smtpd *d)
 {
     network_list_free(d->mynetworks);
-    domain_list_free(d->mydestination);
-    domain_list_free(d->relay_domains);
+    address_resolver_free(d->resolver);
     domain_list_free(d->virtual_alias_domains);
-    domain_list_free(d->virtual_mailbox_domains);
     map_list_free(d->local_recipient_maps);
     map_list_free(d->virtual_alias_maps);
     map_list_free(d->virtual_mailbox_maps);
@@ -556,29 +558,30 @@ enum domain_class {
     DOMAIN_RELAY, DOMAIN_ERROR,
 };
 
+/* Postfix's order: local (mydestination and this host's [ip] literals),
+ * virtual alias, virtual mailbox, relay; the classes other than virtual
+ * alias come from the resolver that qmgr uses (lib/address_resolve.h). */
 static enum domain_class policy_classify(const struct smtpd *d,
                                          const char *domain,
                                          struct buf *error)
 {
-    struct {
-        const struct domain_list *list;
-        enum domain_class cls;
-    } order[] = {
-        { d->mydestination, DOMAIN_LOCAL },
-        { d->virtual_alias_domains, DOMAIN_VIRTUAL_ALIAS },
-        { d->virtual_mailbox_domains, DOMAIN_VIRTUAL_MAILBOX },
-        { d->relay_domains, DOMAIN_RELAY },
-    };
     if (domain[0] == '\0')
         return DOMAIN_LOCAL; /* RCPT TO:<Postmaster> */
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        int r = domain_list_match(order[i].list, domain, error);
-        if (r == DOMAIN_LIST_ERROR)
-            return DOMAIN_ERROR;
-        if (r == DOMAIN_LIST_MATCH)
-            return order[i].cls;
+    enum address_class cls;
+    if (address_resolve_class(d->resolver, domain, &cls, error) != 0)
+        return DOMAIN_ERROR;
+    if (cls == ADDRESS_CLASS_LOCAL)
+        return DOMAIN_LOCAL;
+    int r = domain_list_match(d->virtual_alias_domains, domain, error);
+    if (r == DOMAIN_LIST_ERROR)
+        return DOMAIN_ERROR;
+    if (r == DOMAIN_LIST_MATCH)
+        return DOMAIN_VIRTUAL_ALIAS;
+    switch (cls) {
+    case ADDRESS_CLASS_VIRTUAL: return DOMAIN_VIRTUAL_MAILBOX;
+    case ADDRESS_CLASS_RELAY: return DOMAIN_RELAY;
+    default: return DOMAIN_REMOTE;
     }
-    return DOMAIN_REMOTE;
 }
 
 /* Where the address really goes when a relay along the way undoes the

@@ -6,12 +6,14 @@ import pwd
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
 
 from conftest import BIN, IS_ROOT
-from records import CleanupClient, QueueFile
+from records import (CleanupClient, QueueFile, decode, encode,
+                     queue_file_offsets, read_record, text_reply)
 
 MESSAGE = b"From: a@example.com\nTo: b@example.org\nSubject: hi\n\nbody\n"
 
@@ -26,7 +28,7 @@ def write_transport(inst, text):
     return f"hash:{path}"
 
 
-def start(inst, transport="", main_cf="", extra_master=""):
+def start(inst, transport="", main_cf="", extra_master="", qmgr=True):
     maps = write_transport(inst, transport)
     inst.write_main_cf(
         "myhostname = mx.example.net\n"
@@ -36,7 +38,7 @@ def start(inst, transport="", main_cf="", extra_master=""):
         "queue_run_delay = 1s\n" + main_cf)
     inst.write_master_cf(
         inst.cleanup_line() +
-        f"qmgr unix n - n 300 1 {BIN}/qmgr\n"
+        (f"qmgr unix n - n 300 1 {BIN}/qmgr\n" if qmgr else "") +
         f"error unix - - n - - {BIN}/error\n"
         f"retry unix - - n - - {BIN}/error\n" + extra_master)
     inst.start()
@@ -76,14 +78,23 @@ def wait_for(predicate, timeout=15, what="condition"):
 
 def log_entries(path):
     """The records of a recipient log, as text dicts."""
-    from records import decode, text_reply
-    import struct
     data = path.read_bytes()
     out, pos = [], 0
     while pos + 4 <= len(data):
         (n,) = struct.unpack(">I", data[pos:pos + 4])
         out.append(text_reply(decode(data[pos + 4:pos + 4 + n])))
         pos += 4 + n
+    return out
+
+
+def recipient_offsets(data):
+    """Offsets of the R and D records of a queue file."""
+    out, pos = [], 0
+    while pos + 5 <= len(data):
+        (length,) = struct.unpack(">I", data[pos + 1:pos + 5])
+        if chr(data[pos]) in "RD":
+            out.append(pos)
+        pos += 5 + length
     return out
 
 
@@ -133,6 +144,16 @@ class FakeAgent:
         self.path.unlink()
         for c in self.held:
             c.close()
+
+
+def test_mail_queued_before_the_start_is_delivered(instance):
+    sock = start(instance, "gone.example error:\n", qmgr=False)
+    qid = inject(sock, [("joe@gone.example", "NEVER")])
+    instance.stop()
+    assert names(instance, "incoming") == [qid]
+    # The master's first wakeup starts qmgr, which scans incoming/.
+    start(instance, "gone.example error:\n")
+    instance.wait_log(rf"{qid}: removed")
 
 
 def test_error_transport_without_notify_removes_the_message(instance):
@@ -325,3 +346,393 @@ def test_corrupt_file_goes_to_corrupt(instance):
     instance.wait_log(r"warning: ABCDE12345: corrupt queue file: .*moved to "
                       r"corrupt/ABCDE12345")
     assert names(instance, "corrupt") == ["ABCDE12345"]
+
+
+class FakeService:
+    """A socket private/NAME that speaks the record protocol: as a
+    delivery agent (answer(request, recipients) gives one result dict per
+    recipient) or as bounce (one record each way, "status=ok")."""
+
+    def __init__(self, inst, name, answer=None):
+        self.path = inst.queue / "private" / name
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(self.path))
+        os.chmod(self.path, 0o666)
+        self.sock.listen(50)
+        self.answer = answer
+        self.requests = []   # (envelope, [recipients]) or bounce records
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        self.sock.settimeout(60)
+        try:
+            while True:
+                conn, _ = self.sock.accept()
+                with conn:
+                    conn.settimeout(10)
+                    self._one(conn)
+        except OSError:
+            pass
+
+    def _one(self, conn):
+        first = text_reply(read_record(conn))
+        if self.answer is None:
+            self.requests.append(first)
+            conn.sendall(encode([("status", "ok"), ("queue_id", "")]))
+            return
+        rcpts = []
+        for _ in range(int(first["recipient_count"])):
+            rcpts.append(text_reply(read_record(conn)))
+        assert text_reply(read_record(conn)) == {"request": "end"}
+        self.requests.append((first, rcpts))
+        for i, result in enumerate(self.answer(first, rcpts)):
+            conn.sendall(encode([("index", i)] + list(result.items())))
+        conn.sendall(encode([("status", "done")]))
+
+    def close(self):
+        self.sock.close()
+        self.path.unlink()
+
+
+SENT = {"status": "sent", "dsn": "2.0.0", "text": "delivered",
+        "relay": "fake"}
+DEFER = {"status": "deferred", "dsn": "4.2.2", "text": "mailbox full",
+         "relay": "fake"}
+
+
+def test_delivery_request_and_partial_success(instance):
+    sock = start(instance, "fake.example fake:nexthop.example\n",
+                 main_cf="fake_destination_recipient_limit = 2\n")
+    agent = FakeService(instance, "fake", lambda env, rcpts: [
+        DEFER if r["address"].startswith("full") else SENT for r in rcpts])
+    try:
+        c = CleanupClient(sock)
+        c.open(sender="a@example.com", dsn_envid="ENV1")
+        c.rcpt("one@fake.example", orcpt="rfc822;one@fake.example",
+               notify="NEVER")
+        c.rcpt("full@fake.example", notify="NEVER")
+        c.rcpt("two@fake.example", notify="NEVER")
+        c.data(MESSAGE)
+        qid = c.end()["queue_id"]
+        c.close()
+        wait_for(lambda: names(instance, "deferred") == [qid],
+                 what="the message in deferred/")
+    finally:
+        agent.close()
+    # Two requests (recipient limit 2), as docs/protocol.md says.
+    assert sorted(len(r) for _, r in agent.requests) == [1, 2]
+    env, rcpts = agent.requests[0]
+    qf_path = instance.queue / "deferred" / qid
+    info = queue_file_offsets(qf_path.read_bytes())
+    assert env["queue_id"] == qid
+    assert env["queue_file"] == f"active/{qid}"
+    assert int(env["content_offset"]) == info["content_offset"]
+    assert int(env["content_size"]) == info["content_size"]
+    assert env["sender"] == "a@example.com"
+    assert env["nexthop"] == "nexthop.example"
+    assert env["arrival_time"] == info["arrival_time"]
+    assert float(env["arrival_time"]) <= float(env["active_time"]) <= \
+        float(env["dispatch_time"])
+    assert env["dsn_envid"] == "ENV1"
+    every = [r for _, rs in agent.requests for r in rs]
+    assert sorted(r["address"] for r in every) == \
+        ["full@fake.example", "one@fake.example", "two@fake.example"]
+    one = [r for r in every if r["address"] == "one@fake.example"][0]
+    assert one["orcpt"] == "rfc822;one@fake.example"
+    assert one["notify"] == "NEVER"
+    assert sorted(int(r["offset"]) for r in every) == \
+        recipient_offsets(qf_path.read_bytes())
+    # The delivered recipients are done (D); the deferred one is left.
+    assert QueueFile(qf_path).addresses == ["full@fake.example"]
+    entries = log_entries(instance.queue / "defer" / qid)
+    assert [(e["recipient"], e["status"], e["text"]) for e in entries] == \
+        [("full@fake.example", "4.2.2", "mailbox full")]
+
+
+def test_success_and_failure_notices(instance):
+    sock = start(instance, "fake.example fake:\n"
+                           "gone.example error:5.1.2 gone\n")
+    agent = FakeService(instance, "fake", lambda env, rcpts: [SENT] * len(rcpts))
+    bounce = FakeService(instance, "bounce")
+    try:
+        qid = inject(sock, [("joe@fake.example", "SUCCESS"),
+                            "ann@gone.example"])
+        instance.wait_log(rf"{qid}: removed")
+    finally:
+        agent.close()
+        bounce.close()
+    kinds = sorted((r["kind"], r["log"]) for r in bounce.requests)
+    assert kinds == [("failure", f"bounce/{qid}"),
+                     ("success", f"trace/{qid}")]
+    assert all(r["request"] == "notify" and r["queue_id"] == qid and
+               r["queue_file"] == f"active/{qid}" for r in bounce.requests)
+    for sub in ("bounce", "trace", "defer", "active", "deferred"):
+        assert names(instance, sub) == [], sub
+
+
+def test_delay_warning_once(instance):
+    sock = start(instance, "slow.example retry:4.4.1 try later\n",
+                 main_cf="delay_warning_time = 2s\n")
+    bounce = FakeService(instance, "bounce")
+    try:
+        qid = inject(sock, ["joe@slow.example"])
+        wait_for(lambda: bounce.requests, timeout=20, what="a delay notice")
+        time.sleep(4)
+    finally:
+        bounce.close()
+    assert [(r["kind"], r["log"]) for r in bounce.requests] == \
+        [("delay", f"defer/{qid}")]
+    entries = log_entries(instance.queue / "defer" / qid)
+    assert any(e["recipient"] == "" and e["action"] == "warned"
+               for e in entries)
+
+
+def test_destination_failure_suspends_the_destination(instance):
+    sock = start(instance, "down.example fake:\n",
+                 main_cf="initial_destination_concurrency = 1\n"
+                         "minimal_backoff_time = 60s\n"
+                         "maximal_backoff_time = 60s\n")
+    refused = dict(DEFER, dsn="4.4.1", text="connection refused",
+                   destination_failure="1")
+    agent = FakeService(instance, "fake",
+                        lambda env, rcpts: [refused] * len(rcpts))
+    try:
+        first = inject(sock, [("a@down.example", "NEVER")])
+        instance.wait_log(r"fake: destination down.example is dead for 60s: "
+                          r"connection refused")
+        second = inject(sock, [("b@down.example", "NEVER")])
+        instance.wait_log(rf"{second}: to=<b@down.example>, relay=none, .*"
+                          r"status=deferred \(delivery temporarily "
+                          r"suspended: connection refused\)")
+        assert len(agent.requests) == 1
+        assert first != second
+        # "F" (postino flush) forgets it: the next attempt reaches the agent.
+        assert instance.postino("flush").returncode == 0
+        wait_for(lambda: len(agent.requests) >= 2, what="a new attempt")
+    finally:
+        agent.close()
+
+
+def test_error_and_retry_texts(instance):
+    sock = start(instance, "a.example error:4.7.1 policy says no\n"
+                           "b.example retry:5.1.1 odd code\n"
+                           "c.example retry:\n"
+                           "d.example error:not a code\n")
+    qid = inject(sock, [("x@a.example", "NEVER"), ("x@b.example", "NEVER"),
+                        ("x@c.example", "NEVER"), ("x@d.example", "NEVER")])
+    for pattern in (r"x@a.example>.*dsn=5.7.1, status=bounced "
+                    r"\(policy says no\)",
+                    r"x@b.example>.*dsn=4.1.1, status=deferred \(odd code\)",
+                    r"x@c.example>.*dsn=4.0.0, status=deferred \(mail for "
+                    r"this destination is delayed\)",
+                    r"x@d.example>.*dsn=5.0.0, status=bounced \(not a "
+                    r"code\)"):
+        instance.wait_log(rf"{qid}: to=<{pattern}")
+    wait_for(lambda: names(instance, "deferred") == [qid])
+    assert sorted(QueueFile(instance.queue / "deferred" / qid).addresses) \
+        == ["x@b.example", "x@c.example"]
+
+
+def test_recipient_limit_one_and_active_limit(instance):
+    sock = start(instance, "fake.example fake:\n",
+                 main_cf="fake_destination_recipient_limit = 1\n"
+                         "qmgr_message_active_limit = 1\n")
+    agent = FakeService(instance, "fake",
+                        lambda env, rcpts: [SENT] * len(rcpts))
+    try:
+        ids = [inject(sock, [(f"u{i}@fake.example", "NEVER"),
+                             (f"v{i}@fake.example", "NEVER")])
+               for i in range(4)]
+        for qid in ids:
+            instance.wait_log(rf"{qid}: removed", timeout=20)
+    finally:
+        agent.close()
+    assert len(agent.requests) == 8
+    assert all(len(rcpts) == 1 for _, rcpts in agent.requests)
+    assert "unused parameter" not in instance.log()
+
+
+def test_hold_is_left_alone(instance):
+    sock = start(instance, "gone.example error:\n")
+    held = instance.queue / "hold" / "ABCDE12345"
+    held.write_bytes(b"not even a queue file")
+    qid = inject(sock, [("joe@gone.example", "NEVER")])
+    instance.wait_log(rf"{qid}: removed")
+    assert instance.postino("flush").returncode == 0
+    time.sleep(1)
+    assert held.read_bytes() == b"not even a queue file"
+    assert "ABCDE12345" not in instance.log()
+
+
+def test_malformed_reply_defers(instance):
+    sock = start(instance, "fake.example fake:\n")
+    agent = FakeService(instance, "fake", lambda env, rcpts: [
+        {"status": "delivered-ish", "dsn": "2.0.0"}] * len(rcpts))
+    try:
+        qid = inject(sock, [("joe@fake.example", "NEVER")])
+        instance.wait_log(rf"warning: {qid}: malformed reply from fake")
+        instance.wait_log(rf"{qid}: to=<joe@fake.example>, relay=none, .*"
+                          r"dsn=4.3.0, status=deferred \(lost connection "
+                          r"with fake\)")
+    finally:
+        agent.close()
+
+
+def test_silent_trigger_client_blocks_nothing(instance):
+    sock = start(instance, "gone.example error:\n")
+    first = inject(sock, [("a@gone.example", "NEVER")])
+    instance.wait_log(rf"{first}: removed")
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(str(instance.queue / "public" / "qmgr"))
+    try:
+        qid = inject(sock, [("joe@gone.example", "NEVER")])
+        instance.wait_log(rf"{qid}: removed", timeout=4)
+        # qmgr drops the silent client after a few seconds.
+        silent.settimeout(10)
+        assert silent.recv(1) == b""
+    finally:
+        silent.close()
+
+
+def test_reload_restarts_qmgr_which_resumes(instance):
+    sock = start(instance, "hang.example hang:\n")
+    agent = FakeAgent(instance, "hang", "backlog")
+    try:
+        qid = inject(sock, [("u@hang.example", "NEVER")])
+        wait_for(lambda: names(instance, "active") == [qid])
+        [old] = qmgr_pids(instance)
+        write_transport(instance, "hang.example error:\n")
+        assert instance.postino("reload").returncode == 0
+        # The master's wakeup after the reload starts a new qmgr at once.
+        instance.wait_log(r"moved 1 messages from active back to incoming")
+        instance.wait_log(rf"{qid}: removed")
+        assert old not in qmgr_pids(instance)
+    finally:
+        agent.close()
+
+
+def test_smtpd_takes_address_literals_of_this_host_as_local(instance):
+    """smtpd classifies recipients with qmgr's resolver: [127.0.0.1] is
+    this host, so alice@[127.0.0.1] is a local user, not a relay."""
+    from smtpd_instance import RawSmtp, start_smtpd
+    ports = start_smtpd(instance, "mynetworks = 192.0.2.0/24\n")
+    c = RawSmtp(ports.smtp)
+    c.send(b"EHLO client.example\r\n")
+    assert c.reply()[0] == 250
+    c.send(b"MAIL FROM:<a@example.org>\r\n")
+    assert c.reply()[0] == 250
+    c.send(b"RCPT TO:<alice@[127.0.0.1]>\r\n")
+    assert c.reply()[0] == 250
+    c.send(b"RCPT TO:<nobody@[127.0.0.1]>\r\n")
+    code, lines = c.reply()
+    assert code == 550 and "5.1.1" in lines[0], lines
+    c.send(b"RCPT TO:<alice@[192.0.2.99]>\r\n")
+    code, lines = c.reply()
+    assert code == 554 and "Relay access denied" in lines[0], lines
+
+
+def test_many_messages_all_finish(instance):
+    sock = start(instance, "".join(f"d{i}.example error:5.1.{i} gone\n"
+                                   for i in range(5)))
+    ids = [inject(sock, [(f"u{n}@d{n % 5}.example", "NEVER"),
+                         (f"v{n}@d{(n + 1) % 5}.example", "NEVER")])
+           for n in range(150)]
+    instance.wait_log(r": removed", count=len(ids), timeout=60)
+    for sub in ("incoming", "active", "deferred", "bounce", "defer"):
+        assert names(instance, sub) == [], sub
+    assert len(re.findall(r"status=bounced", instance.log())) == 300
+
+
+def test_bad_transport_name_defers(instance):
+    sock = start(instance, "odd.example ../../public/pickup:\n")
+    qid = inject(sock, [("joe@odd.example", "NEVER")])
+    instance.wait_log(rf"warning: {qid}: to=<joe@odd.example>: bad transport "
+                      r"name")
+    instance.wait_log(rf"{qid}: to=<joe@odd.example>, relay=none, .*"
+                      r"dsn=4.3.5, status=deferred \(mail transport "
+                      r"unavailable\)")
+
+
+def test_transport_table_error_defers(instance):
+    sock = start(instance, "",
+                 main_cf=f"transport_maps = hash:{instance.etc}/missing\n")
+    qid = inject(sock, [("joe@example.org", "NEVER")])
+    instance.wait_log(rf"warning: {qid}: to=<joe@example.org>: address "
+                      r"resolver failure: transport_maps")
+    instance.wait_log(rf"{qid}: to=<joe@example.org>, relay=none, .*"
+                      r"dsn=4.3.0, status=deferred \(address resolver "
+                      r"failure\)")
+    wait_for(lambda: names(instance, "deferred") == [qid])
+
+
+def test_message_deleted_during_delivery_is_dropped_quietly(instance):
+    sock = start(instance, "hang.example hang:\n",
+                 main_cf="ipc_timeout = 2s\n")
+    agent = FakeAgent(instance, "hang", "hold")
+    try:
+        qid = inject(sock, [("u@hang.example", "NEVER")])
+        wait_for(lambda: names(instance, "active") == [qid])
+        os.unlink(instance.queue / "active" / qid)
+        instance.wait_log(rf"{qid}: to=<u@hang.example>, relay=none, .*"
+                          r"status=deferred \(delivery agent timed out\)")
+        time.sleep(0.5)
+    finally:
+        agent.close()
+    for sub in ("incoming", "active", "deferred", "defer", "corrupt"):
+        assert names(instance, sub) == [], sub
+    assert not re.search(rf"warning: {qid}: (rename|remove|open)",
+                         instance.log())
+
+
+def test_bounce_queue_lifetime_for_the_null_sender(instance):
+    sock = start(instance, "slow.example retry:4.4.1 try later\n",
+                 main_cf="bounce_queue_lifetime = 0\n")
+    bounce = inject(sock, [("joe@slow.example", "NEVER")], sender="")
+    normal = inject(sock, [("ann@slow.example", "NEVER")])
+    instance.wait_log(rf"{bounce}: from=<>, status=expired, returned to "
+                      r"sender")
+    instance.wait_log(rf"{bounce}: removed")
+    instance.wait_log(rf"{normal}: to=<ann@slow.example>.*status=deferred",
+                      count=2)
+    assert f"{normal}: from=<a@example.com>, status=expired" not in \
+        instance.log()
+
+
+def test_mailq_shows_the_deferral_reason(instance):
+    sock = start(instance, "slow.example retry:4.4.1 try later\n",
+                 main_cf="minimal_backoff_time = 3600s\n"
+                         "maximal_backoff_time = 3600s\n",
+                 extra_master=f"showq unix n - n - - {BIN}/showq\n")
+    qid = inject(sock, [("joe@slow.example", "NEVER"),
+                        ("ann@slow.example", "NEVER")])
+    wait_for(lambda: names(instance, "deferred") == [qid])
+    listing = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listing.settimeout(10)
+    listing.connect(str(instance.queue / "public" / "showq"))
+    text = b""
+    while chunk := listing.recv(65536):
+        text += chunk
+    listing.close()
+    lines = text.decode().splitlines()
+    at = [i for i, line in enumerate(lines) if line.startswith(qid)][0]
+    assert lines[at + 1] == "(try later)"
+    assert sorted(line.strip() for line in lines[at + 2:at + 4]) == \
+        ["ann@slow.example", "joe@slow.example"]
+
+
+def test_destination_concurrency_limit(instance):
+    sock = start(instance, "one.example hang:\ntwo.example hang:\n",
+                 main_cf="hang_destination_concurrency_limit = 2\n"
+                         "ipc_timeout = 30s\n")
+    agent = FakeAgent(instance, "hang", "hold")
+    try:
+        for i in range(5):
+            inject(sock, [(f"u{i}@one.example", "NEVER")])
+        inject(sock, [("v@two.example", "NEVER")])
+        # two for one.example (its limit), one for two.example.
+        wait_for(lambda: len(agent.held) >= 3, what="three connections")
+        time.sleep(1)
+        assert len(agent.held) == 3
+        assert len(names(instance, "active")) == 6
+    finally:
+        agent.close()

@@ -170,6 +170,39 @@ static void test_table_error_is_reported(void **state)
     config_free(cfg);
 }
 
+static void test_class_alone(void **state)
+{
+    (void)state;
+    struct config *cfg = make_config(BASE);
+    struct buf error;
+    buf_init(&error, 4096);
+    struct address_resolver *r = address_resolver_create(cfg, &error);
+    assert_non_null(r);
+    static const struct {
+        const char *domain;
+        enum address_class cls;
+    } cases[] = {
+        { "", ADDRESS_CLASS_LOCAL },
+        { "example.net", ADDRESS_CLASS_LOCAL },
+        { "[127.0.0.1]", ADDRESS_CLASS_LOCAL },
+        { "[ipv6:::2]", ADDRESS_CLASS_DEFAULT },
+        { "[not an address]", ADDRESS_CLASS_DEFAULT },
+        { "virt.example", ADDRESS_CLASS_VIRTUAL },
+        { "x.relay.example", ADDRESS_CLASS_RELAY },
+        { "other.example", ADDRESS_CLASS_DEFAULT },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum address_class cls;
+        assert_int_equal(address_resolve_class(r, cases[i].domain, &cls,
+                                               &error), 0);
+        if (cls != cases[i].cls)
+            fail_msg("%s: %s", cases[i].domain, address_class_name(cls));
+    }
+    address_resolver_free(r);
+    buf_free(&error);
+    config_free(cfg);
+}
+
 static void test_domain(void **state)
 {
     (void)state;
@@ -191,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_relayhost_and_class_transports),
         cmocka_unit_test(test_transport_maps),
         cmocka_unit_test(test_table_error_is_reported),
+        cmocka_unit_test(test_class_alone),
         cmocka_unit_test(test_domain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
