@@ -34,7 +34,7 @@ CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -I lib -I tables \
 	-I $(BUILD)/include -MMD -MP
-LDLIBS := -lcap -ldb -lpcre2-8 -lssl -lcrypto -lcrypt
+LDLIBS := -lcap -ldb -lpcre2-8 -lssl -lcrypto -lcrypt -lresolv
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined -DPOSTINO_SANITIZE=1

@@ -82,6 +82,8 @@ struct delivery_result {
     const char *relay;          /* "local", "host[addr]:port" */
     const char *remote_mta;     /* "dns; host" or NULL */
     const char *diagnostic;     /* "smtp; 550 ..." or NULL */
+    int destination_failure;    /* the next hop as a whole failed
+                                 * (sent as destination_failure=1) */
 };
 
 /* Reads one whole request from fd (which the request then owns: it is
