@@ -295,7 +295,7 @@ static void deliver_route_failure(struct smtp_message *msg,
 /* One session to target t; 1 when the transaction was done (or broke,
  * with its recipients answered), 0 to go on to the next address. */
 static int deliver_target(struct smtp_agent *a, struct smtp_message *msg,
-                          const struct smtp_target *t, int port,
+                          const struct smtp_target *t, int port, int last,
                           struct smtp_failure *fail, int *sessions)
 {
     struct smtp_reply reply;
@@ -313,6 +313,8 @@ static int deliver_target(struct smtp_agent *a, struct smtp_message *msg,
     int done = 0;
     if (st != SMTP_STAGE_OK) {
         *sessions += reply.code != 0;
+        if (!last)   /* the last one is in every recipient's result */
+            log_info("%s", buf_cstr(&why));
         failure_note(fail, &why, &reply, st == SMTP_STAGE_FAIL_5XX, t, port);
     } else {
         (*sessions)++;
@@ -327,6 +329,8 @@ static int deliver_target(struct smtp_agent *a, struct smtp_message *msg,
                             s, NULL, 0);
             done = 1;
         } else {
+            if (!last)
+                log_info("%s: %s", msg->req->queue_id, buf_cstr(&why));
             failure_note(fail, &why, &reply, tx == SMTP_TX_FAIL_5XX, t, port);
         }
         smtp_session_close(&a->cfg, s);
@@ -379,7 +383,8 @@ static void deliver(struct smtp_agent *a, struct delivery_request *req)
                     sessions >= a->cfg.mx_session_limit)
                     break;
                 done = deliver_target(a, &msg, &route.targets[i], hop.port,
-                                      &fail, &sessions);
+                                      i + 1 == route.count, &fail,
+                                      &sessions);
             }
             if (!done)
                 smtp_reply_rest(&msg, fail.bounce ? DELIVERY_BOUNCED

@@ -3,18 +3,21 @@ message goes through cleanup, the test moves it into active/ and sends a
 delivery request to private/smtp (records.deliver).  The peers are on
 loopback: a second Postino instance (smtpd + cleanup), Postfix's
 smtp-sink, and scripted servers (fake_smtp.py) for odd replies.  The MX
-cases, which need DNS, are in test_smtp_client_dns.py.
+cases, at the end, need DNS: they run in a network namespace with its own
+dnsmasq (netns.py).
 """
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
 
 from conftest import (BIN, BUILD, IS_ROOT, finish_instance, free_port,
-                      make_instance)
+                      instance_modes, make_instance, readable_by_nobody)
 from fake_smtp import FakeSmtp
 from records import CleanupClient, QueueFile, deliver
 from smtpd_instance import start_smtpd, wait_queued
@@ -444,3 +447,152 @@ def test_smtp_sink_disconnect_after_data(agent, sink):
     assert r["status"] == "deferred", r
     assert r["text"].startswith("lost connection with 127.0.0.1[127.0.0.1] "
                                 "while"), r
+
+
+# ---- MX routing, against dnsmasq in a network namespace -------------------
+#
+# The whole instance runs inside the namespace, so the agent's resolver
+# reads the namespace's resolv.conf, which points at the test's dnsmasq;
+# no query leaves it.  mx1.multi.test (192.0.2.31) refuses connections,
+# mx2.multi.test (192.0.2.32) is a scripted server on port 25; 127.0.0.1
+# is this host (inet_interfaces = loopback-only).
+
+MX1, MX2 = "192.0.2.31", "192.0.2.32"
+DNS_RECORDS = [
+    "--mx-host=multi.test,mx1.multi.test,10",
+    "--mx-host=multi.test,mx2.multi.test,20",
+    f"--host-record=mx1.multi.test,{MX1}",
+    f"--host-record=mx2.multi.test,{MX2}",
+    "--dns-rr=null.test,15,000000",                 # MX 0 "."
+    "--mx-host=loop.test,mx.loop.test,10",
+    "--host-record=mx.loop.test,127.0.0.1",
+    "--mx-host=self.test,client.example.org,10",    # myhostname
+    "--mx-host=backup.test,mx2.multi.test,10",
+    "--mx-host=backup.test,mx.loop.test,20",
+    "--mx-host=primary.test,mx.loop.test,5",
+    "--mx-host=primary.test,mx2.multi.test,20",
+    f"--host-record=nomx.test,{MX2}",
+    "--server=/tempfail.test/127.0.0.2",            # never answers
+    "--local=/test/",                               # the rest: NXDOMAIN
+]
+FAKE_SMTP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "fake_smtp.py")
+
+
+def _netns_available():
+    return IS_ROOT and shutil.which("ip") and shutil.which("dnsmasq")
+
+
+@pytest.fixture(scope="module")
+def mxns(tmp_path_factory):
+    if not _netns_available():
+        pytest.skip("needs root, ip(8) and dnsmasq")
+    from netns import Namespace, NameServer, wait_for, read
+    workdir = str(tmp_path_factory.mktemp("smtp-netns"))
+    try:
+        ns = Namespace(workdir, (MX1, MX2))
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"cannot make a network namespace: {e}")
+    try:
+        with open(f"{ns.etc}/resolv.conf", "a") as f:
+            f.write("options timeout:1 attempts:1\n")
+        ns.dns = NameServer(ns, DNS_RECORDS, blackhole=True)
+        ns.sessions_path = os.path.join(workdir, "mx2-sessions.jsonl")
+        out = os.path.join(workdir, "mx2.out")
+        ns.spawn([sys.executable, FAKE_SMTP, MX2, "25", json.dumps(
+            {"ehlo": ["PIPELINING", "8BITMIME", "DSN"]}), ns.sessions_path],
+            out)
+        wait_for(lambda: "listening" in read(out), "scripted server")
+        yield ns
+    finally:
+        ns.delete()
+
+
+@pytest.fixture(scope="module", params=instance_modes())
+def mxagent(request, mxns):
+    from netns import NamespaceInstance
+    user = None if request.param in ("root", "user") else request.param
+    if user and not readable_by_nobody(BUILD):
+        pytest.skip(f"{BUILD} is not reachable by user {user}")
+    inst = make_instance(user)
+    inst.__class__ = NamespaceInstance
+    inst.ns = mxns
+    try:
+        start_agent(inst, "smtp_tls_security_level = none\n")
+        yield inst
+    finally:
+        finish_instance(inst)
+
+
+def mx2_sessions(ns):
+    from netns import read
+    return [json.loads(l) for l in read(ns.sessions_path).splitlines()]
+
+
+def test_mx_connection_refused_then_next_mx(mxagent, mxns):
+    before = len(mx2_sessions(mxns))
+    qid, [r] = send(mxagent, ["a@multi.test"], "multi.test")
+    assert r["status"] == "sent", r
+    assert r["relay"] == f"mx2.multi.test[{MX2}]:25"
+    assert r["remote_mta"] == "dns; mx2.multi.test"
+    mxagent.wait_log(rf"connect to mx1\.multi\.test\[{MX1}\]:25: "
+                     "Connection refused")
+    deadline = time.monotonic() + 10
+    while len(mx2_sessions(mxns)) <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "RCPT TO:<a@multi.test>" in mx2_sessions(mxns)[-1]["commands"]
+
+
+def test_null_mx_bounces(mxagent):
+    qid, [r] = send(mxagent, ["a@null.test"], "null.test")
+    assert r["status"] == "bounced", r
+    assert r["dsn"] == "5.1.10"
+    assert r["text"] == "Domain null.test does not accept mail (nullMX)"
+
+
+@pytest.mark.parametrize("domain", ["loop.test", "self.test", "primary.test"])
+def test_mx_pointing_to_this_host_loops_back(mxagent, domain):
+    qid, [r] = send(mxagent, [f"a@{domain}"], domain)
+    assert r["status"] == "deferred", r
+    assert r["text"] == f"mail for {domain} loops back to myself"
+    mxagent.wait_log(rf"{qid}: to=<a@{re.escape(domain)}>, relay=none, .*"
+                     rf"status=deferred \(mail for {re.escape(domain)} "
+                     r"loops back to myself\)")
+
+
+def test_less_preferred_mx_that_is_this_host_is_dropped(mxagent):
+    qid, [r] = send(mxagent, ["a@backup.test"], "backup.test")
+    assert r["status"] == "sent", r
+    assert r["relay"] == f"mx2.multi.test[{MX2}]:25"
+
+
+def test_nxdomain_bounces(mxagent):
+    qid, [r] = send(mxagent, ["a@missing.test"], "missing.test")
+    assert r["status"] == "bounced", r
+    assert r["dsn"] == "5.1.2"
+    assert r["text"] == ("Host or domain name not found. Name service error "
+                         "for name=missing.test type=MX: Host not found")
+
+
+def test_temporary_dns_failure_defers(mxagent):
+    qid, [r] = send(mxagent, ["a@tempfail.test"], "tempfail.test")
+    assert r["status"] == "deferred", r
+    assert r["dsn"] == "4.4.3"
+    assert r["destination_failure"] == "1"
+    assert r["text"].endswith("type=MX: Host not found, try again"), r
+
+
+def test_domain_without_mx_uses_its_address(mxagent):
+    qid, [r] = send(mxagent, ["a@nomx.test"], "nomx.test")
+    assert r["status"] == "sent", r
+    assert r["relay"] == f"nomx.test[{MX2}]:25"
+
+
+def test_bracketed_nexthop_skips_the_mx_lookup(mxagent, mxns):
+    before = len(mxns.dns.log())
+    qid, [r] = send(mxagent, ["a@multi.test"], "[mx2.multi.test]:25")
+    assert r["status"] == "sent", r
+    assert r["relay"] == f"mx2.multi.test[{MX2}]:25"
+    queries = mxns.dns.log()[before:]
+    assert "query[A] mx2.multi.test" in queries
+    assert "query[MX]" not in queries
