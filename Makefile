@@ -100,6 +100,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBRARY)
 
 # Unit tests of a daemon's own modules link those objects too.
 $(BUILD)/tests/test_anvil_table: $(BUILD)/daemons/anvil/anvil_table.o
+# (The daemon's object before the library: it uses the library too.)
+$(BUILD)/tests/test_smtp_content: $(BUILD)/tests/unit/test_smtp_content.o \
+		$(BUILD)/daemons/smtp/smtp_content.o $(LIBRARY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 deps:
 	@tools/deps.sh

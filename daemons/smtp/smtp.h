@@ -4,8 +4,9 @@
  *   smtp.c          the daemon: one delivery request at a time, the route
  *                   to the next hop, the results, the cached session
  *   smtp_dns.c      MX and address lookups (libresolv or getaddrinfo)
- *   smtp_session.c  one SMTP conversation: connect, EHLO, STARTTLS, the
- *                   mail transaction, QUIT
+ *   smtp_session.c  one SMTP connection: connect, greeting, EHLO/HELO,
+ *                   STARTTLS, replies, RSET, QUIT
+ *   smtp_transaction.c  the mail transaction: MAIL, RCPT, DATA
  *   smtp_content.c  the message on the wire: CRLF, dot-stuffing, long
  *                   lines, 8-bit to quoted-printable (smtp_content.h)
  */
@@ -156,6 +157,11 @@ int smtp_session_reply(struct smtp_session *s, long timeout,
  * out while ..." for the stream's error. */
 void smtp_session_io_error(const struct smtp_session *s, int rc,
                            const char *stage, struct buf *why);
+
+/* "host H[A] said: REPLY (in reply to COMMAND command)". */
+void smtp_session_said(const struct smtp_session *s,
+                       const struct smtp_reply *r, const char *command,
+                       struct buf *why);
 
 void smtp_reply_init(struct smtp_reply *r);
 void smtp_reply_free(struct smtp_reply *r);

@@ -267,8 +267,9 @@ static void ehlo_features(struct smtp_session *s, const char *text)
     }
 }
 
-static void said(struct buf *why, const struct smtp_session *s,
-                 const struct smtp_reply *r, const char *command)
+void smtp_session_said(const struct smtp_session *s,
+                       const struct smtp_reply *r, const char *command,
+                       struct buf *why)
 {
     buf_reset(why);
     buf_printf(why, "host %s[%s] said: %s (in reply to %s command)", s->host,
@@ -302,7 +303,7 @@ static enum smtp_stage_status session_hello(const struct smtp_config *cfg,
         return SMTP_STAGE_OK;
     }
     if (reply->code / 100 == 4 && reply->code == 421) {
-        said(why, s, reply, "EHLO");
+        smtp_session_said(s, reply, "EHLO", why);
         return SMTP_STAGE_RETRY;
     }
     rc = smtp_session_send(s, "HELO %s", cfg->helo_name);
@@ -314,7 +315,7 @@ static enum smtp_stage_status session_hello(const struct smtp_config *cfg,
     }
     if (reply->code / 100 == 2)
         return SMTP_STAGE_OK;
-    said(why, s, reply, "HELO");
+    smtp_session_said(s, reply, "HELO", why);
     return reply_failure(reply);
 }
 

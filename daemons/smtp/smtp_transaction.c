@@ -22,14 +22,6 @@
 
 #define SMTP_WIRE_CHUNK (64 * 1024)
 
-static void said(struct buf *why, const struct smtp_session *s,
-                 const struct smtp_reply *r, const char *command)
-{
-    buf_reset(why);
-    buf_printf(why, "host %s[%s] said: %s (in reply to %s command)", s->host,
-               s->addr, buf_cstr(&r->text), command);
-}
-
 /* The result of recipient i from a reply (2xx sent, 4xx deferred, 5xx
  * bounced). */
 static void reply_recipient(struct smtp_message *msg, size_t i,
@@ -56,7 +48,7 @@ static void reply_recipient(struct smtp_message *msg, size_t i,
         res.action = !(s->features & SMTP_FEATURE_DSN) && wants_success
                          ? "relayed" : "delivered";
     } else {
-        said(&why, s, r, command);
+        smtp_session_said(s, r, command, &why);
         res.status = r->code / 100 == 5 ? DELIVERY_BOUNCED
                                         : DELIVERY_DEFERRED;
         res.text = buf_cstr(&why);
@@ -262,7 +254,7 @@ enum smtp_tx_status smtp_transaction(const struct smtp_config *cfg,
     const char *stage = "sending MAIL FROM";
     if (rc == 0 && (rc = smtp_session_reply(s, cfg->mail_timeout, reply)) ==
                        STREAM_OK && reply->code / 100 != 2) {
-        said(why, s, reply, "MAIL FROM");
+        smtp_session_said(s, reply, "MAIL FROM", why);
         status = reply->code / 100 == 5 ? SMTP_TX_FAIL_5XX : SMTP_TX_RETRY;
         s->broken = pipelined;   /* replies to RCPT and DATA still due */
         goto done;

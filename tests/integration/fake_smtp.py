@@ -145,6 +145,11 @@ class FakeSmtp:
                         self.messages += 1
                         n = self.messages
                     self._send(conn, self.data_end.format(n=n))
+            elif verb == "STARTTLS":
+                # A server whose TLS is broken: the handshake fails.
+                self._send(conn, "220 2.0.0 Ready to start TLS")
+                conn.sendall(b"this is not TLS\r\n")
+                return
             elif verb == "RSET":
                 self._send(conn, "250 2.0.0 Ok")
             elif verb == "QUIT":

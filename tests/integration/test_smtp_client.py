@@ -375,6 +375,18 @@ def test_tls_none_sends_plaintext(instance, peer):
     assert "using TLS" not in qf.header()
 
 
+def test_failed_tls_handshake_is_retried_in_plaintext(agent, fake):
+    srv = fake(ehlo=["PIPELINING", "STARTTLS", "8BITMIME"])
+    qid, [r] = send(agent, ["a@example.com"], hop(srv))
+    assert r["status"] == "sent", r
+    first, second = srv.wait_sessions(2, timeout=15)
+    assert "STARTTLS" in first["commands"]
+    assert "STARTTLS" not in second["commands"]
+    assert second["data"]
+    agent.wait_log(rf"{qid}: Cannot start TLS: handshake failure with "
+                   r"127\.0\.0\.1\[127\.0\.0\.1\]; retrying in plaintext")
+
+
 def test_tls_encrypt_without_starttls_defers(instance, fake):
     start_agent(instance, "smtp_tls_security_level = encrypt\n")
     srv = fake()
