@@ -179,6 +179,7 @@ bench: all
 	BUILD=$(abspath $(BUILD)) bench/tables.sh
 	BUILD=$(abspath $(BUILD)) bench/receive.sh
 	BUILD=$(abspath $(BUILD)) bench/deliver.sh
+	BUILD=$(abspath $(BUILD)) bench/relay.sh
 
 # The receive-path benchmark alone (smtp-source against smtpd and cleanup).
 .PHONY: bench-receive
@@ -196,3 +197,8 @@ clean:
 .PHONY: bench-deliver
 bench-deliver: all
 	BUILD=$(abspath $(BUILD)) bench/deliver.sh
+
+# Relaying (smtp-source to the MTA to smtp-sink) against Postfix.
+.PHONY: bench-relay
+bench-relay: all
+	BUILD=$(abspath $(BUILD)) bench/relay.sh

@@ -366,6 +366,20 @@ def test_starttls_and_dsn_to_postino_peer(agent, peer):
     assert "Received: from client.example.org" in qf.header()
 
 
+def test_connection_reuse_with_postino_peer(agent, peer):
+    """Two requests in a row for the same nexthop: one TLS session, the
+    peer logs one connection and two messages."""
+    nexthop = f"[127.0.0.1]:{peer.ports.smtp}"
+    qid1, [r1] = send(agent, ["alice@mx.example.net"], nexthop)
+    qid2, [r2] = send(agent, ["bob@mx.example.net"], nexthop)
+    assert r1["status"] == r2["status"] == "sent", (r1, r2)
+    wait_queued(peer, 2)
+    peer.wait_log(r"disconnect from localhost\[127\.0\.0\.1\]")
+    assert len(re.findall(r"smtpd\[\d+\]: connect from ", peer.log())) == 1
+    assert len(re.findall(r"TLS connection established to ",
+                          agent.log())) == 1
+
+
 def test_tls_none_sends_plaintext(instance, peer):
     start_agent(instance, "smtp_tls_security_level = none\n")
     qid, [r] = send(instance, ["alice@mx.example.net"],
