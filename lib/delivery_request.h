@@ -84,6 +84,9 @@ struct delivery_result {
     const char *diagnostic;     /* "smtp; 550 ..." or NULL */
     int destination_failure;    /* the next hop as a whole failed
                                  * (sent as destination_failure=1) */
+    int dsn_passed;             /* sent: the next hop took the DSN request
+                                 * (NOTIFY), so no success notice from
+                                 * here (sent as dsn_passed=1) */
 };
 
 /* Reads one whole request from fd (which the request then owns: it is

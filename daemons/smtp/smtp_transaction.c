@@ -39,14 +39,15 @@ static void reply_recipient(struct smtp_message *msg, size_t i,
         .remote_mta = buf_cstr(&remote),
         .diagnostic = buf_cstr(&diagnostic),
     };
-    const struct delivery_recipient *rcpt = &msg->req->recipients[i];
     if (r->code / 100 == 2) {
         res.status = DELIVERY_SENT;
         res.text = buf_cstr(&r->text);
-        int wants_success = rcpt->notify != NULL &&
-                            strstr(rcpt->notify, "SUCCESS") != NULL;
-        res.action = !(s->features & SMTP_FEATURE_DSN) && wants_success
-                         ? "relayed" : "delivered";
+        /* Handed to another MTA: "relayed" (RFC 3464), as Postfix says.
+         * A server that does DSN got NOTIFY and reports success itself
+         * (RFC 3461 section 4.3); otherwise a recipient that asked for
+         * SUCCESS gets a "relayed" notice from here. */
+        res.action = "relayed";
+        res.dsn_passed = (s->features & SMTP_FEATURE_DSN) != 0;
     } else {
         smtp_session_said(s, r, command, &why);
         res.status = r->code / 100 == 5 ? DELIVERY_BOUNCED

@@ -110,7 +110,8 @@ def test_pipelined_delivery(agent, fake):
         assert r["dsn"] == "2.0.0"
         assert r["text"] == "250 2.0.0 Ok: queued as FAKE1"
         assert r["relay"] == f"127.0.0.1[127.0.0.1]:{srv.port}"
-        assert r["action"] == "delivered"
+        assert r["action"] == "relayed"
+        assert r["dsn_passed"] == "1"     # the server offered DSN
         assert "destination_failure" not in r
     agent.wait_log(rf"{qid}: to=<a@example\.com>, relay=127\.0\.0\.1"
                    rf"\[127\.0\.0\.1\]:{srv.port}, delay=[\d.]+, "
@@ -302,10 +303,13 @@ def test_dsn_parameters_to_fake_and_relayed_without_dsn(agent, fake):
     rcpt = [c for c in session["commands"] if c.startswith("RCPT")][0]
     assert rcpt == ("RCPT TO:<a@example.com> NOTIFY=SUCCESS,FAILURE "
                     "ORCPT=rfc822;orig+2Bx@example.com")
-    # Without DSN at the peer, SUCCESS is answered here: "relayed".
+    assert r["action"] == "relayed" and r["dsn_passed"] == "1", r
+    # Without DSN at the peer, SUCCESS is answered here: "relayed", and
+    # no dsn_passed.
     srv2 = fake(ehlo=["PIPELINING", "8BITMIME"])
     qid, [r] = send(agent, rcpts, hop(srv2), dsn_ret="HDRS")
     assert r["status"] == "sent" and r["action"] == "relayed", r
+    assert "dsn_passed" not in r
     [session] = srv2.wait_sessions(1, timeout=15)
     assert not any("NOTIFY=" in c or "RET=" in c for c in
                    session["commands"])
