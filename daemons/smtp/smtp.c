@@ -214,7 +214,10 @@ static void failure_note(struct smtp_failure *f, const struct buf *why,
         (void)text_copy(f->dsn, sizeof(f->dsn), reply->dsn);
         buf_printf(&f->diagnostic, "smtp; %s", buf_cstr(&reply->text));
     } else {
-        (void)text_copy(f->dsn, sizeof(f->dsn), "4.4.1");
+        /* Not a reply: the session's own status (4.4.1 connect, 4.7.4
+         * no TLS...), else a lost or timed-out conversation. */
+        (void)text_copy(f->dsn, sizeof(f->dsn),
+                        reply->dsn[0] != '\0' ? reply->dsn : "4.4.2");
     }
     if (!bounce && f->dsn[0] != '4')
         f->dsn[0] = '4';

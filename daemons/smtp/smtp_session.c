@@ -231,6 +231,14 @@ static int session_connect(const struct smtp_config *cfg,
     return -1;
 }
 
+/* A failure that is not the server's reply: no code, our own status. */
+static void reply_none(struct smtp_reply *reply, const char *dsn)
+{
+    reply->code = 0;
+    buf_reset(&reply->text);
+    (void)text_copy(reply->dsn, sizeof(reply->dsn), dsn);
+}
+
 static void ehlo_features(struct smtp_session *s, const char *text)
 {
     /* text is "250-name greeting 250-PIPELINING 250 SIZE 1000" joined;
@@ -346,8 +354,10 @@ static enum smtp_stage_status session_starttls(const struct smtp_config *cfg,
     }
     if (reply->code != 220) {
         buf_reset(why);
-        buf_printf(why, "TLS is required, but host %s[%s] refused to start "
-                   "TLS: %s", s->host, s->addr, buf_cstr(&reply->text));
+        buf_printf(why, "%shost %s[%s] refused to start TLS: %s",
+                   cfg->tls_level == TLS_LEVEL_MAY
+                       ? "" : "TLS is required, but ",
+                   s->host, s->addr, buf_cstr(&reply->text));
         if (cfg->tls_level == TLS_LEVEL_MAY)
             return SMTP_STAGE_TLS_PLAIN;
         return SMTP_STAGE_RETRY;
@@ -368,6 +378,7 @@ static enum smtp_stage_status session_starttls(const struct smtp_config *cfg,
                    s->host, s->addr);
         buf_free(&error);
         s->broken = 1;
+        reply_none(reply, "4.7.5");
         return cfg->tls_level == TLS_LEVEL_MAY ? SMTP_STAGE_TLS_PLAIN
                                                : SMTP_STAGE_RETRY;
     }
@@ -406,8 +417,10 @@ enum smtp_stage_status smtp_session_open(const struct smtp_config *cfg,
     reply->code = 0;
     buf_reset(&reply->text);
     int fd = session_connect(cfg, t, port, why);
-    if (fd < 0)
+    if (fd < 0) {
+        reply_none(reply, "4.4.1");
         return SMTP_STAGE_RETRY;
+    }
     struct smtp_session *s = session_new(t, port, fd);
     if (s == NULL) {
         close(fd);
@@ -438,6 +451,7 @@ enum smtp_stage_status smtp_session_open(const struct smtp_config *cfg,
         buf_reset(why);
         buf_printf(why, "TLS is required, but was not offered by host "
                    "%s[%s]", s->host, s->addr);
+        reply_none(reply, "4.7.4");
         st = SMTP_STAGE_RETRY;
     }
     if (st != SMTP_STAGE_OK) {

@@ -28,7 +28,7 @@ class FakeSmtp:
                  helo_only=False, mail="250 2.1.0 Ok", rcpt=None,
                  data="354 End data with <CR><LF>.<CR><LF>",
                  data_end="250 2.0.0 Ok: queued as FAKE{n}",
-                 check_pipelining=False, log_path=None):
+                 check_pipelining=False, greeting_delay=0, log_path=None):
         self.greeting = greeting
         self.ehlo = list(ehlo)
         self.helo_only = helo_only
@@ -37,6 +37,7 @@ class FakeSmtp:
         self.data = data
         self.data_end = data_end
         self.check_pipelining = check_pipelining
+        self.greeting_delay = greeting_delay
         self.log_path = log_path
         self.sessions = []
         self.messages = 0
@@ -108,6 +109,8 @@ class FakeSmtp:
         return line.decode("utf-8", "replace").rstrip("\r\n")
 
     def _conversation(self, conn, f, session):
+        if self.greeting_delay:
+            time.sleep(self.greeting_delay)
         self._send(conn, self.greeting)
         if not self.greeting.startswith("2"):
             session["commands"].append(self._line(f))

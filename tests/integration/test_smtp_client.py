@@ -157,8 +157,11 @@ def test_helo_when_ehlo_is_refused(agent, fake):
                                        "MAIL FROM:<sender@example.org>"]
 
 
-def test_one_recipient_refused_550(agent, fake):
-    srv = fake(rcpt=lambda a: "550 5.1.1 <%s>: Recipient address rejected: "
+@pytest.mark.parametrize("ehlo", [["PIPELINING", "DSN"], ["DSN"]],
+                         ids=["pipelining", "one-by-one"])
+def test_one_recipient_refused_550(agent, fake, ehlo):
+    srv = fake(ehlo=ehlo,
+               rcpt=lambda a: "550 5.1.1 <%s>: Recipient address rejected: "
                "User unknown" % a if a.startswith("bad") else "250 2.1.5 Ok")
     qid, (good, bad) = send(agent, ["good@example.com", "bad@example.com"],
                             hop(srv))
@@ -212,6 +215,19 @@ def test_mail_refused_multiline_reply(agent, fake):
                                "451 4.3.0 second line")
     assert r["text"].endswith("(in reply to MAIL FROM command)")
     assert r["destination_failure"] == "1"
+
+
+def test_greeting_timeout(instance, fake):
+    start_agent(instance, "smtp_helo_timeout = 1s\n")
+    srv = fake(greeting_delay=3)
+    start = time.monotonic()
+    qid, [r] = send(instance, ["a@example.com"], hop(srv))
+    assert time.monotonic() - start < 3
+    assert r["status"] == "deferred", r
+    assert r["destination_failure"] == "1"
+    assert r["text"] == ("conversation with 127.0.0.1[127.0.0.1] timed out "
+                         "while receiving the initial server greeting")
+    assert r["dsn"] == "4.4.2"
 
 
 def test_connection_refused(agent):
@@ -412,6 +428,8 @@ def test_tls_encrypt_without_starttls_defers(instance, fake):
     assert r["status"] == "deferred", r
     assert r["text"] == ("TLS is required, but was not offered by host "
                          "127.0.0.1[127.0.0.1]")
+    assert r["dsn"] == "4.7.4"
+    assert "diagnostic" not in r
 
 
 # ---- Postfix's smtp-sink ---------------------------------------------------
