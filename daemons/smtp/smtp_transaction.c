@@ -281,6 +281,8 @@ enum smtp_tx_status smtp_transaction(const struct smtp_config *cfg,
         rc = smtp_session_send(s, "DATA");
     if (rc == 0 && (pipelined || naccepted > 0))
         rc = smtp_session_reply(s, cfg->data_init_timeout, reply);
+    if (rc == 0 && naccepted == 0 && reply->code == 354)
+        s->broken = 1;   /* DATA without recipients: not for reuse */
     if (rc != 0 || naccepted == 0)
         goto done;
     const char *command = "DATA";

@@ -505,8 +505,10 @@ def test_smtp_sink_disconnect_after_data(agent, sink):
 # mx2.multi.test (192.0.2.32) is a scripted server on port 25; 127.0.0.1
 # is this host (inet_interfaces = loopback-only).
 
-MX1, MX2 = "192.0.2.31", "192.0.2.32"
+MX1, MX2, MX6 = "192.0.2.31", "192.0.2.32", "2001:db8::32"
 DNS_RECORDS = [
+    "--mx-host=v6only.test,mx6.v6only.test,10",
+    f"--host-record=mx6.v6only.test,{MX6}",
     "--mx-host=multi.test,mx1.multi.test,10",
     "--mx-host=multi.test,mx2.multi.test,20",
     f"--host-record=mx1.multi.test,{MX1}",
@@ -538,7 +540,7 @@ def mxns(tmp_path_factory):
     from netns import Namespace, NameServer, wait_for, read
     workdir = str(tmp_path_factory.mktemp("smtp-netns"))
     try:
-        ns = Namespace(workdir, (MX1, MX2))
+        ns = Namespace(workdir, (MX1, MX2), (MX6,))
     except (OSError, subprocess.CalledProcessError) as e:
         pytest.skip(f"cannot make a network namespace: {e}")
     try:
@@ -551,6 +553,11 @@ def mxns(tmp_path_factory):
             {"ehlo": ["PIPELINING", "8BITMIME", "DSN"]}), ns.sessions_path],
             out)
         wait_for(lambda: "listening" in read(out), "scripted server")
+        out6 = os.path.join(workdir, "mx6.out")
+        ns.spawn([sys.executable, FAKE_SMTP, MX6, "25", json.dumps(
+            {"ehlo": ["PIPELINING", "8BITMIME"]}),
+            os.path.join(workdir, "mx6-sessions.jsonl")], out6)
+        wait_for(lambda: "listening" in read(out6), "scripted IPv6 server")
         yield ns
     finally:
         ns.delete()
@@ -566,7 +573,8 @@ def mxagent(request, mxns):
     inst.__class__ = NamespaceInstance
     inst.ns = mxns
     try:
-        start_agent(inst, "smtp_tls_security_level = none\n")
+        start_agent(inst, "smtp_tls_security_level = none\n"
+                    "inet_protocols = all\n")
         yield inst
     finally:
         finish_instance(inst)
@@ -644,3 +652,9 @@ def test_bracketed_nexthop_skips_the_mx_lookup(mxagent, mxns):
     queries = mxns.dns.log()[before:]
     assert "query[A] mx2.multi.test" in queries
     assert "query[MX]" not in queries
+
+
+def test_ipv6_mx(mxagent):
+    qid, [r] = send(mxagent, ["a@v6only.test"], "v6only.test")
+    assert r["status"] == "sent", r
+    assert r["relay"] == f"mx6.v6only.test[{MX6}]:25"
