@@ -251,6 +251,7 @@ static int deliver_cached(struct smtp_agent *a, struct smtp_message *msg,
     if (s == NULL)
         return 0;
     a->cached = NULL;
+    s->quick_quit = 1;   /* a delivery waits: do not linger on a QUIT */
     double idle = delivery_time_now() - s->idle_since;
     if (cache_expired || idle > (double)a->cfg.cache_time_limit ||
         strcmp(s->nexthop, msg->req->nexthop) != 0) {

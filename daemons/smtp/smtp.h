@@ -124,6 +124,7 @@ struct smtp_session {
     long size_limit;          /* SIZE from EHLO; 0: none */
     double idle_since;        /* when it went into the cache */
     int broken;               /* timed out or lost: not for reuse */
+    int quick_quit;           /* QUIT without waiting long for 221 */
 };
 
 /* How a session failed before the mail transaction. */

@@ -168,8 +168,10 @@ void smtp_session_close(const struct smtp_config *cfg, struct smtp_session *s)
     if (!s->broken) {
         struct smtp_reply reply;
         smtp_reply_init(&reply);
+        long timeout = s->quick_quit && cfg->quit_timeout > 1
+                           ? 1 : cfg->quit_timeout;
         if (smtp_session_send(s, "QUIT") == STREAM_OK)
-            (void)smtp_session_reply(s, cfg->quit_timeout, &reply);
+            (void)smtp_session_reply(s, timeout, &reply);
         smtp_reply_free(&reply);
         if (s->tls != NULL && !s->broken)
             (void)tls_session_shutdown(s->tls, 1000, NULL);

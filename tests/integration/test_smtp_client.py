@@ -306,6 +306,17 @@ def test_smtputf8_needed_but_not_offered(agent, fake):
                          "host 127.0.0.1[127.0.0.1]")
 
 
+def test_smtputf8_passed_on_when_offered(agent, fake):
+    srv = fake(ehlo=["PIPELINING", "8BITMIME", "SMTPUTF8"])
+    qid, [r] = send(agent, ["j\u00f6rg@example.com"], hop(srv),
+                    smtputf8="1")
+    assert r["status"] == "sent", r
+    [session] = srv.wait_sessions(1, timeout=15)
+    mail = [c for c in session["commands"] if c.startswith("MAIL")][0]
+    assert mail.endswith(" SMTPUTF8")
+    assert "RCPT TO:<j\u00f6rg@example.com>" in session["commands"]
+
+
 def test_dsn_parameters_to_fake_and_relayed_without_dsn(agent, fake):
     srv = fake()
     rcpts = [("a@example.com", "rfc822;orig+x@example.com",
