@@ -394,8 +394,8 @@ static size_t route_max(const struct smtp_config *cfg)
                                      : SMTP_MX_MAX;
 }
 
-/* Adds the addresses of one host; *myself set when one of them is this
- * host (nothing is added then). */
+/* Adds the addresses of one host; *myself (when not NULL) set when one
+ * of them is this host (nothing is added then). */
 static enum lookup_result route_host(const struct smtp_config *cfg,
                                      struct smtp_route *route,
                                      const char *host, int pref, int port,
@@ -406,7 +406,7 @@ static enum lookup_result route_host(const struct smtp_config *cfg,
     enum lookup_result rc = host_addresses(cfg, host, addrs, SMTP_MX_MAX, &n);
     if (rc != LOOKUP_OK)
         return rc;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; myself != NULL && i < n; i++)
         if (smtp_dns_is_own_address(cfg, (struct sockaddr *)&addrs[i])) {
             *myself = 1;
             return LOOKUP_OK;
@@ -422,8 +422,12 @@ static enum lookup_result route_host(const struct smtp_config *cfg,
     return LOOKUP_OK;
 }
 
+/* A host given in brackets (no_mx), or a domain without MX.  Only the
+ * domain is checked for this host's addresses: "[127.0.0.1]:10025" (a
+ * content filter) is a place on this host that mail is meant to go to,
+ * as in Postfix. */
 static enum smtp_dns_status route_literal_or_host(
-    const struct smtp_config *cfg, const char *host, int port,
+    const struct smtp_config *cfg, const char *host, int no_mx, int port,
     struct smtp_route *route, struct buf *why)
 {
     struct sockaddr_storage ss;
@@ -435,7 +439,8 @@ static enum smtp_dns_status route_literal_or_host(
         return SMTP_DNS_OK;
     }
     int myself = 0;
-    enum lookup_result rc = route_host(cfg, route, host, -1, port, &myself);
+    enum lookup_result rc = route_host(cfg, route, host, -1, port,
+                                       no_mx ? NULL : &myself);
     if (rc == LOOKUP_TEMP) {
         dns_not_found(why, host, cfg->want_ipv4 ? "A" : "AAAA", 1);
         return SMTP_DNS_TEMP;
@@ -512,7 +517,7 @@ enum smtp_dns_status smtp_dns_route(const struct smtp_config *cfg,
     struct sockaddr_storage ss;
     socklen_t len;
     if (no_mx || parse_numeric(host, &ss, &len) == 0)
-        return route_literal_or_host(cfg, host, port, route, why);
+        return route_literal_or_host(cfg, host, 1, port, route, why);
     struct mx_host *mx = calloc(SMTP_MX_MAX, sizeof(*mx));
     if (mx == NULL) {
         buf_set_str(why, "out of memory");
@@ -524,7 +529,7 @@ enum smtp_dns_status smtp_dns_route(const struct smtp_config *cfg,
     if (rc == LOOKUP_OK) {
         status = route_mx(cfg, host, port, mx, mx_count, route, why);
     } else if (rc == LOOKUP_NODATA) {
-        status = route_literal_or_host(cfg, host, port, route, why);
+        status = route_literal_or_host(cfg, host, 0, port, route, why);
     } else {
         dns_not_found(why, host, "MX", rc == LOOKUP_TEMP);
         status = rc == LOOKUP_TEMP ? SMTP_DNS_TEMP : SMTP_DNS_NOTFOUND;

@@ -411,6 +411,43 @@ def test_connection_reuse_with_postino_peer(agent, peer):
                           agent.log())) == 1
 
 
+def test_tls_verify_with_the_peer_certificate(instance, peer):
+    """verify: the certificate chains to smtp_tls_CAfile and names the
+    host.  [localhost] is found in /etc/hosts (native lookup), never in
+    DNS."""
+    start_agent(instance, "smtp_tls_security_level = verify\n"
+                f"smtp_tls_CAfile = {peer.etc / 'cert.pem'}\n"
+                "smtp_host_lookup = native\n")
+    qid, [r] = send(instance, ["alice@mx.example.net"],
+                    f"[localhost]:{peer.ports.smtp}")
+    assert r["status"] == "sent", r
+    assert r["relay"] == f"localhost[127.0.0.1]:{peer.ports.smtp}"
+    instance.wait_log(r"Verified TLS connection established to "
+                      rf"localhost\[127\.0\.0\.1\]:{peer.ports.smtp}: ")
+
+
+def test_tls_verify_fails_for_an_unknown_certificate(instance, peer):
+    """verify without the CA: the handshake fails and there is no
+    plaintext retry."""
+    ca = instance.etc / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-keyout", str(instance.etc / "other-key.pem"),
+                    "-out", str(ca)], check=True, capture_output=True)
+    start_agent(instance, "smtp_tls_security_level = verify\n"
+                f"smtp_tls_CAfile = {ca}\n"
+                "smtp_host_lookup = native\n")
+    qid, [r] = send(instance, ["alice@mx.example.net"],
+                    f"[localhost]:{peer.ports.smtp}")
+    assert r["status"] == "deferred", r
+    assert r["dsn"] == "4.7.5"
+    assert r["text"] == ("Cannot start TLS: handshake failure with "
+                         "localhost[127.0.0.1]")
+    time.sleep(0.5)
+    assert not os.listdir(peer.queue / "incoming")
+
+
 def test_tls_none_sends_plaintext(instance, peer):
     start_agent(instance, "smtp_tls_security_level = none\n")
     qid, [r] = send(instance, ["alice@mx.example.net"],
