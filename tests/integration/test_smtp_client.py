@@ -207,6 +207,24 @@ def test_5xx_greeting_bounces(agent, fake):
     assert r["diagnostic"] == "smtp; 554 5.7.1 go away"
 
 
+@pytest.mark.parametrize("options", [
+    {"greeting": "hello, I am not SMTP"},
+    {"ehlo": ["X%d" % i for i in range(3000)]},     # an endless reply
+    {"mail": "2"},                                  # not a reply
+], ids=["bad-greeting", "endless-ehlo", "short-reply"])
+def test_hostile_server_replies_are_deferred(agent, fake, options):
+    srv = fake(**options)
+    qid, [r] = send(agent, ["a@example.com"], hop(srv))
+    assert r["status"] == "deferred", r
+    assert r["text"].startswith("lost connection with 127.0.0.1"), r
+
+
+def test_overlong_reply_line_is_cut_not_fatal(agent, fake):
+    srv = fake(ehlo=["PIPELINING", "X" * 20000, "8BITMIME"])
+    qid, [r] = send(agent, ["a@example.com"], hop(srv))
+    assert r["status"] == "sent", r
+
+
 def test_mail_refused_multiline_reply(agent, fake):
     srv = fake(mail="451-4.3.0 first line\r\n451 4.3.0 second line")
     qid, [r] = send(agent, ["a@example.com"], hop(srv))
