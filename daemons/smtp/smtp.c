@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -516,6 +517,8 @@ static void smtp_pre_drop(struct server *srv)
 static void smtp_init(struct server *srv)
 {
     (void)srv;
+    /* Equal MX preferences are shuffled: differently in each process. */
+    srandom((unsigned)getpid() ^ (unsigned)time(NULL));
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = cache_alarm;

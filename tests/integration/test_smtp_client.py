@@ -571,8 +571,11 @@ def test_smtp_sink_disconnect_after_data(agent, sink):
 # mx2.multi.test (192.0.2.32) is a scripted server on port 25; 127.0.0.1
 # is this host (inet_interfaces = loopback-only).
 
-MX1, MX2, MX6 = "192.0.2.31", "192.0.2.32", "2001:db8::32"
+MX1, MX2, MX3, MX6 = "192.0.2.31", "192.0.2.32", "192.0.2.33", "2001:db8::32"
 DNS_RECORDS = [
+    "--mx-host=equal.test,mx2.multi.test,10",
+    "--mx-host=equal.test,mx3.equal.test,10",
+    f"--host-record=mx3.equal.test,{MX3}",
     "--mx-host=v6only.test,mx6.v6only.test,10",
     f"--host-record=mx6.v6only.test,{MX6}",
     "--mx-host=multi.test,mx1.multi.test,10",
@@ -606,7 +609,7 @@ def mxns(tmp_path_factory):
     from netns import Namespace, NameServer, wait_for, read
     workdir = str(tmp_path_factory.mktemp("smtp-netns"))
     try:
-        ns = Namespace(workdir, (MX1, MX2), (MX6,))
+        ns = Namespace(workdir, (MX1, MX2, MX3), (MX6,))
     except (OSError, subprocess.CalledProcessError) as e:
         pytest.skip(f"cannot make a network namespace: {e}")
     try:
@@ -619,6 +622,11 @@ def mxns(tmp_path_factory):
             {"ehlo": ["PIPELINING", "8BITMIME", "DSN"]}), ns.sessions_path],
             out)
         wait_for(lambda: "listening" in read(out), "scripted server")
+        out3 = os.path.join(workdir, "mx3.out")
+        ns.spawn([sys.executable, FAKE_SMTP, MX3, "25", json.dumps(
+            {"ehlo": ["PIPELINING", "8BITMIME"]}),
+            os.path.join(workdir, "mx3-sessions.jsonl")], out3)
+        wait_for(lambda: "listening" in read(out3), "scripted server 3")
         out6 = os.path.join(workdir, "mx6.out")
         ns.spawn([sys.executable, FAKE_SMTP, MX6, "25", json.dumps(
             {"ehlo": ["PIPELINING", "8BITMIME"]}),
@@ -724,3 +732,17 @@ def test_ipv6_mx(mxagent):
     qid, [r] = send(mxagent, ["a@v6only.test"], "v6only.test")
     assert r["status"] == "sent", r
     assert r["relay"] == f"mx6.v6only.test[{MX6}]:25"
+
+
+def test_equal_preferences_are_shuffled(mxagent):
+    """Two MX hosts of preference 10: over a dozen fresh routes both are
+    tried first.  (A request for another domain in between closes the
+    cached session, so that each delivery looks the MX list up again.)"""
+    relays = set()
+    for i in range(12):
+        qid, [r] = send(mxagent, [f"a{i}@equal.test"], "equal.test")
+        assert r["status"] == "sent", r
+        relays.add(r["relay"])
+        send(mxagent, ["x@nomx.test"], "nomx.test")
+    assert relays == {f"mx2.multi.test[{MX2}]:25",
+                      f"mx3.equal.test[{MX3}]:25"}
