@@ -572,7 +572,18 @@ def test_smtp_sink_disconnect_after_data(agent, sink):
 # is this host (inet_interfaces = loopback-only).
 
 MX1, MX2, MX3, MX6 = "192.0.2.31", "192.0.2.32", "192.0.2.33", "2001:db8::32"
+MX4, MX5 = "192.0.2.34", "192.0.2.35"   # 451 and 550 at MAIL
 DNS_RECORDS = [
+    f"--host-record=mx4.fail.test,{MX4}",
+    f"--host-record=mx5.fail.test,{MX5}",
+    "--mx-host=tempmail.test,mx4.fail.test,10",
+    "--mx-host=tempmail.test,mx2.multi.test,20",
+    "--mx-host=hardmail.test,mx5.fail.test,10",
+    "--mx-host=hardmail.test,mx2.multi.test,20",
+    "--mx-host=allfail.test,mx1.multi.test,10",
+    "--mx-host=allfail.test,mx4.fail.test,20",
+    "--mx-host=lasthard.test,mx1.multi.test,10",
+    "--mx-host=lasthard.test,mx5.fail.test,20",
     "--mx-host=equal.test,mx2.multi.test,10",
     "--mx-host=equal.test,mx3.equal.test,10",
     f"--host-record=mx3.equal.test,{MX3}",
@@ -609,7 +620,7 @@ def mxns(tmp_path_factory):
     from netns import Namespace, NameServer, wait_for, read
     workdir = str(tmp_path_factory.mktemp("smtp-netns"))
     try:
-        ns = Namespace(workdir, (MX1, MX2, MX3), (MX6,))
+        ns = Namespace(workdir, (MX1, MX2, MX3, MX4, MX5), (MX6,))
     except (OSError, subprocess.CalledProcessError) as e:
         pytest.skip(f"cannot make a network namespace: {e}")
     try:
@@ -622,11 +633,13 @@ def mxns(tmp_path_factory):
             {"ehlo": ["PIPELINING", "8BITMIME", "DSN"]}), ns.sessions_path],
             out)
         wait_for(lambda: "listening" in read(out), "scripted server")
-        out3 = os.path.join(workdir, "mx3.out")
-        ns.spawn([sys.executable, FAKE_SMTP, MX3, "25", json.dumps(
-            {"ehlo": ["PIPELINING", "8BITMIME"]}),
-            os.path.join(workdir, "mx3-sessions.jsonl")], out3)
-        wait_for(lambda: "listening" in read(out3), "scripted server 3")
+        for addr, opts in ((MX3, {}), (MX4, {"mail": "451 4.3.0 try later"}),
+                           (MX5, {"mail": "550 5.7.1 go away"})):
+            out = os.path.join(workdir, f"{addr}.out")
+            ns.spawn([sys.executable, FAKE_SMTP, addr, "25", json.dumps(
+                {"ehlo": ["PIPELINING", "8BITMIME"], **opts}),
+                os.path.join(workdir, f"{addr}-sessions.jsonl")], out)
+            wait_for(lambda: "listening" in read(out), f"server on {addr}")
         out6 = os.path.join(workdir, "mx6.out")
         ns.spawn([sys.executable, FAKE_SMTP, MX6, "25", json.dumps(
             {"ehlo": ["PIPELINING", "8BITMIME"]}),
@@ -746,3 +759,32 @@ def test_equal_preferences_are_shuffled(mxagent):
         send(mxagent, ["x@nomx.test"], "nomx.test")
     assert relays == {f"mx2.multi.test[{MX2}]:25",
                       f"mx3.equal.test[{MX3}]:25"}
+
+
+@pytest.mark.parametrize("domain, reply", [
+    ("tempmail.test", "451 4.3.0 try later"),
+    ("hardmail.test", "550 5.7.1 go away"),
+])
+def test_mail_refused_by_first_mx_then_next(mxagent, domain, reply):
+    qid, [r] = send(mxagent, [f"a@{domain}"], domain)
+    assert r["status"] == "sent", r
+    assert r["relay"] == f"mx2.multi.test[{MX2}]:25"
+    mxagent.wait_log(rf"{qid}: host mx[45]\.fail\.test\[192\.0\.2\.3[45]\] "
+                     rf"said: {reply} \(in reply to MAIL FROM command\)")
+
+
+def test_every_mx_failing_defers_with_the_last_reason(mxagent):
+    qid, [r] = send(mxagent, ["a@allfail.test"], "allfail.test")
+    assert r["status"] == "deferred", r
+    assert r["destination_failure"] == "1"
+    assert r["text"] == (f"host mx4.fail.test[{MX4}] said: 451 4.3.0 try "
+                         "later (in reply to MAIL FROM command)")
+    assert r["relay"] == f"mx4.fail.test[{MX4}]:25"
+    assert r["diagnostic"] == "smtp; 451 4.3.0 try later"
+
+
+def test_5xx_at_mail_of_the_last_mx_bounces(mxagent):
+    qid, [r] = send(mxagent, ["a@lasthard.test"], "lasthard.test")
+    assert r["status"] == "bounced", r
+    assert r["dsn"] == "5.7.1"
+    assert "destination_failure" not in r
