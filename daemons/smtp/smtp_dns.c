@@ -67,7 +67,8 @@ static enum lookup_result dns_query(const char *name, int type,
     int n = res_nquery(&dns_state, name, ns_c_in, type, answer,
                        DNS_ANSWER_MAX);
     if (n >= 0) {
-        *len = n;
+        /* A truncated answer reports its full size: parse what we have. */
+        *len = n < DNS_ANSWER_MAX ? n : DNS_ANSWER_MAX;
         return LOOKUP_OK;
     }
     switch (dns_state.res_h_errno) {
