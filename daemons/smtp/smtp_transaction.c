@@ -224,6 +224,26 @@ static int precheck(const struct smtp_session *s, struct smtp_message *msg,
     return rc;
 }
 
+/* After a refused MAIL, the replies to the pipelined RCPTs and DATA
+ * are still due: read them, so that QUIT is understood.  A session
+ * that does not give them all is not spoken to again. */
+static void drain_replies(const struct smtp_config *cfg,
+                          struct smtp_session *s,
+                          const struct smtp_message *msg)
+{
+    struct smtp_reply r;
+    smtp_reply_init(&r);
+    size_t due = 1;   /* DATA */
+    for (size_t i = 0; i < msg->req->recipient_count; i++)
+        due += !msg->req->recipients[i].answered;
+    for (size_t i = 0; i < due && !s->broken; i++)
+        if (smtp_session_reply(s, i + 1 < due ? cfg->rcpt_timeout
+                                              : cfg->data_init_timeout,
+                               &r) != STREAM_OK || r.code == 354)
+            s->broken = 1;
+    smtp_reply_free(&r);
+}
+
 enum smtp_tx_status smtp_transaction(const struct smtp_config *cfg,
                                      struct smtp_session *s,
                                      struct smtp_message *msg,
@@ -257,7 +277,8 @@ enum smtp_tx_status smtp_transaction(const struct smtp_config *cfg,
                        STREAM_OK && reply->code / 100 != 2) {
         smtp_session_said(s, reply, "MAIL FROM", why);
         status = reply->code / 100 == 5 ? SMTP_TX_FAIL_5XX : SMTP_TX_RETRY;
-        s->broken = pipelined;   /* replies to RCPT and DATA still due */
+        if (pipelined)
+            drain_replies(cfg, s, msg);
         goto done;
     }
     stage = "sending RCPT TO";
