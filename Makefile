@@ -34,7 +34,7 @@ CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -I lib -I tables \
 	-I $(BUILD)/include -MMD -MP
-LDLIBS := -lcap -ldb -lpcre2-8 -lssl -lcrypto -lcrypt
+LDLIBS := -lcap -ldb -lpcre2-8 -lssl -lcrypto -lcrypt -lresolv
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined -DPOSTINO_SANITIZE=1
@@ -109,6 +109,10 @@ POP3D_UNIT_TESTS := $(BUILD)/tests/test_pop3d_maildir $(BUILD)/tests/test_pop3d_
 $(POP3D_UNIT_TESTS): $(BUILD)/tests/test_pop3d_%: \
 		$(BUILD)/tests/unit/test_pop3d_%.o $(BUILD)/daemons/pop3d/pop3d_%.o \
 		$(LIBRARY)
+
+# (The daemon's object before the library: it uses the library too.)
+$(BUILD)/tests/test_smtp_content: $(BUILD)/tests/unit/test_smtp_content.o \
+		$(BUILD)/daemons/smtp/smtp_content.o $(LIBRARY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
@@ -187,6 +191,7 @@ bench: all
 	BUILD=$(abspath $(BUILD)) bench/receive.sh
 	BUILD=$(abspath $(BUILD)) bench/deliver.sh
 	BUILD=$(abspath $(BUILD)) bench/pop3.sh
+	BUILD=$(abspath $(BUILD)) bench/relay.sh
 
 # The receive-path benchmark alone (smtp-source against smtpd and cleanup).
 .PHONY: bench-receive
@@ -210,3 +215,8 @@ clean:
 .PHONY: bench-deliver
 bench-deliver: all
 	BUILD=$(abspath $(BUILD)) bench/deliver.sh
+
+# Relaying (smtp-source to the MTA to smtp-sink) against Postfix.
+.PHONY: bench-relay
+bench-relay: all
+	BUILD=$(abspath $(BUILD)) bench/relay.sh

@@ -230,6 +230,27 @@ const struct config_param_def config_param_table[] = {
     PARAM_TIME("pop3d_auth_failure_delay", "1s", 0, MINUTE),
     PARAM_INT("pop3d_auth_failure_limit", "5", 1, 1000),
 
+    /* The SMTP client (the smtp and relay delivery agents). */
+    PARAM_LIST("proxy_interfaces", ""),
+    PARAM_STRING("smtp_helo_name", "$myhostname"),
+    PARAM_STRING("smtp_host_lookup", "dns"),
+    PARAM_STRING("smtp_tls_security_level", "may"),
+    PARAM_STRING("smtp_tls_CAfile", ""),
+    PARAM_TIME("smtp_connect_timeout", "30s", 1, HOUR),
+    PARAM_TIME("smtp_helo_timeout", "300s", 1, DAY),
+    PARAM_TIME("smtp_starttls_timeout", "300s", 1, DAY),
+    PARAM_TIME("smtp_mail_timeout", "300s", 1, DAY),
+    PARAM_TIME("smtp_rcpt_timeout", "300s", 1, DAY),
+    PARAM_TIME("smtp_data_init_timeout", "120s", 1, DAY),
+    PARAM_TIME("smtp_data_xfer_timeout", "180s", 1, DAY),
+    PARAM_TIME("smtp_data_done_timeout", "600s", 1, DAY),
+    PARAM_TIME("smtp_rset_timeout", "20s", 1, DAY),
+    PARAM_TIME("smtp_quit_timeout", "300s", 1, DAY),
+    PARAM_TIME("smtp_connection_cache_time_limit", "2s", 0, HOUR),
+    PARAM_INT("smtp_line_length_limit", "999", 0, 1024L * 1024),
+    PARAM_INT("smtp_mx_address_limit", "5", 0, 100),
+    PARAM_INT("smtp_mx_session_limit", "2", 0, 100),
+
     { NULL, CONFIG_STRING, NULL, 0, 0, 0, NULL },
 };
 

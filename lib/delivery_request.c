@@ -302,7 +302,9 @@ int delivery_request_reply(struct delivery_request *req, size_t i,
     if (rc == RECORD_OK)
         rc = delivery_add_optional(&r, "diagnostic", res->diagnostic);
     if (rc == RECORD_OK && res->destination_failure)
-        rc = record_add_long(&r, "destination_failure", 1);
+        rc = record_add_str(&r, "destination_failure", "1");
+    if (rc == RECORD_OK && res->dsn_passed)
+        rc = record_add_str(&r, "dsn_passed", "1");
     if (rc == RECORD_OK)
         rc = record_write(&req->stream, &r);
     record_free(&r);

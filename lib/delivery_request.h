@@ -82,9 +82,11 @@ struct delivery_result {
     const char *relay;          /* "local", "host[addr]:port" */
     const char *remote_mta;     /* "dns; host" or NULL */
     const char *diagnostic;     /* "smtp; 550 ..." or NULL */
-    int destination_failure;    /* 1: the destination itself failed
-                                 * (connection refused...): qmgr lowers
-                                 * its concurrency; sent only when set */
+    int destination_failure;    /* the next hop as a whole failed
+                                 * (sent as destination_failure=1) */
+    int dsn_passed;             /* sent: the next hop took the DSN request
+                                 * (NOTIFY), so no success notice from
+                                 * here (sent as dsn_passed=1) */
 };
 
 /* Reads one whole request from fd, which stays the caller's (the server

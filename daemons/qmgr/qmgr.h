@@ -114,6 +114,7 @@ struct qmgr_result {
     const char *action;
     const char *remote_mta;
     const char *diagnostic;
+    int dsn_passed;              /* sent: the next hop reports success */
 };
 
 /* Moves from_dir/ID into active/ and reads it; qmgr_message_load gives

@@ -363,7 +363,7 @@ static int qmgr_job_on_record(void *ctx, const struct record *r)
         return -1;
     if (strcmp(status, "done") == 0)
         return 1;
-    long index, failure = 0;
+    long index, failure = 0, dsn_passed = 0;
     const char *dsn = record_get_str(r, "dsn");
     const char *text = record_get_str(r, "text");
     if (record_get_long(r, "index", &index) != 0 || index < 0 ||
@@ -375,11 +375,15 @@ static int qmgr_job_on_record(void *ctx, const struct record *r)
     if (record_find(r, "destination_failure") != NULL &&
         record_get_long(r, "destination_failure", &failure) != 0)
         return -1;
+    if (record_find(r, "dsn_passed") != NULL &&
+        record_get_long(r, "dsn_passed", &dsn_passed) != 0)
+        return -1;
     struct qmgr_result res = {
         .status = status, .dsn = dsn, .text = text != NULL ? text : "",
         .action = record_get_str(r, "action"),
         .remote_mta = record_get_str(r, "remote_mta"),
         .diagnostic = record_get_str(r, "diagnostic"),
+        .dsn_passed = dsn_passed != 0,
     };
     if (failure) {
         job->dest_failure = 1;

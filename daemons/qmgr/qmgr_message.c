@@ -401,7 +401,9 @@ void qmgr_rcpt_result(struct qmgr_rcpt *r, const struct qmgr_result *res,
         }
     } else if (sent) {
         const char *action = res->action != NULL ? res->action : "delivered";
-        if (qmgr_has_word(r->notify, "SUCCESS") &&
+        /* dsn_passed: the next hop took the DSN request and reports
+         * success itself (RFC 3461 section 4.3). */
+        if (qmgr_has_word(r->notify, "SUCCESS") && !res->dsn_passed &&
             qmgr_log_append(r, "trace", res, action) != 0) {
             qmgr_note_deferred(r, res);
         } else {

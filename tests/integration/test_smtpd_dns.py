@@ -18,21 +18,20 @@ namespace.
 
 Needs root, `ip netns` and dnsmasq; skipped without them.
 """
-import ipaddress
 import json
 import os
 import re
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import (BIN, BUILD, IS_ROOT, Instance, finish_instance,
-                      instance_modes, make_instance, readable_by_nobody)
+from conftest import (BIN, BUILD, IS_ROOT, finish_instance, instance_modes,
+                      make_instance, readable_by_nobody)
+from netns import (BLACKHOLE, Namespace, NameServer, NamespaceInstance,
+                   reverse_name)
 
 SERVER = "192.0.2.1"
 CONFIRMED, LIAR, NO_PTR, SILENT = ("192.0.2.10", "192.0.2.11", "192.0.2.12",
@@ -41,7 +40,6 @@ FORWARD_SILENT, REFUSED = "192.0.2.14", "198.51.100.10"
 CLIENTS = (CONFIRMED, LIAR, NO_PTR, SILENT, FORWARD_SILENT, REFUSED)
 SERVER6, CONFIRMED6, LIAR6 = "2001:db8::1", "2001:db8::10", "2001:db8::11"
 CLIENTS6 = (CONFIRMED6, LIAR6)
-BLACKHOLE = "127.0.0.2"  # a name server that reads queries and never answers
 PORT, LOOPBACK_PORT, NO_LOOKUP_PORT, CHROOT_PORT = 2525, 2526, 2527, 2528
 REVERSE_PORT, CONFIRM_PORT = 2529, 2530  # reject_unknown_*client_hostname
 PORT6 = 2531
@@ -56,152 +54,21 @@ pytestmark = [
 
 # ---- the namespace, its name server and its clients ----------------------
 
-def run(*argv):
-    subprocess.run(argv, check=True, capture_output=True, timeout=10)
-
-
-def wait_for(predicate, what, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} after {timeout}s")
-        time.sleep(0.02)
-
-
-def stop_process(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class Namespace:
-    """A network namespace NAME with /etc/netns/NAME/{resolv.conf,hosts}
-    (ip netns exec bind-mounts them over /etc inside)."""
-
-    def __init__(self, workdir):
-        self.name = f"postino-test-{secrets.token_hex(4)}"
-        self.etc = f"/etc/netns/{self.name}"
-        self.workdir = workdir
-        self.procs = []
-        try:
-            self._create()
-        except BaseException:
-            self.delete()
-            raise
-
-    def _create(self):
-        os.makedirs(self.etc)
-        with open(f"{self.etc}/resolv.conf", "w") as f:
-            f.write("nameserver 127.0.0.1\n")
-        with open(f"{self.etc}/hosts", "w") as f:
-            f.write("127.0.0.1 localhost\n")
-        run("ip", "netns", "add", self.name)
-        self.exec("ip", "link", "set", "lo", "up")
-        for addr in (SERVER, *CLIENTS):
-            self.exec("ip", "addr", "add", f"{addr}/32", "dev", "lo")
-        for addr in (SERVER6, *CLIENTS6):
-            self.exec("ip", "-6", "addr", "add", f"{addr}/128", "dev", "lo",
-                      "nodad")
-
-    def argv(self, *argv):
-        return ["ip", "netns", "exec", self.name, *argv]
-
-    def exec(self, *argv):
-        run(*self.argv(*argv))
-
-    def spawn(self, argv, log_path):
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(self.argv(*argv), stdout=log,
-                                    stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def delete(self):
-        for proc in self.procs:
-            stop_process(proc)
-        subprocess.run(["ip", "netns", "delete", self.name],
-                       capture_output=True, timeout=10)
-        shutil.rmtree(self.etc, ignore_errors=True)
-        try:
-            os.rmdir("/etc/netns")  # only when no other namespace uses it
-        except OSError:
-            pass
-
-
-BLACKHOLE_SCRIPT = """
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 53))
-print("listening", flush=True)
-while True:
-    s.recv(4096)
-"""
-
-
-class NameServer:
-    """dnsmasq in the namespace, answering from its command line only."""
-
-    def __init__(self, ns):
-        self.ns = ns
-        self.log_path = os.path.join(ns.workdir, "dnsmasq.log")
-        records = [
-            f"--host-record=client10.example.test,{CONFIRMED}",
-            "--ptr-record=11.2.0.192.in-addr.arpa,liar.example.test",
-            "--host-record=liar.example.test,192.0.2.99",
-            # Everything else below these is NXDOMAIN, never forwarded.
-            "--local=/example.test/",
-            "--local=/2.0.192.in-addr.arpa/",
-            # ... except what the silent server is asked for.
-            f"--server=/13.2.0.192.in-addr.arpa/{BLACKHOLE}",
-            "--ptr-record=14.2.0.192.in-addr.arpa,host.silent.test",
-            f"--server=/silent.test/{BLACKHOLE}",
-            f"--host-record=client6.example.test,{CONFIRMED6}",
-            f"--ptr-record={reverse_name(LIAR6)},liar.example.test",
-            "--local=/8.b.d.0.1.0.0.2.ip6.arpa/",  # 2001:db8::/32
-        ]
-        self.argv = [
-            "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv",
-            "--no-hosts", "--no-negcache", "--cache-size=0",
-            "--listen-address=127.0.0.1", "--bind-interfaces", "--port=53",
-            "--user=root", f"--pid-file={ns.workdir}/dnsmasq.pid",
-            "--log-queries", f"--log-facility={self.log_path}", *records]
-        blackhole_log = os.path.join(ns.workdir, "blackhole.log")
-        ns.spawn([sys.executable, "-c", BLACKHOLE_SCRIPT, BLACKHOLE],
-                 blackhole_log)
-        wait_for(lambda: "listening" in read(blackhole_log),
-                 "blackhole name server")
-        self.start()
-
-    def start(self):
-        starts = self.log().count("started, version")
-        self.proc = self.ns.spawn(self.argv, self.log_path + ".out")
-        wait_for(lambda: self.log().count("started, version") > starts,
-                 "dnsmasq start")
-
-    def stop(self):
-        stop_process(self.proc)
-
-    def log(self):
-        return read(self.log_path)
-
-    def queries(self):
-        return re.findall(r"query\[\w+\] (\S+) from", self.log())
-
-
-def reverse_name(addr):
-    return ipaddress.ip_address(addr).reverse_pointer
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
+RECORDS = [
+    f"--host-record=client10.example.test,{CONFIRMED}",
+    "--ptr-record=11.2.0.192.in-addr.arpa,liar.example.test",
+    "--host-record=liar.example.test,192.0.2.99",
+    # Everything else below these is NXDOMAIN, never forwarded.
+    "--local=/example.test/",
+    "--local=/2.0.192.in-addr.arpa/",
+    # ... except what the silent server is asked for.
+    f"--server=/13.2.0.192.in-addr.arpa/{BLACKHOLE}",
+    "--ptr-record=14.2.0.192.in-addr.arpa,host.silent.test",
+    f"--server=/silent.test/{BLACKHOLE}",
+    f"--host-record=client6.example.test,{CONFIRMED6}",
+    f"--ptr-record={reverse_name(LIAR6)},liar.example.test",
+    "--local=/8.b.d.0.1.0.0.2.ip6.arpa/",  # 2001:db8::/32
+]
 
 
 CLIENT_SCRIPT = """
@@ -253,18 +120,6 @@ def rcpt_from(ns, source, port):
 
 # ---- the instance inside the namespace -----------------------------------
 
-class NamespaceInstance(Instance):
-    """An Instance whose master (and so every daemon) runs in ns."""
-
-    ns = None
-
-    def command(self, *args):
-        argv = super().command(*args)
-        if args and args[0] == "start-fg":
-            argv = self.ns.argv(*argv)
-        return argv
-
-
 def start_instance(inst):
     users = inst.etc / "users"
     inst._write(users, "alice x\n")
@@ -300,11 +155,12 @@ def start_instance(inst):
 def ns(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("netns"))
     try:
-        namespace = Namespace(workdir)
+        namespace = Namespace(workdir, (SERVER, *CLIENTS),
+                              (SERVER6, *CLIENTS6))
     except (OSError, subprocess.CalledProcessError) as e:
         pytest.skip(f"cannot make a network namespace: {e}")
     try:
-        namespace.dns = NameServer(namespace)
+        namespace.dns = NameServer(namespace, RECORDS, blackhole=True)
         yield namespace
     finally:
         namespace.delete()

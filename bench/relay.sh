@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# Relay benchmark: SMTP in, SMTP out to Postfix's smtp-sink, Postino
+# against Postfix in one run, on demand only (`make bench-relay`; never
+# part of `make test`).
+#
+#   BUILD=build/gcc bench/relay.sh            # as root
+#   MESSAGES_10=2000 MESSAGES_50=4000 SIZE=5120 CONCURRENCY="10 50" \
+#   RUNS=3 bench/relay.sh
+#   KEEP_WORK=1 (or KEEP_ON_FAILURE=1) keeps the temporary directory, with
+#   both instances' logs, for inspection.
+#
+# For each C in CONCURRENCY, smtp-source sends MESSAGES_C messages of SIZE
+# bytes (one recipient each, outside every local domain) over C parallel
+# sessions to each system on 127.0.0.1, Postino and Postfix in turn, RUNS
+# times, keeping the best run of each.  Both relay everything to one
+# smtp-sink on loopback (relayhost = [127.0.0.1]:PORT: no DNS), which
+# throws the mail away.  A run is timed from the start of smtp-source
+# until the system has logged "status=sent" for every message, so it
+# measures receiving, queueing (fsynced) and the SMTP client together.
+# Target: Postino >= 1.5 x Postfix in messages per second.
+#
+# Both instances are temporary and loopback-only: Postfix under its own
+# config_directory and queue_directory ("postfix -c DIR start|stop";
+# Debian's package is installed when missing, bench/postfix_install.sh),
+# Postino with "postino start-fg" stopped by its PID.  Postino is measured
+# only when its qmgr is built; otherwise the table has Postfix alone.
+# Everything is stopped and removed on every exit.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$HERE/build/gcc}
+case "$BUILD" in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+SIZE=${SIZE:-5120}
+RUNS=${RUNS:-3}
+CONCURRENCY=${CONCURRENCY:-10 50}
+TARGET=1.5
+FROM=from@example.com
+TO=to@relay-bench.example
+. "$HERE/bench/postfix_install.sh"
+. "$HERE/bench/bench_common.sh"
+WORK=""
+POSTFIX_DIR=""
+POSTFIX_STARTED=0
+POSTINO_PID=""
+POSTINO_DIR=""
+SOURCE_PID=""
+SINK_PID=""
+RATE=""
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench/relay.sh: $*"; exit 1; }
+
+messages_for() {
+    local var="MESSAGES_$1"
+    if [ -n "${MESSAGES:-}" ]; then echo "$MESSAGES"; return; fi
+    if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
+    case $1 in 10) echo 2000 ;; *) echo 4000 ;; esac
+}
+
+relay_cleanup() {
+    local rc=$?
+    if [ -n "$SINK_PID" ]; then
+        kill -TERM "$SINK_PID" 2>/dev/null || true
+        wait "$SINK_PID" 2>/dev/null || true
+    fi
+    cleanup "$rc"
+}
+trap relay_cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_sink() {
+    local port=$1
+    smtp-sink -u nobody "127.0.0.1:$port" 256 >"$WORK/sink.log" 2>&1 &
+    SINK_PID=$!
+    wait_port "$port" || die "smtp-sink does not listen on 127.0.0.1:$port"
+}
+
+# ---- Postfix ---------------------------------------------------------------
+
+setup_postfix() {
+    local port=$1 sink=$2
+    POSTFIX_DIR=$WORK/postfix
+    mkdir -p "$POSTFIX_DIR/etc" "$POSTFIX_DIR/queue" "$POSTFIX_DIR/data"
+    chown postfix: "$POSTFIX_DIR/data"
+    cat >"$POSTFIX_DIR/etc/main.cf" <<EOF
+# bench/relay.sh: a temporary Postfix on 127.0.0.1:$port relaying to
+# smtp-sink on 127.0.0.1:$sink
+compatibility_level = 3.6
+queue_directory = $POSTFIX_DIR/queue
+data_directory = $POSTFIX_DIR/data
+maillog_file = $POSTFIX_DIR/maillog
+maillog_file_prefixes = $POSTFIX_DIR
+myhostname = bench.localdomain
+mydomain = localdomain
+mydestination =
+mynetworks = 127.0.0.0/8
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+relayhost = [127.0.0.1]:$sink
+local_recipient_maps =
+alias_maps =
+alias_database =
+smtpd_peername_lookup = no
+smtp_tls_security_level = may
+biff = no
+EOF
+    cat >"$POSTFIX_DIR/etc/master.cf" <<EOF
+# bench/relay.sh: what receiving and relaying need
+$port     inet  n       -       n       -       -       smtpd
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+    postfix -c "$POSTFIX_DIR/etc" check >/dev/null 2>&1 || true
+    if ! postfix -c "$POSTFIX_DIR/etc" start >"$POSTFIX_DIR/start.err" 2>&1; then
+        cat "$POSTFIX_DIR/start.err" >&2
+        tail -n 20 "$POSTFIX_DIR/maillog" >&2 2>/dev/null || true
+        die "postfix -c $POSTFIX_DIR/etc start failed"
+    fi
+    POSTFIX_STARTED=1
+    wait_port "$port" || die "Postfix does not listen on 127.0.0.1:$port"
+}
+
+# ---- Postino ---------------------------------------------------------------
+
+postino_ready() {
+    local p
+    for p in postino smtpd cleanup qmgr smtp bounce; do
+        [ -x "$BUILD/bin/$p" ] || return 1
+    done
+}
+
+setup_postino() {
+    local port=$1 sink=$2
+    POSTINO_DIR=$WORK/postino
+    local dir=$POSTINO_DIR
+    mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
+    cat >"$dir/etc/main.cf" <<EOF
+# bench/relay.sh: a temporary Postino on 127.0.0.1:$port relaying to
+# smtp-sink on 127.0.0.1:$sink
+queue_directory = $dir/queue
+data_directory = $dir/data
+daemon_directory = $BUILD/bin
+command_directory = $BUILD/bin
+mail_owner = postino
+setgid_group = postdrop
+myhostname = bench.localdomain
+mydestination =
+mynetworks = 127.0.0.0/8
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+relayhost = [127.0.0.1]:$sink
+local_recipient_maps =
+alias_maps =
+alias_database =
+smtpd_peername_lookup = no
+smtp_tls_security_level = may
+EOF
+    if [ -n "${POSTINO_MAIN_CF_EXTRA:-}" ]; then
+        printf '%s\n' "$POSTINO_MAIN_CF_EXTRA" >>"$dir/etc/main.cf"
+    fi
+    cat >"$dir/etc/master.cf" <<EOF
+# bench/relay.sh: what receiving and relaying need
+127.0.0.1:$port inet n  -       n       -       -       smtpd
+cleanup   unix  -       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+bounce    unix  -       -       n       -       0       bounce
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+anvil     unix  -       -       n       -       1       anvil
+EOF
+    "$BUILD/bin/postino" -c "$dir/etc" start-fg >"$dir/master.log" 2>&1 &
+    POSTINO_PID=$!
+    wait_port "$port" ||
+        { tail -n 20 "$dir/master.log" >&2; die "Postino does not listen on 127.0.0.1:$port"; }
+}
+
+# ---- runs ------------------------------------------------------------------
+
+log_of() {
+    case $1 in
+    postfix) echo "$POSTFIX_DIR/maillog" ;;
+    *) echo "$POSTINO_DIR/master.log" ;;
+    esac
+}
+
+sent_count() {
+    local log
+    log=$(log_of "$1")
+    [ -f "$log" ] || { echo 0; return; }
+    grep -c ' status=sent ' "$log" || true
+}
+
+# One timed run: smtp-source, then wait for the "status=sent" lines; sets
+# RATE.
+measure() {
+    local name=$1 port=$2 conc=$3 count=$4 start end rc=0 i got before
+    local log=$WORK/$name-$conc.log
+    before=$(sent_count "$name")
+    start=$(date +%s%N)
+    smtp-source -s "$conc" -l "$SIZE" -m "$count" -f "$FROM" -t "$TO" \
+        "127.0.0.1:$port" >"$log" 2>&1 &
+    SOURCE_PID=$!
+    wait "$SOURCE_PID" || rc=$?
+    SOURCE_PID=""
+    [ "$rc" -eq 0 ] || { cat "$log" >&2; die "$name: smtp-source failed"; }
+    for (( i = 0; i < 12000; i++ )); do
+        got=$(( $(sent_count "$name") - before ))
+        [ "$got" -ge "$count" ] && break
+        sleep 0.05
+    done
+    end=$(date +%s%N)
+    [ "$got" -ge "$count" ] ||
+        die "$name: $got messages relayed after sending $count ($(log_of "$name"))"
+    local seconds
+    seconds=$(awk -v ns=$(( end - start )) 'BEGIN { printf "%.3f", ns / 1e9 }')
+    RATE=$(awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.1f", n / s }')
+}
+
+main() {
+    [ "$(id -u)" -eq 0 ] || die "run as root: both masters must start as root"
+    command -v postfix >/dev/null 2>&1 && command -v smtp-source >/dev/null 2>&1 &&
+        command -v smtp-sink >/dev/null 2>&1 || install_postfix
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/postino-relay.XXXXXX")
+    chmod 0755 "$WORK"
+    local sink pf_port pn_port version have_postino=0
+    sink=$(free_port)
+    start_sink "$sink"
+    pf_port=$(free_port)
+    setup_postfix "$pf_port" "$sink"
+    if postino_ready; then
+        have_postino=1
+        pn_port=$(free_port)
+        setup_postino "$pn_port" "$sink"
+    else
+        say "Postino's qmgr, smtp or bounce is not built in $BUILD: measuring Postfix only"
+    fi
+    version=$(postconf -c "$POSTFIX_DIR/etc" -h mail_version 2>/dev/null || echo "?")
+
+    say "warming up"
+    measure postfix "$pf_port" 5 50
+    [ "$have_postino" = 1 ] && measure postino "$pn_port" 5 50
+
+    local rows=() c n pn pf r ok i
+    for c in $CONCURRENCY; do
+        n=$(messages_for "$c")
+        pn="-"; pf=0; r="-"; ok="-"
+        [ "$have_postino" = 1 ] && pn=0
+        for (( i = 1; i <= RUNS; i++ )); do
+            if [ "$have_postino" = 1 ]; then
+                say "Postino: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
+                measure postino "$pn_port" "$c" "$n"
+                pn=$(best "$pn" "$RATE")
+            fi
+            say "Postfix: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
+            measure postfix "$pf_port" "$c" "$n"
+            pf=$(best "$pf" "$RATE")
+        done
+        if [ "$pn" != "-" ]; then
+            r=$(ratio "$pn" "$pf")
+            ok=$(meets "$r")
+        fi
+        rows+=("$(printf '%11s %9s %14s %14s %7s %s' "$c" "$n" "$pn" "$pf" \
+            "$r" "$ok")")
+    done
+
+    printf '\nrelay: smtp-source -> MTA -> smtp-sink, %s-byte messages,' "$SIZE"
+    printf ' best of %s runs (Postfix %s)\n' "$RUNS" "$version"
+    printf '%11s %9s %14s %14s %7s %s\n' concurrency messages \
+        "Postino msg/s" "Postfix msg/s" ratio "target met (≥ $TARGET)"
+    printf '%s\n' "${rows[@]}"
+    if [ "$have_postino" = 0 ]; then
+        printf '(Postino not measured: build qmgr first)\n'
+    fi
+}
+
+main "$@"
