@@ -419,15 +419,8 @@ static void smtp_service(struct server *srv, int client_fd)
     struct delivery_request req;
     struct buf error;
     buf_init(&error, 1024);
-    /* The request owns (and closes) its descriptor; the skeleton closes
-     * client_fd itself. */
-    int fd = dup(client_fd);
-    if (fd < 0) {
-        log_warn("dup: %s", strerror(errno));
-        buf_free(&error);
-        return;
-    }
-    if (delivery_request_read(&req, fd, srv->service_name,
+    /* client_fd stays the skeleton's, which closes it afterwards. */
+    if (delivery_request_read(&req, client_fd, srv->service_name,
                               &error) != 0) {
         log_warn("%s", buf_cstr(&error));
         delivery_request_free(&req);

@@ -493,11 +493,11 @@ static const struct expand_error_case expand_error_cases[] = {
     { "loop through a computed default", "myhostname = $mydomain\n",
       "myhostname",
       "main.cf:1: cannot expand myhostname: loop in $expansion: $myhostname "
-      "-> $mydomain -> $myhostname", 6 },
+      "-> $mydomain -> $myhostname", 7 },
     { "loop through a default, reported for the default",
       "myhostname = $mydomain\n", "mydomain",
       "main.cf: cannot expand mydomain: loop in $expansion: $mydomain -> "
-      "$myhostname -> $mydomain", 6 },
+      "$myhostname -> $mydomain", 7 },
     { "missing }", "a = ${b\n", "a",
       "main.cf:1: cannot expand a: bad $expansion: missing '}' in \"${b\"",
       1 },
