@@ -35,6 +35,9 @@
 
 #define MASTER_LISTEN_BACKLOG 256
 #define MASTER_PATH_MAX 4096
+/* After a child of a service with wakeups died, the next wakeup waits
+ * this long. */
+#define MASTER_CRASH_WAKEUP_MS 1000
 /* After a reload, the first wakeup of a kept service waits this long. */
 #define MASTER_RELOAD_WAKEUP_MS 1000
 
@@ -642,6 +645,10 @@ int master_service_reap(struct master_service *svc, pid_t pid, int status)
         service_log_exit(svc, pid, status);
         if (child->use_count == 0)
             service_throttle(svc);
+        /* A service that works on wakeups (qmgr: the queue after a crash)
+         * gets one soon, so a new process starts without waiting for the
+         * next timer or client. */
+        service_schedule_wakeup(svc, MASTER_CRASH_WAKEUP_MS);
     }
     free(child);
     service_update_listen(svc);

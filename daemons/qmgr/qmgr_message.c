@@ -382,6 +382,27 @@ static void qmgr_note_deferred(struct qmgr_rcpt *r,
     r->msg->deferred = 1;
 }
 
+/* The done mark of the message's last recipient is not needed when the
+ * file is removed right after it: nothing was deferred and no notice is
+ * due (no bounce or trace log, of this pass or an earlier one).  A crash
+ * before the removal repeats the delivery either way; skipping the mark
+ * saves one fdatasync per message. */
+static int qmgr_mark_needed(const struct qmgr_rcpt *r, int logged)
+{
+    const struct qmgr_message *m = r->msg;
+    if (logged || m->unfinished != 1 || m->deferred)
+        return 1;
+    return recipient_log_exists("bounce", m->id) ||
+           recipient_log_exists("trace", m->id);
+}
+
+static void qmgr_rcpt_finished(struct qmgr_rcpt *r, int logged)
+{
+    if (qmgr_mark_needed(r, logged))
+        qmgr_mark_done(r);
+    r->state = QMGR_RCPT_FINISHED;
+}
+
 void qmgr_rcpt_result(struct qmgr_rcpt *r, const struct qmgr_result *res,
                       int log_it)
 {
@@ -393,23 +414,19 @@ void qmgr_rcpt_result(struct qmgr_rcpt *r, const struct qmgr_result *res,
     if (bounced) {
         /* NOTIFY without FAILURE: nothing to report, just done. */
         int wanted = r->notify == NULL || qmgr_has_word(r->notify, "FAILURE");
-        if (wanted && qmgr_log_append(r, "bounce", res, "failed") != 0) {
+        if (wanted && qmgr_log_append(r, "bounce", res, "failed") != 0)
             qmgr_note_deferred(r, res);
-        } else {
-            qmgr_mark_done(r);
-            r->state = QMGR_RCPT_FINISHED;
-        }
+        else
+            qmgr_rcpt_finished(r, wanted);
     } else if (sent) {
         const char *action = res->action != NULL ? res->action : "delivered";
         /* dsn_passed: the next hop took the DSN request and reports
          * success itself (RFC 3461 section 4.3). */
-        if (qmgr_has_word(r->notify, "SUCCESS") && !res->dsn_passed &&
-            qmgr_log_append(r, "trace", res, action) != 0) {
+        int traced = qmgr_has_word(r->notify, "SUCCESS") && !res->dsn_passed;
+        if (traced && qmgr_log_append(r, "trace", res, action) != 0)
             qmgr_note_deferred(r, res);
-        } else {
-            qmgr_mark_done(r);
-            r->state = QMGR_RCPT_FINISHED;
-        }
+        else
+            qmgr_rcpt_finished(r, traced);
     } else {
         qmgr_note_deferred(r, res);
     }

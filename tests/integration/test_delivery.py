@@ -262,3 +262,27 @@ def test_kill_9_in_the_middle_of_a_thousand_messages_loses_nothing(
         w.join(timeout=120)
     assert len(accepted) == COUNT
     check_all_delivered(d, instance, COUNT, f"crash-{victim}")
+
+
+def test_a_killed_qmgr_comes_back_by_itself(instance):
+    """After kill -9 the master starts a new qmgr within seconds, with no
+    client to trigger it: it finds the work left in the queue."""
+    d = start_delivery(instance, main_cf="minimal_backoff_time = 600s\n"
+                       "maximal_backoff_time = 600s\n"
+                       "queue_run_delay = 600s\n",
+                       transports="demo@example.test retry:4.0.0 later\n")
+    reply = send(d, SENDER, ["demo@example.test"], message("left behind"))
+    qid = re.search(r"queued as (\w+)", reply).group(1)
+    instance.wait_log(rf"{qid}: to=<demo@example.test>.*status=deferred")
+    deferred = instance.queue / "deferred" / qid
+    deadline = time.monotonic() + 10
+    while not deferred.exists():
+        assert time.monotonic() < deadline, instance.log()
+        time.sleep(0.05)
+    write_table(instance, "transport", "# fine now\n")
+    now = time.time() - 1
+    os.utime(deferred, (now, now))
+    [pid] = pid_of(instance, "qmgr")
+    os.kill(pid, signal.SIGKILL)
+    [msg] = wait_maildir(d.mailbox("demo"), 1, timeout=15, inst=instance)
+    assert msg["Subject"] == "left behind"
