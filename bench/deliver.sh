@@ -17,9 +17,21 @@
 # queueing and delivery together, each message fsynced on the way in and
 # in the Maildir on both sides).  During each run a sampler adds up the
 # proportional set size (Pss, so shared pages count once) of the master
-# and every process under it, every 50 ms; the peak of the best run is
+# and every process under it, every 200 ms; the peak of the best run is
 # reported for each system.  Target: Postino >= 1.5 x Postfix in
 # messages per second, with no more memory.
+#
+# File systems: each system's queue, and the Maildir, are on fresh ext4
+# file systems of their own (image files under the temporary directory,
+# loop-mounted, default mkfs options: with a journal).  Two reasons.  Mail
+# servers run on journaling file systems (both systems' durability
+# depends on it), while a benchmark machine's scratch space may not have
+# one; and without a journal ext4 avoids reusing an inode freed in the
+# last 5 to 300 seconds by scanning past it on every file creation in the
+# same block group, so in one shared directory every queue file that one
+# system deletes slows down the other system's next runs (the scan showed
+# as a third of all CPU time in a profile).  BENCH_FS=shared runs both in
+# the temporary directory itself, as before.
 #
 # The recipient is one local Unix user, postino-bench (created if missing,
 # removed again at the end if the script created it), whose home is set to
@@ -53,6 +65,7 @@ POSTINO_PID=""
 SOURCE_PID=""
 SAMPLER_PID=""
 USER_CREATED=0
+MOUNTS=()
 SECONDS_TAKEN=""
 RATE=""
 PEAK_KB=""
@@ -73,11 +86,33 @@ deliver_cleanup() {
         kill -TERM "$SAMPLER_PID" 2>/dev/null || true
         wait "$SAMPLER_PID" 2>/dev/null || true
     fi
+    if [ -n "$SOURCE_PID" ]; then
+        kill -TERM "$SOURCE_PID" 2>/dev/null || true
+        wait "$SOURCE_PID" 2>/dev/null || true
+        SOURCE_PID=""
+    fi
+    stop_postino
+    stop_postfix
     if [ "$USER_CREATED" = 1 ]; then userdel "$BENCH_USER" 2>/dev/null || true; fi
+    local m
+    for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
     cleanup "$rc"
 }
 trap deliver_cleanup EXIT
 trap 'exit 130' INT TERM
+
+# A fresh ext4 file system (with its journal, as any mail server's) in an
+# image file under WORK, mounted at WORK/NAME.  Each system gets its own,
+# and the Maildir a third: see "File systems" above.
+scratch_fs() {
+    local name=$1 size=$2
+    truncate -s "$size" "$WORK/$name.img"
+    mkfs.ext4 -q -F "$WORK/$name.img"
+    mkdir -p "$WORK/$name"
+    mount -o loop "$WORK/$name.img" "$WORK/$name"
+    MOUNTS+=("$WORK/$name")
+    chmod 0755 "$WORK/$name"
+}
 
 setup_user() {
     local home=$WORK/home
@@ -199,7 +234,8 @@ EOF
 
 # ---- runs ------------------------------------------------------------------
 
-# Samples the summed Pss of pid and all its descendants every 50 ms until
+# Samples the summed Pss of pid and all its descendants every 200 ms (the
+# sampling costs CPU of its own, taken from both systems alike) until
 # SIGTERM, keeping the peak so far (KiB) in the file given.
 start_sampler() {
     local pid=$1 out=$2
@@ -245,7 +281,7 @@ while not stop:
         with open(out + ".new", "w") as f:
             f.write(f"{peak}\n")
         os.replace(out + ".new", out)
-    time.sleep(0.05)
+    time.sleep(0.2)
 PY
     SAMPLER_PID=$!
 }
@@ -259,7 +295,7 @@ stop_sampler() {
 maildir_count() { find "$MAILDIR_NEW" -maxdepth 1 -type f | wc -l; }
 
 set_aside() {
-    local spent=$WORK/spent
+    local spent=$WORK/home/spent
     mkdir -p "$spent"
     find "$MAILDIR_NEW" -maxdepth 1 -type f -exec mv -t "$spent" -- {} +
 }
@@ -303,6 +339,11 @@ main() {
         install_postfix
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/postino-deliver.XXXXXX")
     chmod 0755 "$WORK"
+    if [ "${BENCH_FS:-scratch}" = scratch ]; then
+        scratch_fs postfix 2G
+        scratch_fs postino 2G
+        scratch_fs home 4G
+    fi
     setup_user
     local pf_port pn_port version have_postino=0
     pf_port=$(free_port)

@@ -130,6 +130,17 @@ static void maildir_host(const char *hostname, struct buf *out)
     }
 }
 
+/* A new unique name (without ",S="). */
+static void maildir_unique(const struct maildir_request *rq, struct buf *unique)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    buf_reset(unique);
+    buf_printf(unique, "%lld.M%ldP%ldQ%lu.", (long long)tv.tv_sec,
+               (long)tv.tv_usec, (long)getpid(), ++maildir_counter);
+    maildir_host(rq->hostname, unique);
+}
+
 /* Creates tmp/UNIQUE; its name goes to unique.  fd or -1. */
 static int maildir_create_tmp(const struct maildir_request *rq,
                               const struct maildir_dirs *d,
@@ -137,12 +148,7 @@ static int maildir_create_tmp(const struct maildir_request *rq,
                               struct buf *why)
 {
     for (int attempt = 0; attempt < MAILDIR_NAME_ATTEMPTS; attempt++) {
-        struct timeval tv;
-        gettimeofday(&tv, NULL);
-        buf_reset(unique);
-        buf_printf(unique, "%lld.M%ldP%ldQ%lu.", (long long)tv.tv_sec,
-                   (long)tv.tv_usec, (long)getpid(), ++maildir_counter);
-        maildir_host(rq->hostname, unique);
+        maildir_unique(rq, unique);
         int fd = openat(d->tmp, buf_cstr(unique),
                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                         0600);
@@ -158,9 +164,10 @@ static int maildir_create_tmp(const struct maildir_request *rq,
     return -1;
 }
 
-/* Writes the headers and the content, fsyncs and closes fd. */
+/* Writes the headers and the content; with finish, fsyncs and closes fd
+ * too (the tmp/ way; the unnamed way links first, see below). */
 static int maildir_write(const struct maildir_request *rq, int fd,
-                         struct delivery_source *src,
+                         struct delivery_source *src, int finish,
                          unsigned long long *size, const char **dsn,
                          struct buf *why)
 {
@@ -171,11 +178,11 @@ static int maildir_write(const struct maildir_request *rq, int fd,
     int rc = mailbox_output_copy(&out, src, MAILBOX_COPY_PLAIN, why);
     if (rc == 0)
         rc = mailbox_output_flush(&out);
-    if (rc == 0 && fsync(fd) != 0) {
+    if (finish && rc == 0 && fsync(fd) != 0) {
         out.error = errno;
         rc = -1;
     }
-    if (close(fd) != 0 && rc == 0) {
+    if (finish && close(fd) != 0 && rc == 0) {
         out.error = errno;
         rc = -1;
     }
@@ -214,6 +221,90 @@ static int maildir_commit(const struct maildir_dirs *d, const char *unique,
     return 0;
 }
 
+/* Links the unnamed file fd into new/ under a unique name (in final).
+ * 0; 1 when that cannot be done here (no /proc: use tmp/); -1 error. */
+static int maildir_link_unnamed(const struct maildir_request *rq,
+                                const struct maildir_dirs *d, int fd,
+                                unsigned long long size, struct buf *final,
+                                const char **dsn, struct buf *why)
+{
+    struct buf proc, unique;
+    buf_init(&proc, 64);
+    buf_init(&unique, PATH_MAX);
+    buf_printf(&proc, "/proc/self/fd/%d", fd);
+    int rc = -1;
+    for (int attempt = 0; attempt < MAILDIR_NAME_ATTEMPTS; attempt++) {
+        maildir_unique(rq, &unique);
+        buf_reset(final);
+        if (buf_printf(final, "%s,S=%llu", buf_cstr(&unique), size) != 0) {
+            *dsn = "4.3.0";
+            buf_set_str(why, "maildir file name too long");
+            break;
+        }
+        if (linkat(AT_FDCWD, buf_cstr(&proc), d->new, buf_cstr(final),
+                   AT_SYMLINK_FOLLOW) == 0) {
+            rc = 0;
+            break;
+        }
+        if (errno == EEXIST)
+            continue;
+        if (errno == ENOENT || errno == EACCES || errno == EPERM) {
+            rc = 1;
+            break;
+        }
+        *dsn = mailbox_error_dsn(errno, "link maildir file into new/", why);
+        break;
+    }
+    if (rc == -1 && buf_cstr(why)[0] == '\0') {
+        *dsn = "4.3.0";
+        buf_set_str(why, "link maildir file into new/: no unique name left");
+    }
+    buf_free(&proc);
+    buf_free(&unique);
+    return rc;
+}
+
+/* The fast way where the kernel allows it: an unnamed file (O_TMPFILE) in
+ * new/, written whole, linked to its name, then fsynced, then new/
+ * fsynced.  Nobody sees a partial file (it has no name until it is
+ * complete), as with tmp/; on a journaling file system the file's fsync
+ * makes data, inode and name durable in one commit, where the tmp/ way
+ * (fsync, then link and unlink, then fsync of new/) needs two.  A crash
+ * before the fsyncs return may leave the message in new/ or not, but
+ * "sent" is said only after both.  0 delivered; 1 not possible here (the
+ * caller uses tmp/); -1 error (dsn, why). */
+static int maildir_deliver_unnamed(const struct maildir_request *rq,
+                                   const struct maildir_dirs *d,
+                                   struct delivery_source *src,
+                                   struct buf *final, const char **dsn,
+                                   struct buf *why)
+{
+    int fd = openat(d->new, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+            return 1;
+        *dsn = mailbox_error_dsn(errno, "create maildir file", why);
+        return -1;
+    }
+    unsigned long long size = 0;
+    int rc = maildir_write(rq, fd, src, 0, &size, dsn, why);
+    if (rc == 0)
+        rc = maildir_link_unnamed(rq, d, fd, size, final, dsn, why);
+    if (rc == 0 && (fsync(fd) != 0 || fsync(d->new) != 0)) {
+        int err = errno;
+        (void)unlinkat(d->new, buf_cstr(final), 0);
+        *dsn = mailbox_error_dsn(err, "commit maildir file", why);
+        rc = -1;
+    }
+    if (close(fd) != 0 && rc == 0) {
+        int err = errno;
+        (void)unlinkat(d->new, buf_cstr(final), 0);
+        *dsn = mailbox_error_dsn(err, "write maildir file", why);
+        rc = -1;
+    }
+    return rc;
+}
+
 int maildir_deliver(const struct maildir_request *rq,
                     struct delivery_source *src, struct buf *name,
                     const char **dsn, struct buf *why)
@@ -225,10 +316,15 @@ int maildir_deliver(const struct maildir_request *rq,
     buf_init(&unique, PATH_MAX);
     buf_init(&final, PATH_MAX);
     unsigned long long size = 0;
-    int rc = -1;
-    int fd = maildir_create_tmp(rq, &d, &unique, dsn, why);
+    int rc = maildir_deliver_unnamed(rq, &d, src, &final, dsn, why);
+    int fd = -1;
+    if (rc == 1) {
+        rc = -1;
+        delivery_source_rewind(src);
+        fd = maildir_create_tmp(rq, &d, &unique, dsn, why);
+    }
     if (fd >= 0) {
-        if (maildir_write(rq, fd, src, &size, dsn, why) == 0 &&
+        if (maildir_write(rq, fd, src, 1, &size, dsn, why) == 0 &&
             maildir_commit(&d, buf_cstr(&unique), size, &final, dsn,
                            why) == 0)
             rc = 0;

@@ -8,12 +8,18 @@
  *      parents) and its tmp/, new/ and cur/ (created when missing), each
  *      with O_NOFOLLOW and openat on the parent's descriptor, and check
  *      that each belongs to the expected uid;
- *   2. create tmp/UNIQUE with O_EXCL, write the given header lines, then
- *      the content from the source, fsync and close it;
- *   3. link (never rename over anything) tmp/UNIQUE to new/UNIQUE,S=SIZE,
- *      remove the tmp name, fsync new/.
- * Only then is the message delivered.  On any failure the tmp file is
- * removed and nothing is left in new/.
+ *   2. create a file without a name in new/ (O_TMPFILE), write the given
+ *      header lines, then the content from the source;
+ *   3. link it (never over anything) to new/UNIQUE,S=SIZE, fsync it,
+ *      fsync new/.  Nobody ever sees a partial file, as with tmp/: the
+ *      file has no name until it is complete.  On a journaling file
+ *      system the file's fsync makes data, inode and name durable in one
+ *      commit (the tmp/ way needs two: the file, then link and unlink).
+ *   Where O_TMPFILE or /proc is missing, the classic way instead: create
+ *   tmp/UNIQUE with O_EXCL, write, fsync, close; link it to
+ *   new/UNIQUE,S=SIZE, remove the tmp name, fsync new/.
+ * Only then is the message delivered.  On any failure the new name (and
+ * the tmp file) is removed and nothing is left in new/.
  *
  * UNIQUE is SECONDS.M<usec>P<pid>Q<n>.<host>: the time, the pid and a
  * per-process counter; in <host> '/' is written \057 and ':' \072.
