@@ -209,9 +209,10 @@ def test_expired_mail_is_returned_to_the_sender(instance):
 COUNT = 1000
 
 
-def send_many(d, count, subject_prefix, threads=4):
-    """count messages over a few reused SMTP sessions; returns how many got
-    a 250."""
+def send_many(d, count, subject_prefix, threads=4,
+              recipient="demo@example.test"):
+    """count messages over a few reused SMTP sessions; returns the threads
+    and the list of the numbers that got a 250."""
     accepted = []
     lock = threading.Lock()
 
@@ -219,7 +220,7 @@ def send_many(d, count, subject_prefix, threads=4):
         with smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=60) as s:
             s.ehlo("client.example")
             for n in range(first, count, threads):
-                s.sendmail(SENDER, ["demo@example.test"],
+                s.sendmail(SENDER, [recipient],
                            message(f"{subject_prefix} {n}").encode())
                 with lock:
                     accepted.append(n)
@@ -231,10 +232,11 @@ def send_many(d, count, subject_prefix, threads=4):
     return workers, accepted
 
 
-def check_all_delivered(d, inst, count, prefix, timeout=120):
-    msgs = wait_maildir(d.mailbox("demo"), count, timeout=timeout, inst=inst)
+def check_all_delivered(d, inst, count, prefix, timeout=120, maildir=None):
+    maildir = maildir or d.mailbox("demo")
+    wait_maildir(maildir, count, timeout=timeout, inst=inst)
     wait_queue_empty(inst, timeout=timeout)
-    msgs = [read_message(p) for p in maildir_files(d.mailbox("demo"))]
+    msgs = [read_message(p) for p in maildir_files(maildir)]
     subjects = [m["Subject"] for m in msgs]
     unique = set(subjects)
     duplicates = len(subjects) - len(unique)
@@ -286,3 +288,40 @@ def test_a_killed_qmgr_comes_back_by_itself(instance):
     os.kill(pid, signal.SIGKILL)
     [msg] = wait_maildir(d.mailbox("demo"), 1, timeout=15, inst=instance)
     assert msg["Subject"] == "left behind"
+
+
+def test_kill_9_of_local_in_the_middle_of_a_thousand_messages(instance):
+    """The same for the local delivery agent, delivering into a real Unix
+    user's ~/Maildir (as root only: local must act as that user)."""
+    if instance.uid != 0:
+        pytest.skip("local delivers to another user only as root")
+    import pwd as pwd_module
+    home = instance.root / "home" / "ptest3"
+    try:
+        pwd_module.getpwnam("ptest3")
+        subprocess.run(["usermod", "-d", str(home), "ptest3"], check=True,
+                       capture_output=True)
+    except KeyError:
+        subprocess.run(["useradd", "-M", "-d", str(home), "-s",
+                        "/usr/sbin/nologin", "ptest3"], check=True,
+                       capture_output=True)
+    pw = pwd_module.getpwnam("ptest3")
+    home.mkdir(parents=True)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    d = start_delivery(instance, main_cf="home_mailbox = Maildir/\n")
+    maildir = home / "Maildir"
+    workers, accepted = send_many(d, COUNT, "crash-local",
+                                  recipient="ptest3@localhost")
+    deadline = time.monotonic() + 60
+    while len(maildir_files(maildir)) < COUNT // 3:
+        assert time.monotonic() < deadline, instance.log()
+        time.sleep(0.02)
+    pids = pid_of(instance, "local")
+    assert pids, "no local process running"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    for w in workers:
+        w.join(timeout=120)
+    assert len(accepted) == COUNT
+    check_all_delivered(d, instance, COUNT, "crash-local", maildir=maildir)
+    assert all(p.stat().st_uid == pw.pw_uid for p in maildir_files(maildir))
