@@ -2,7 +2,8 @@
 # Installs the Debian packages that Postino needs to build, test and run,
 # when any is missing, and (as root) creates the system user and group that
 # a package's install script would: "postino" (mail_owner), "postdrop"
-# (setgid_group) and "vmail" (the owner of make run's virtual mailboxes).  Runs in well under a second when nothing is missing.
+# (setgid_group) and "vmail" (the owner of make run's virtual mailboxes).
+# Runs in well under a second when nothing is missing.
 #
 # Other distributions: see INSTALL for the same list under their names.
 set -eu
