@@ -1,0 +1,227 @@
+"""Mail across several hosts on one machine: each host is a Postino
+instance of its own listening on port 25 of its own address inside one
+network namespace, whose resolver is a dnsmasq there serving the MX and A
+records of the test domains (netns.py).  Nothing leaves the namespace.
+
+    a.test   127.0.0.2  the outgoing server of alice@a.test
+    b.test   127.0.0.3  mx.b.test, bob@b.test
+    c.test   127.0.0.4  mx1.c.test (primary, preference 10), carol@c.test
+             127.0.0.5  mx2.c.test (backup, preference 20: c.test in its
+                        relay_domains, knows no users)
+
+Needs root, ip(8) and dnsmasq; skipped without them.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import BIN, IS_ROOT, finish_instance, make_instance
+from delivery_instance import maildir_files, read_message, write_table
+
+A, B, C1, C2 = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"
+DNS_RECORDS = [
+    "--mx-host=a.test,mx.a.test,10", f"--host-record=mx.a.test,{A}",
+    "--mx-host=b.test,mx.b.test,10", f"--host-record=mx.b.test,{B}",
+    "--mx-host=c.test,mx1.c.test,10", "--mx-host=c.test,mx2.c.test,20",
+    f"--host-record=mx1.c.test,{C1}", f"--host-record=mx2.c.test,{C2}",
+    "--local=/test/",
+]
+
+pytestmark = pytest.mark.skipif(
+    not (IS_ROOT and shutil.which("ip") and shutil.which("dnsmasq")),
+    reason="needs root, ip(8) and dnsmasq")
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    from netns import Namespace, NameServer
+    workdir = str(tmp_path_factory.mktemp("mx-hosts"))
+    try:
+        ns = Namespace(workdir, (A, B, C1, C2))
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"cannot make a network namespace: {e}")
+    try:
+        with open(f"{ns.etc}/resolv.conf", "a") as f:
+            f.write("options timeout:1 attempts:1\n")
+        ns.dns = NameServer(ns, DNS_RECORDS)
+        yield ns
+    finally:
+        ns.delete()
+
+
+class Host:
+    """One Postino instance in the namespace: smtpd on ADDR:25 and the
+    whole delivery path, a virtual domain with Maildirs under vmail/."""
+
+    def __init__(self, ns, addr, hostname, domain, users, extra=""):
+        from netns import NamespaceInstance
+        self.addr, self.hostname, self.domain = addr, hostname, domain
+        self.inst = make_instance(None)
+        self.inst.__class__ = NamespaceInstance
+        self.inst.ns = ns
+        inst = self.inst
+        import pwd
+        pw = pwd.getpwnam("nobody")
+        self.vmail = inst.root / "vmail"
+        (self.vmail / domain).mkdir(parents=True)
+        for d in (self.vmail, self.vmail / domain):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        mailboxes = write_table(inst, "vmailbox", "".join(
+            f"{u}@{domain} {domain}/{u}/\n" for u in users) or "# none\n")
+        inst.write_main_cf(
+            f"myhostname = {hostname}\n"
+            f"mydestination =\n"
+            f"inet_interfaces = {addr}\n"
+            "mynetworks = 127.0.0.0/8\n"
+            "alias_maps =\n"
+            f"virtual_mailbox_domains = {domain if users else ''}\n"
+            f"virtual_mailbox_maps = {mailboxes}\n"
+            f"virtual_mailbox_base = {self.vmail}\n"
+            f"virtual_uid_maps = static:{pw.pw_uid}\n"
+            f"virtual_gid_maps = static:{pw.pw_gid}\n"
+            "smtpd_peername_lookup = no\n"
+            "smtpd_error_sleep_time = 0\n"
+            "smtp_tls_security_level = may\n"
+            "minimal_backoff_time = 1s\n"
+            "maximal_backoff_time = 2s\n"
+            "queue_run_delay = 1s\n" + extra)
+        cert, key = inst.etc / "cert.pem", inst.etc / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                        "-days", "2", "-subj", f"/CN={hostname}",
+                        "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True)
+        os.chmod(key, 0o600)
+        with open(inst.etc / "main.cf", "a") as f:
+            f.write(f"smtpd_tls_cert_file = {cert}\n"
+                    f"smtpd_tls_key_file = {key}\n"
+                    "smtpd_tls_security_level = may\n")
+        inst.write_master_cf(
+            f"{addr}:25 inet n - n - - {BIN}/smtpd\n"
+            f"cleanup unix - - n - 0 {BIN}/cleanup\n"
+            f"qmgr unix n - n 300 1 {BIN}/qmgr\n"
+            f"smtp unix - - n - - {BIN}/smtp\n"
+            f"relay unix - - n - - {BIN}/smtp\n"
+            f"virtual unix - n n - - {BIN}/virtual\n"
+            f"bounce unix - - n - 0 {BIN}/bounce\n"
+            f"error unix - - n - - {BIN}/error\n"
+            f"retry unix - - n - - {BIN}/error\n"
+            f"anvil unix - - n - 1 {BIN}/anvil\n")
+
+    def start(self):
+        self.inst.start()
+
+    def mailbox(self, user):
+        return self.vmail / self.domain / user
+
+    def flush(self):
+        assert self.inst.postino("flush").returncode == 0
+
+    def finish(self):
+        finish_instance(self.inst)
+
+
+SUBMIT = """
+import smtplib, sys
+host, sender, rcpt, subject = sys.argv[1:5]
+msg = (f"From: {sender}\\r\\nTo: {rcpt}\\r\\nSubject: {subject}\\r\\n"
+       f"Message-ID: <{subject}@client.test>\\r\\n\\r\\nAcross hosts.\\r\\n")
+with smtplib.SMTP(host, 25, timeout=30) as s:
+    s.ehlo("client.test")
+    s.sendmail(sender, [rcpt], msg.encode())
+print("sent")
+"""
+
+
+def submit(ns, host, sender, rcpt, subject):
+    """A client inside the namespace hands one message to host."""
+    r = subprocess.run(ns.argv(sys.executable, "-c", SUBMIT, host.addr,
+                               sender, rcpt, subject),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "sent" in r.stdout, r.stderr
+
+
+def wait_mail(host, user, count=1, timeout=30, others=()):
+    deadline = time.monotonic() + timeout
+    while len(maildir_files(host.mailbox(user))) < count:
+        if time.monotonic() > deadline:
+            logs = "\n".join(h.inst.log() for h in (host, *others))
+            raise AssertionError(f"no mail for {user}@{host.domain}\n{logs}")
+        time.sleep(0.1)
+    return [read_message(p) for p in maildir_files(host.mailbox(user))]
+
+
+@pytest.fixture(scope="module")
+def hosts(net):
+    a = Host(net, A, "mx.a.test", "a.test", ["alice"])
+    b = Host(net, B, "mx.b.test", "b.test", ["bob"])
+    started = []
+    try:
+        for h in (a, b):
+            h.start()
+            started.append(h)
+        yield a, b
+    finally:
+        for h in started:
+            h.finish()
+
+
+def test_a_delivers_to_b_through_its_mx_over_tls(net, hosts):
+    a, b = hosts
+    submit(net, a, "alice@a.test", "bob@b.test", "hello-b")
+    [msg] = wait_mail(b, "bob", others=(a,))
+    assert msg["Subject"] == "hello-b"
+    received = " ".join(msg.get_all("Received"))
+    assert "by mx.b.test" in received and "using TLS" in received, received
+    assert "by mx.a.test" in received, received
+    a.inst.wait_log(r"to=<bob@b.test>, relay=mx\.b\.test\[127\.0\.0\.3\]:25"
+                    r", .*status=sent \(250 2\.0\.0")
+    assert "b.test" in " ".join(net.dns.queries())
+
+
+def test_a_refusal_at_b_bounces_to_the_sender_on_a(net, hosts):
+    a, b = hosts
+    submit(net, a, "alice@a.test", "nobody@b.test", "to-nobody")
+    [notice] = wait_mail(a, "alice", others=(b,))
+    assert "Undelivered" in notice["Subject"]
+    parts = list(notice.iter_parts())
+    status = parts[1].get_payload()
+    [r] = status[1:]
+    assert r["Action"] == "failed"
+    assert r["Status"] == "5.1.1"
+    assert r["Remote-MTA"] == "dns; mx.b.test"
+    assert "550 5.1.1" in r["Diagnostic-Code"]
+
+
+def test_backup_mx_keeps_mail_until_the_primary_is_back(net, hosts):
+    a, _ = hosts
+    backup = Host(net, C2, "mx2.c.test", "c.test", [],
+                  extra="relay_domains = c.test\n")
+    primary = Host(net, C1, "mx1.c.test", "c.test", ["carol"])
+    backup.start()
+    try:
+        submit(net, a, "alice@a.test", "carol@c.test", "via-backup")
+        # The primary is down: A falls back to the backup MX, which takes
+        # the mail for a relay domain without knowing its users, and
+        # defers it as long as the primary does not answer.
+        backup.inst.wait_log(r"to=<carol@c\.test>, relay=.*"
+                             r"status=deferred", timeout=30)
+        a.inst.wait_log(r"to=<carol@c\.test>, relay=mx2\.c\.test"
+                        r"\[127\.0\.0\.5\]:25, .*status=sent")
+        primary.start()
+        backup.flush()
+        [msg] = wait_mail(primary, "carol", timeout=30,
+                          others=(backup, a))
+        assert msg["Subject"] == "via-backup"
+        received = " ".join(msg.get_all("Received"))
+        assert "by mx2.c.test" in received and "by mx1.c.test" in received
+    finally:
+        backup.finish()
+        if primary.inst.proc is not None:
+            primary.finish()
+        else:
+            shutil.rmtree(primary.inst.root, ignore_errors=True)
