@@ -259,3 +259,20 @@ int password_hash(const char *password, struct buf *out)
     errno = saved;
     return rc;
 }
+
+int password_check_maps(const struct map_list *maps, const char *user,
+                        const char *password, struct buf *error)
+{
+    for (size_t i = 0; i < map_list_count(maps); i++) {
+        const char *why = NULL;
+        struct table *t = map_list_table(maps, i, &why);
+        if (t == NULL) {
+            (void)buf_printf(error, "password table unavailable: %s", why);
+            return PASSWORD_ERROR;
+        }
+        int r = password_check(t, user, password, error);
+        if (r != PASSWORD_UNKNOWN_USER)
+            return r;
+    }
+    return PASSWORD_UNKNOWN_USER;
+}

@@ -46,6 +46,7 @@
 #define POSTINO_PASSWORD_H
 
 #include "buf.h"
+#include "map_list.h"
 #include "table.h"
 
 /* The longest hash crypt(3) makes (CRYPT_OUTPUT_SIZE less its NUL). */
@@ -69,6 +70,11 @@ enum password_result {
  * user longer than TABLE_KEY_MAX is a lookup error (PASSWORD_ERROR). */
 int password_check(struct table *t, const char *user, const char *password,
                    struct buf *error);
+
+/* The same over a list of tables: the first table that knows user
+ * decides; a table that cannot be opened is PASSWORD_ERROR. */
+int password_check_maps(const struct map_list *maps, const char *user,
+                        const char *password, struct buf *error);
 
 /* Replaces out's contents with a new yescrypt hash of password (libxcrypt
  * default cost, random salt).  0, or -1 with errno set (ERANGE: password

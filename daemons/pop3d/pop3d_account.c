@@ -31,18 +31,7 @@ static int account_password(const struct pop3d *d, const char *user,
         (void)buf_printf(error, "pop3d_password_maps is empty");
         return PASSWORD_UNKNOWN_USER;
     }
-    for (size_t i = 0; i < map_list_count(maps); i++) {
-        const char *why = NULL;
-        struct table *t = map_list_table(maps, i, &why);
-        if (t == NULL) {
-            (void)buf_printf(error, "password table unavailable: %s", why);
-            return PASSWORD_ERROR;
-        }
-        int r = password_check(t, user, password, error);
-        if (r != PASSWORD_UNKNOWN_USER)
-            return r;
-    }
-    return PASSWORD_UNKNOWN_USER;
+    return password_check_maps(maps, user, password, error);
 }
 
 /* A uid or gid from a table: a decimal number, 1..2^31-1. */

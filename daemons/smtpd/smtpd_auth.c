@@ -30,18 +30,7 @@ static int auth_check(struct smtpd_session *s, const char *user,
                       const char *password, struct buf *error)
 {
     const struct map_list *maps = s->smtpd->sasl_passwords;
-    for (size_t i = 0; i < map_list_count(maps); i++) {
-        const char *why = NULL;
-        struct table *t = map_list_table(maps, i, &why);
-        if (t == NULL) {
-            (void)buf_printf(error, "password table unavailable: %s", why);
-            return PASSWORD_ERROR;
-        }
-        int r = password_check(t, user, password, error);
-        if (r != PASSWORD_UNKNOWN_USER)
-            return r;
-    }
-    return PASSWORD_UNKNOWN_USER;
+    return password_check_maps(maps, user, password, error);
 }
 
 /* Runs the challenge-response exchange; returns the sasl status. */
