@@ -2,8 +2,9 @@
 # stopping each, loopback ports, and the arithmetic of the results.  The
 # sourcing script defines say and die, POSTINO_PID (the master started
 # with start-fg, or empty), POSTFIX_DIR and POSTFIX_STARTED, SOURCE_PID (a
-# load generator running, or empty), WORK (the temporary directory) and
-# TARGET, and sets "trap cleanup EXIT".
+# load generator running, or empty), WORK (the temporary directory),
+# TARGET and default_messages (the message count for a concurrency), and
+# sets "trap cleanup EXIT".
 
 stop_postino() {
     [ -n "$POSTINO_PID" ] || return 0
@@ -52,6 +53,15 @@ socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
         sleep 0.05
     done
     return 1
+}
+
+# The message count for concurrency $1: MESSAGES, else MESSAGES_$1, else
+# what the sourcing script's default_messages says for $1.
+messages_for() {
+    local var="MESSAGES_$1"
+    if [ -n "${MESSAGES:-}" ]; then echo "$MESSAGES"; return; fi
+    if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
+    default_messages "$1"
 }
 
 best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? a : b }'; }

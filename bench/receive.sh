@@ -68,11 +68,8 @@ RATE=""
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench/receive.sh: $*"; exit 1; }
 
-messages_for() {
-    local c=$1 var="MESSAGES_$1"
-    if [ -n "${MESSAGES:-}" ]; then echo "$MESSAGES"; return; fi
-    if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
-    case $c in
+default_messages() {
+    case $1 in
         1) echo 1000 ;;
         10) echo 4000 ;;
         *) echo 8000 ;;

@@ -50,10 +50,7 @@ RATE=""
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench/relay.sh: $*"; exit 1; }
 
-messages_for() {
-    local var="MESSAGES_$1"
-    if [ -n "${MESSAGES:-}" ]; then echo "$MESSAGES"; return; fi
-    if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
+default_messages() {
     case $1 in 10) echo 2000 ;; *) echo 4000 ;; esac
 }
 
