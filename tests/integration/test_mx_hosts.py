@@ -8,10 +8,17 @@ records of the test domains (netns.py).  Nothing leaves the namespace.
     c.test   127.0.0.4  mx1.c.test (primary, preference 10), carol@c.test
              127.0.0.5  mx2.c.test (backup, preference 20: c.test in its
                         relay_domains, knows no users)
+    d.test   127.0.0.6  mx.d.test, dave@d.test: a Postfix (postfix_peer.py),
+                        when /usr/sbin/postfix is installed
+
+and three domains that are not hosts: null.test publishes a null MX (RFC
+7505), loop.test has mx.a.test as its MX, and loop-addr.test has
+mx.loop.test, another name of 127.0.0.2.
 
 Needs root, ip(8) and dnsmasq; skipped without them.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,12 +29,18 @@ import pytest
 from conftest import BIN, IS_ROOT, finish_instance, make_instance
 from delivery_instance import maildir_files, read_message, write_table
 
-A, B, C1, C2 = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"
+A, B, C1, C2, D = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5",
+                   "127.0.0.6")
 DNS_RECORDS = [
     "--mx-host=a.test,mx.a.test,10", f"--host-record=mx.a.test,{A}",
     "--mx-host=b.test,mx.b.test,10", f"--host-record=mx.b.test,{B}",
     "--mx-host=c.test,mx1.c.test,10", "--mx-host=c.test,mx2.c.test,20",
     f"--host-record=mx1.c.test,{C1}", f"--host-record=mx2.c.test,{C2}",
+    "--mx-host=d.test,mx.d.test,10", f"--host-record=mx.d.test,{D}",
+    "--dns-rr=null.test,15,000000",          # MX 0 "." (RFC 7505)
+    "--mx-host=loop.test,mx.a.test,10",
+    "--mx-host=loop-addr.test,mx.loop.test,10",
+    f"--address=/mx.loop.test/{A}",          # no second PTR for A
     "--local=/test/",
 ]
 
@@ -41,7 +54,7 @@ def net(tmp_path_factory):
     from netns import Namespace, NameServer
     workdir = str(tmp_path_factory.mktemp("mx-hosts"))
     try:
-        ns = Namespace(workdir, (A, B, C1, C2))
+        ns = Namespace(workdir, (A, B, C1, C2, D))
     except (OSError, subprocess.CalledProcessError) as e:
         pytest.skip(f"cannot make a network namespace: {e}")
     try:
@@ -112,6 +125,14 @@ class Host:
             f"retry unix - - n - - {BIN}/error\n"
             f"anvil unix - - n - 1 {BIN}/anvil\n")
 
+    def add_main_cf(self, text):
+        with open(self.inst.etc / "main.cf", "a") as f:
+            f.write(text)
+
+    def table(self, name, text):
+        """etc/NAME as a hash: table, built (again) by postino-map."""
+        return write_table(self.inst, name, text)
+
     def start(self):
         self.inst.start()
 
@@ -145,6 +166,23 @@ def submit(ns, host, sender, rcpt, subject):
     assert r.returncode == 0 and "sent" in r.stdout, r.stderr
 
 
+def new_mail(host, user, before, timeout=30, others=()):
+    """The messages that came to user's Maildir besides the files in
+    before (a set of paths, as maildir_files gave them earlier)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fresh = [p for p in maildir_files(host.mailbox(user))
+                 if p not in before]
+        if fresh:
+            return [read_message(p) for p in fresh]
+        if time.monotonic() > deadline:
+            logs = "\n".join(h.log() if hasattr(h, "log") else h.inst.log()
+                             for h in (host, *others))
+            raise AssertionError(f"no new mail for {user}@{host.domain}\n"
+                                 f"{logs}")
+        time.sleep(0.1)
+
+
 def wait_mail(host, user, count=1, timeout=30, others=()):
     deadline = time.monotonic() + timeout
     while len(maildir_files(host.mailbox(user))) < count:
@@ -155,10 +193,17 @@ def wait_mail(host, user, count=1, timeout=30, others=()):
     return [read_message(p) for p in maildir_files(host.mailbox(user))]
 
 
+BEN_BUSY = "ben@b.test 450 4.2.1 Mailbox busy, try again later\n"
+
+
 @pytest.fixture(scope="module")
 def hosts(net):
     a = Host(net, A, "mx.a.test", "a.test", ["alice"])
-    b = Host(net, B, "mx.b.test", "b.test", ["bob"])
+    b = Host(net, B, "mx.b.test", "b.test", ["bob", "ben"])
+    # ben's mailbox is busy until a test empties the table
+    b.access = b.table("access", BEN_BUSY)
+    b.add_main_cf(f"smtpd_recipient_restrictions = "
+                  f"check_recipient_access {b.access}\n")
     started = []
     try:
         for h in (a, b):
@@ -185,8 +230,9 @@ def test_a_delivers_to_b_through_its_mx_over_tls(net, hosts):
 
 def test_a_refusal_at_b_bounces_to_the_sender_on_a(net, hosts):
     a, b = hosts
+    before = set(maildir_files(a.mailbox("alice")))
     submit(net, a, "alice@a.test", "nobody@b.test", "to-nobody")
-    [notice] = wait_mail(a, "alice", others=(b,))
+    [notice] = new_mail(a, "alice", before, others=(b,))
     assert "Undelivered" in notice["Subject"]
     parts = list(notice.iter_parts())
     status = parts[1].get_payload()
@@ -225,3 +271,72 @@ def test_backup_mx_keeps_mail_until_the_primary_is_back(net, hosts):
             primary.finish()
         else:
             shutil.rmtree(primary.inst.root, ignore_errors=True)
+
+
+def queue_listing(host):
+    """What postino-queue lists for host: the admin's view, as mailq."""
+    r = subprocess.run([str(BIN / "postino-queue"), "-c", str(host.inst.etc)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def statuses(host, qid, rcpt):
+    """The status= of each delivery attempt host logged for rcpt of qid,
+    in order."""
+    return re.findall(rf"{qid}: to=<{re.escape(rcpt)}>, .*status=(\w+)",
+                      host.inst.log())
+
+
+def test_a_4xx_at_b_is_retried_until_b_takes_the_mail(net, hosts):
+    a, b = hosts
+    submit(net, a, "alice@a.test", "ben@b.test", "busy-ben")
+    busy = (r"450 4\.2\.1 <ben@b\.test>: Recipient address rejected: "
+            r"Mailbox busy, try again later")
+    [qid] = a.inst.wait_log(
+        r"(\w+): to=<ben@b\.test>, relay=mx\.b\.test\[127\.0\.0\.3\]:25, "
+        rf".*status=deferred \(host mx\.b\.test\[127\.0\.0\.3\] said: {busy}",
+        timeout=30)
+    b.inst.wait_log(rf"reject: RCPT from .*{busy}")
+    assert maildir_files(b.mailbox("ben")) == []
+    listing = queue_listing(a)
+    assert qid in listing and "ben@b.test" in listing, listing
+    assert "Mailbox busy, try again later" in listing, listing
+    # The mailbox is free again: A's next try (after its backoff, without
+    # being told) delivers.
+    b.table("access", "# none\n")
+    [msg] = wait_mail(b, "ben", timeout=30, others=(a,))
+    assert msg["Subject"] == "busy-ben"
+    a.inst.wait_log(rf"{qid}: to=<ben@b\.test>, relay=mx\.b\.test"
+                    r"\[127\.0\.0\.3\]:25, .*status=sent \(250 2\.0\.0")
+    a.inst.wait_log(rf"{qid}: removed")
+    seen = statuses(a, qid, "ben@b.test")
+    assert seen[0] == "deferred" and seen[-1] == "sent", seen
+    assert seen.count("sent") == 1, seen
+    assert len(maildir_files(b.mailbox("ben"))) == 1
+    assert qid not in queue_listing(a)
+
+
+def test_a_null_mx_bounces_at_once(net, hosts):
+    a, _ = hosts
+    before = set(maildir_files(a.mailbox("alice")))
+    submit(net, a, "alice@a.test", "nobody@null.test", "to-null")
+    [notice] = new_mail(a, "alice", before)
+    assert "Undelivered" in notice["Subject"]
+    parts = list(notice.iter_parts())
+    assert "nobody@null.test" in parts[0].get_content()
+    [r] = parts[1].get_payload()[1:]
+    assert r["Final-Recipient"] == "rfc822; nobody@null.test"
+    assert r["Action"] == "failed"
+    assert r["Status"] == "5.1.10"
+    assert r["Remote-MTA"] is None
+    assert "does not accept mail (nullMX)" in r["Diagnostic-Code"]
+    [qid] = a.inst.wait_log(r"(\w+): to=<nobody@null\.test>, relay=none, "
+                            r".*status=bounced \(Domain null\.test does not "
+                            r"accept mail \(nullMX\)\)")
+    # No delivery attempt: nothing deferred, no address of null.test
+    # looked up, no connection tried.
+    assert statuses(a, qid, "nobody@null.test") == ["bounced"]
+    queries = re.findall(r"query\[(\w+)\] null\.test from", net.dns.log())
+    assert queries and set(queries) == {"MX"}, queries
+    assert "null.test[" not in a.inst.log()
