@@ -340,3 +340,31 @@ def test_a_null_mx_bounces_at_once(net, hosts):
     queries = re.findall(r"query\[(\w+)\] null\.test from", net.dns.log())
     assert queries and set(queries) == {"MX"}, queries
     assert "null.test[" not in a.inst.log()
+
+
+@pytest.mark.parametrize("domain", ["loop.test", "loop-addr.test"])
+def test_an_mx_that_is_a_itself_is_a_loop_and_defers(net, hosts, domain):
+    """loop.test's MX is A's myhostname, loop-addr.test's is another name
+    of A's address: A does not send the mail to itself, it keeps it."""
+    a, _ = hosts
+    rcpt = f"x@{domain}"
+    submit(net, a, "alice@a.test", rcpt, f"to-{domain}")
+    why = f"mail for {domain} loops back to myself"
+    [qid] = a.inst.wait_log(rf"(\w+): to=<{re.escape(rcpt)}>, relay=none, "
+                            rf".*dsn=4\.4\.6, status=deferred "
+                            rf"\({re.escape(why)}\)")
+    try:
+        listing = queue_listing(a)
+        assert re.search(rf"^{qid} .* alice@a\.test\n\({re.escape(why)}\)\n"
+                         rf" +{re.escape(rcpt)}$", listing, re.M), listing
+        # Never tried: no relay, nothing but deferrals.
+        relays = re.findall(rf"{qid}: to=<{re.escape(rcpt)}>, relay=([^,]+)",
+                            a.inst.log())
+        assert set(relays) == {"none"}, relays
+        assert set(statuses(a, qid, rcpt)) == {"deferred"}
+    finally:
+        r = subprocess.run([str(BIN / "postino-queue"), "-c",
+                            str(a.inst.etc), "-d", qid],
+                           capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert qid not in queue_listing(a)
