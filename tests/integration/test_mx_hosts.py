@@ -76,7 +76,15 @@ class Host:
         self.inst = make_instance(None)
         self.inst.__class__ = NamespaceInstance
         self.inst.ns = ns
-        inst = self.inst
+        try:
+            self._configure(users, extra)
+        except BaseException:
+            shutil.rmtree(self.inst.root, ignore_errors=True)
+            raise
+
+    def _configure(self, users, extra):
+        inst, addr, hostname, domain = (self.inst, self.addr, self.hostname,
+                                        self.domain)
         import pwd
         pw = pwd.getpwnam("nobody")
         self.vmail = inst.root / "vmail"
@@ -198,21 +206,22 @@ BEN_BUSY = "ben@b.test 450 4.2.1 Mailbox busy, try again later\n"
 
 @pytest.fixture(scope="module")
 def hosts(net):
-    a = Host(net, A, "mx.a.test", "a.test", ["alice"])
-    b = Host(net, B, "mx.b.test", "b.test", ["bob", "ben"])
-    # ben's mailbox is busy until a test empties the table
-    b.access = b.table("access", BEN_BUSY)
-    b.add_main_cf(f"smtpd_recipient_restrictions = "
-                  f"check_recipient_access {b.access}\n")
-    started = []
+    made = []
     try:
-        for h in (a, b):
+        a = Host(net, A, "mx.a.test", "a.test", ["alice"])
+        made.append(a)
+        b = Host(net, B, "mx.b.test", "b.test", ["bob", "ben"])
+        made.append(b)
+        # ben's mailbox is busy until a test empties the table
+        b.access = b.table("access", BEN_BUSY)
+        b.add_main_cf(f"smtpd_recipient_restrictions = "
+                      f"check_recipient_access {b.access}\n")
+        for h in made:
             h.start()
-            started.append(h)
         yield a, b
     finally:
-        for h in started:
-            h.finish()
+        for h in made:
+            h.finish()   # also when it did not start
 
 
 def test_a_delivers_to_b_through_its_mx_over_tls(net, hosts):
@@ -368,3 +377,53 @@ def test_an_mx_that_is_a_itself_is_a_loop_and_defers(net, hosts, domain):
                            capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert qid not in queue_listing(a)
+
+
+@pytest.fixture(scope="module")
+def postfix_d(net):
+    from postfix_peer import PostfixPeer
+    why = PostfixPeer.missing()
+    if why:
+        pytest.skip(why)
+    d = PostfixPeer(net, D, "mx.d.test", "d.test", ["dave"])
+    try:
+        d.start()
+        yield d
+    finally:
+        d.finish()
+
+
+def test_a_delivers_to_a_postfix_peer(net, hosts, postfix_d):
+    a, _ = hosts
+    d = postfix_d
+    submit(net, a, "alice@a.test", "dave@d.test", "to-postfix")
+    [msg] = new_mail(d, "dave", set(), others=(a,))
+    assert msg["Subject"] == "to-postfix"
+    received = msg.get_all("Received")
+    assert "by mx.d.test (Postfix)" in received[0], received
+    assert "from mx.a.test" in received[0], received
+    assert "using TLS" in received[0], received
+    assert "by mx.a.test" in " ".join(received[1:]), received
+    a.inst.wait_log(r"to=<dave@d\.test>, relay=mx\.d\.test\[127\.0\.0\.6\]"
+                    r":25, .*status=sent \(250 2\.0\.0 Ok: queued as \w+\)")
+    d.wait_log(r"postfix/virtual\[\d+\]: \w+: to=<dave@d\.test>, "
+               r"relay=virtual, .*status=sent \(delivered to maildir\)")
+
+
+def test_a_postfix_peer_delivers_to_b(net, hosts, postfix_d):
+    _, b = hosts
+    d = postfix_d
+    before = set(maildir_files(b.mailbox("bob")))
+    submit(net, d, "dave@d.test", "bob@b.test", "from-postfix")  # into D
+    [msg] = new_mail(b, "bob", before, others=(d,))
+    assert msg["Subject"] == "from-postfix"
+    received = msg.get_all("Received")
+    assert "from mx.d.test" in received[0], received
+    assert "by mx.b.test" in received[0], received
+    assert "using TLS" in received[0], received
+    assert "by mx.d.test (Postfix)" in " ".join(received[1:]), received
+    d.wait_log(r"TLS connection established to mx\.b\.test"
+               r"\[127\.0\.0\.3\]:25")
+    d.wait_log(r"postfix/smtp\[\d+\]: \w+: to=<bob@b\.test>, "
+               r"relay=mx\.b\.test\[127\.0\.0\.3\]:25, .*status=sent "
+               r"\(250 2\.0\.0")
