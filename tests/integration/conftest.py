@@ -2,9 +2,10 @@
 
 An Instance is a directory with etc/ (main.cf, master.cf), queue/ and a log
 file; it runs the real programs from the build directory (POSTINO_BUILD,
-set by `make test`).  When the tests run as root, the instance fixture runs
-each test twice: once as root (with real privilege separation: children as
-the postino user) and once as the ordinary user "nobody".
+set by `make test`; build/gcc at the top of the tree without it).  When
+the tests run as root, the instance fixture runs each test twice: once as
+root (with real privilege separation: children as the postino user) and
+once as the ordinary user "nobody".
 """
 import os
 import pathlib
@@ -20,7 +21,11 @@ import time
 
 import pytest
 
-BUILD = pathlib.Path(os.environ.get("POSTINO_BUILD", "build/gcc")).resolve()
+# Without POSTINO_BUILD: the gcc build at the top of the source tree,
+# wherever pytest runs from (tests/integration as well as the top).
+TOP = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("POSTINO_BUILD",
+                                    TOP / "build" / "gcc")).resolve()
 BIN = BUILD / "bin"
 TEST_BIN = BUILD / "test-bin"
 IS_ROOT = os.geteuid() == 0
