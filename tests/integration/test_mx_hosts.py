@@ -156,20 +156,22 @@ class Host:
 
 SUBMIT = """
 import smtplib, sys
-host, sender, rcpt, subject = sys.argv[1:5]
-msg = (f"From: {sender}\\r\\nTo: {rcpt}\\r\\nSubject: {subject}\\r\\n"
+host, sender, rcpts, subject = sys.argv[1:5]
+msg = (f"From: {sender}\\r\\nTo: {rcpts}\\r\\nSubject: {subject}\\r\\n"
        f"Message-ID: <{subject}@client.test>\\r\\n\\r\\nAcross hosts.\\r\\n")
 with smtplib.SMTP(host, 25, timeout=30) as s:
     s.ehlo("client.test")
-    s.sendmail(sender, [rcpt], msg.encode())
+    s.sendmail(sender, rcpts.split(","), msg.encode())
 print("sent")
 """
 
 
 def submit(ns, host, sender, rcpt, subject):
-    """A client inside the namespace hands one message to host."""
+    """A client inside the namespace hands one message to host, for rcpt
+    (an address or a list of them)."""
+    rcpts = rcpt if isinstance(rcpt, str) else ",".join(rcpt)
     r = subprocess.run(ns.argv(sys.executable, "-c", SUBMIT, host.addr,
-                               sender, rcpt, subject),
+                               sender, rcpts, subject),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "sent" in r.stdout, r.stderr
 
@@ -299,7 +301,8 @@ def statuses(host, qid, rcpt):
 
 def test_a_4xx_at_b_is_retried_until_b_takes_the_mail(net, hosts):
     a, b = hosts
-    submit(net, a, "alice@a.test", "ben@b.test", "busy-ben")
+    bob_before = set(maildir_files(b.mailbox("bob")))
+    submit(net, a, "alice@a.test", ["bob@b.test", "ben@b.test"], "busy-ben")
     busy = (r"450 4\.2\.1 <ben@b\.test>: Recipient address rejected: "
             r"Mailbox busy, try again later")
     [qid] = a.inst.wait_log(
@@ -307,9 +310,13 @@ def test_a_4xx_at_b_is_retried_until_b_takes_the_mail(net, hosts):
         rf".*status=deferred \(host mx\.b\.test\[127\.0\.0\.3\] said: {busy}",
         timeout=30)
     b.inst.wait_log(rf"reject: RCPT from .*{busy}")
+    # bob's copy went in the same session; only ben waits.
+    [msg] = new_mail(b, "bob", bob_before, others=(a,))
+    assert msg["Subject"] == "busy-ben"
     assert maildir_files(b.mailbox("ben")) == []
     listing = queue_listing(a)
     assert qid in listing and "ben@b.test" in listing, listing
+    assert "bob@b.test" not in listing, listing
     assert "Mailbox busy, try again later" in listing, listing
     # The mailbox is free again: A's next try (after its backoff, without
     # being told) delivers.
@@ -322,7 +329,9 @@ def test_a_4xx_at_b_is_retried_until_b_takes_the_mail(net, hosts):
     seen = statuses(a, qid, "ben@b.test")
     assert seen[0] == "deferred" and seen[-1] == "sent", seen
     assert seen.count("sent") == 1, seen
+    assert statuses(a, qid, "bob@b.test") == ["sent"]
     assert len(maildir_files(b.mailbox("ben"))) == 1
+    assert len(set(maildir_files(b.mailbox("bob"))) - bob_before) == 1
     assert qid not in queue_listing(a)
 
 
