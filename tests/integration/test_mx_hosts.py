@@ -156,22 +156,23 @@ class Host:
 
 SUBMIT = """
 import smtplib, sys
-host, sender, rcpts, subject = sys.argv[1:5]
+host, sender, rcpts, subject, notify = sys.argv[1:6]
 msg = (f"From: {sender}\\r\\nTo: {rcpts}\\r\\nSubject: {subject}\\r\\n"
        f"Message-ID: <{subject}@client.test>\\r\\n\\r\\nAcross hosts.\\r\\n")
 with smtplib.SMTP(host, 25, timeout=30) as s:
     s.ehlo("client.test")
-    s.sendmail(sender, rcpts.split(","), msg.encode())
+    s.sendmail(sender, rcpts.split(","), msg.encode(), [],
+               [f"NOTIFY={notify}"] if notify else [])
 print("sent")
 """
 
 
-def submit(ns, host, sender, rcpt, subject):
+def submit(ns, host, sender, rcpt, subject, notify=""):
     """A client inside the namespace hands one message to host, for rcpt
-    (an address or a list of them)."""
+    (an address or a list of them); notify: the DSN NOTIFY= of each."""
     rcpts = rcpt if isinstance(rcpt, str) else ",".join(rcpt)
     r = subprocess.run(ns.argv(sys.executable, "-c", SUBMIT, host.addr,
-                               sender, rcpts, subject),
+                               sender, rcpts, subject, notify),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "sent" in r.stdout, r.stderr
 
@@ -436,3 +437,27 @@ def test_a_postfix_peer_delivers_to_b(net, hosts, postfix_d):
     d.wait_log(r"postfix/smtp\[\d+\]: \w+: to=<bob@b\.test>, "
                r"relay=mx\.b\.test\[127\.0\.0\.3\]:25, .*status=sent "
                r"\(250 2\.0\.0")
+
+
+def test_b_tells_the_postfix_peer_of_a_delivery_it_asked_for(net, hosts,
+                                                             postfix_d):
+    """D passes on NOTIFY=SUCCESS; B's notice goes back to dave on D."""
+    _, b = hosts
+    d = postfix_d
+    before = set(maildir_files(d.mailbox("dave")))
+    submit(net, d, "dave@d.test", "bob@b.test", "dsn-success",
+           notify="SUCCESS,FAILURE")
+    [notice] = new_mail(d, "dave", before, others=(b,))
+    assert notice["Subject"] == "Successful Mail Delivery Report"
+    assert notice["From"].addresses[0].addr_spec == "MAILER-DAEMON@mx.b.test"
+    parts = list(notice.iter_parts())
+    per_message, r = parts[1].get_payload()
+    assert per_message["Reporting-MTA"] == "dns; mx.b.test"
+    assert r["Final-Recipient"] == "rfc822; bob@b.test"
+    assert r["Action"] == "delivered"
+    assert r["Status"] == "2.0.0"
+    assert "Subject: dsn-success" in parts[2].get_content()
+    d.wait_log(r"postfix/smtp\[\d+\]: \w+: to=<bob@b\.test>, .*"
+               r"status=sent")
+    b.inst.wait_log(r"to=<dave@d\.test>, relay=mx\.d\.test"
+                    r"\[127\.0\.0\.6\]:25, .*status=sent")
