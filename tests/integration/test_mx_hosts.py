@@ -311,7 +311,7 @@ def test_a_4xx_at_b_is_retried_until_b_takes_the_mail(net, hosts):
         rf".*status=deferred \(host mx\.b\.test\[127\.0\.0\.3\] said: {busy}",
         timeout=30)
     b.inst.wait_log(rf"reject: RCPT from .*{busy}")
-    # bob's copy went in the same session; only ben waits.
+    # bob's copy went over the same connection; only ben waits.
     [msg] = new_mail(b, "bob", bob_before, others=(a,))
     assert msg["Subject"] == "busy-ben"
     assert maildir_files(b.mailbox("ben")) == []
