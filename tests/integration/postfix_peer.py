@@ -208,5 +208,13 @@ class PostfixPeer:
                                      f"{self.log()}")
             time.sleep(0.05)
 
+    def queue_id(self, message_id, timeout=10):
+        """The queue ID cleanup logged for the message with Message-ID
+        <message_id>."""
+        [qid] = self.wait_log(rf"postfix/cleanup\[\d+\]: (\w+): "
+                              rf"message-id=<{re.escape(message_id)}>",
+                              timeout)
+        return qid
+
     def mailbox(self, user):
         return self.vmail / self.domain / user

@@ -434,7 +434,8 @@ def test_a_postfix_peer_delivers_to_b(net, hosts, postfix_d):
     assert "by mx.d.test (Postfix)" in " ".join(received[1:]), received
     d.wait_log(r"TLS connection established to mx\.b\.test"
                r"\[127\.0\.0\.3\]:25")
-    d.wait_log(r"postfix/smtp\[\d+\]: \w+: to=<bob@b\.test>, "
+    qid = d.queue_id("from-postfix@client.test")
+    d.wait_log(rf"postfix/smtp\[\d+\]: {qid}: to=<bob@b\.test>, "
                r"relay=mx\.b\.test\[127\.0\.0\.3\]:25, .*status=sent "
                r"\(250 2\.0\.0")
 
@@ -457,7 +458,10 @@ def test_b_tells_the_postfix_peer_of_a_delivery_it_asked_for(net, hosts,
     assert r["Action"] == "delivered"
     assert r["Status"] == "2.0.0"
     assert "Subject: dsn-success" in parts[2].get_content()
-    d.wait_log(r"postfix/smtp\[\d+\]: \w+: to=<bob@b\.test>, .*"
+    qid = d.queue_id("dsn-success@client.test")
+    d.wait_log(rf"postfix/smtp\[\d+\]: {qid}: to=<bob@b\.test>, .*"
                r"status=sent")
-    b.inst.wait_log(r"to=<dave@d\.test>, relay=mx\.d\.test"
+    [notice_qid] = re.findall(r"by mx\.b\.test \(Postino\)\s+id (\w+);",
+                              " ".join(notice.get_all("Received")))
+    b.inst.wait_log(rf"{notice_qid}: to=<dave@d\.test>, relay=mx\.d\.test"
                     r"\[127\.0\.0\.6\]:25, .*status=sent")
