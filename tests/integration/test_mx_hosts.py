@@ -131,7 +131,8 @@ class Host:
             f"bounce unix - - n - 0 {BIN}/bounce\n"
             f"error unix - - n - - {BIN}/error\n"
             f"retry unix - - n - - {BIN}/error\n"
-            f"anvil unix - - n - 1 {BIN}/anvil\n")
+            f"anvil unix - - n - 1 {BIN}/anvil\n"
+            f"showq unix n - n - - {BIN}/showq\n")
 
     def add_main_cf(self, text):
         with open(self.inst.etc / "main.cf", "a") as f:
@@ -285,9 +286,11 @@ def test_backup_mx_keeps_mail_until_the_primary_is_back(net, hosts):
             shutil.rmtree(primary.inst.root, ignore_errors=True)
 
 
-def queue_listing(host):
-    """What postino-queue lists for host: the admin's view, as mailq."""
-    r = subprocess.run([str(BIN / "postino-queue"), "-c", str(host.inst.etc)],
+def queue_listing(host, program="postino-queue"):
+    """What postino-queue (the admin's view) or mailq (anybody's, through
+    showq) lists for host."""
+    option = "-C" if program == "mailq" else "-c"
+    r = subprocess.run([str(BIN / program), option, str(host.inst.etc)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     return r.stdout
@@ -373,9 +376,11 @@ def test_an_mx_that_is_a_itself_is_a_loop_and_defers(net, hosts, domain):
                             rf".*dsn=4\.4\.6, status=deferred "
                             rf"\({re.escape(why)}\)")
     try:
-        listing = queue_listing(a)
-        assert re.search(rf"^{qid} .* alice@a\.test\n\({re.escape(why)}\)\n"
-                         rf" +{re.escape(rcpt)}$", listing, re.M), listing
+        for program in ("postino-queue", "mailq"):
+            listing = queue_listing(a, program)
+            assert re.search(rf"^{qid} .* alice@a\.test\n"
+                             rf"\({re.escape(why)}\)\n +{re.escape(rcpt)}$",
+                             listing, re.M), (program, listing)
         # Never tried: no relay, nothing but deferrals.
         relays = re.findall(rf"{qid}: to=<{re.escape(rcpt)}>, relay=([^,]+)",
                             a.inst.log())
