@@ -234,6 +234,8 @@ const struct config_param_def config_param_table[] = {
     PARAM_LIST("proxy_interfaces", ""),
     PARAM_STRING("smtp_helo_name", "$myhostname"),
     PARAM_STRING("smtp_host_lookup", "dns"),
+    PARAM_STRING("smtp_bind_address", ""),
+    PARAM_STRING("smtp_bind_address6", ""),
     PARAM_STRING("smtp_tls_security_level", "may"),
     PARAM_STRING("smtp_tls_CAfile", ""),
     PARAM_TIME("smtp_connect_timeout", "30s", 1, HOUR),
