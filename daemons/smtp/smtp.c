@@ -479,6 +479,7 @@ static void smtp_read_config(struct smtp_agent *a, struct config *conf)
     c->mx_address_limit = config_get_int(conf, "smtp_mx_address_limit");
     c->mx_session_limit = config_get_int(conf, "smtp_mx_session_limit");
     smtp_dns_own_addresses(c, conf);
+    smtp_bind_init(c, conf);
 }
 
 /* As root: resolv.conf and the CA file. */

@@ -4,6 +4,7 @@
  *   smtp.c          the daemon: one delivery request at a time, the route
  *                   to the next hop, the results, the cached session
  *   smtp_dns.c      MX and address lookups (libresolv or getaddrinfo)
+ *   smtp_bind.c     the local address of outgoing connections
  *   smtp_session.c  one SMTP connection: connect, greeting, EHLO/HELO,
  *                   STARTTLS, replies, RSET, QUIT
  *   smtp_transaction.c  the mail transaction: MAIL, RCPT, DATA
@@ -30,6 +31,13 @@
 
 /* ---- configuration (read once, at init) -------------------------------- */
 
+/* A local address to bind to; len 0: none (the kernel chooses). */
+struct smtp_bind {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    char text[SMTP_ADDR_TEXT_MAX];
+};
+
 struct smtp_config {
     const char *myhostname;
     const char *helo_name;
@@ -48,6 +56,8 @@ struct smtp_config {
     struct sockaddr_storage *own;
     size_t own_count;
     int own_all;                 /* inet_interfaces = all: ask the kernel */
+    /* smtp_bind_address, smtp_bind_address6 (smtp_bind.c). */
+    struct smtp_bind bind4, bind6;
 };
 
 /* ---- DNS (smtp_dns.c) ------------------------------------------------- */
@@ -92,6 +102,22 @@ int smtp_dns_is_own_address(const struct smtp_config *cfg,
                             const struct sockaddr *sa);
 /* Sets cfg->own from inet_interfaces and proxy_interfaces. */
 void smtp_dns_own_addresses(struct smtp_config *cfg, struct config *conf);
+/* A numeric address ("192.0.2.1", "[2001:db8::1]", "::1") as a
+ * sockaddr; -1 when it is not one. */
+int smtp_dns_parse_numeric(const char *text, struct sockaddr_storage *ss,
+                           socklen_t *len);
+
+/* ---- the local address (smtp_bind.c) ---------------------------------- */
+
+/* Sets cfg->bind4 and cfg->bind6 from smtp_bind_address and
+ * smtp_bind_address6, or inet_interfaces when they are empty.  A value
+ * that is not an address of its family is fatal. */
+void smtp_bind_init(struct smtp_config *cfg, struct config *conf);
+/* Binds fd, a socket of family, to the local address set for family, if
+ * any.  NULL when done (or nothing to do); else that address's text, with
+ * errno set by bind(). */
+const char *smtp_bind_socket(const struct smtp_config *cfg, int fd,
+                             int family);
 
 /* ---- one SMTP session (smtp_session.c) ---------------------------------- */
 

@@ -307,10 +307,8 @@ static void own_add(struct smtp_config *cfg, const struct sockaddr *sa,
     cfg->own_count++;
 }
 
-/* A numeric address ("192.0.2.1", "[2001:db8::1]", "::1") as a
- * sockaddr; -1 when it is not one. */
-static int parse_numeric(const char *text, struct sockaddr_storage *ss,
-                         socklen_t *len)
+int smtp_dns_parse_numeric(const char *text, struct sockaddr_storage *ss,
+                           socklen_t *len)
 {
     char copy[SMTP_ADDR_TEXT_MAX];
     size_t n = strlen(text);
@@ -354,11 +352,11 @@ static void own_add_list(struct smtp_config *cfg, struct config *conf,
             cfg->own_all = 1;
         } else if (strcasecmp(item, "loopback-only") == 0 ||
                    strcasecmp(item, "localhost") == 0) {
-            if (parse_numeric("127.0.0.1", &ss, &len) == 0)
+            if (smtp_dns_parse_numeric("127.0.0.1", &ss, &len) == 0)
                 own_add(cfg, (struct sockaddr *)&ss, len);
-            if (parse_numeric("::1", &ss, &len) == 0)
+            if (smtp_dns_parse_numeric("::1", &ss, &len) == 0)
                 own_add(cfg, (struct sockaddr *)&ss, len);
-        } else if (parse_numeric(item, &ss, &len) == 0) {
+        } else if (smtp_dns_parse_numeric(item, &ss, &len) == 0) {
             own_add(cfg, (struct sockaddr *)&ss, len);
         } else {
             log_warn("%s: ignoring %s: not a numeric address", param, item);
@@ -433,7 +431,7 @@ static enum smtp_dns_status route_literal_or_host(
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (parse_numeric(host, &ss, &len) == 0) {
+    if (smtp_dns_parse_numeric(host, &ss, &len) == 0) {
         if (target_add(route, 1, host, -1, (struct sockaddr *)&ss, len,
                        port) != 0)
             return SMTP_DNS_TEMP;
@@ -517,7 +515,7 @@ enum smtp_dns_status smtp_dns_route(const struct smtp_config *cfg,
     }
     struct sockaddr_storage ss;
     socklen_t len;
-    if (no_mx || parse_numeric(host, &ss, &len) == 0)
+    if (no_mx || smtp_dns_parse_numeric(host, &ss, &len) == 0)
         return route_literal_or_host(cfg, host, 1, port, route, why);
     struct mx_host *mx = calloc(SMTP_MX_MAX, sizeof(*mx));
     if (mx == NULL) {

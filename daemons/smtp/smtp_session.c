@@ -192,8 +192,30 @@ int smtp_session_rset(const struct smtp_config *cfg, struct smtp_session *s)
     return ok ? 0 : -1;
 }
 
-/* A non-blocking connect bounded by smtp_connect_timeout.  The fd, or -1
- * with why set. */
+/* Waits for a non-blocking connect on fd to finish, within
+ * smtp_connect_timeout; 0 or its errno. */
+static int connect_wait(const struct smtp_config *cfg, int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+    long long deadline = stream_now_ms() + cfg->connect_timeout * 1000;
+    int n;
+    do {
+        long long left = deadline - stream_now_ms();
+        n = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+    } while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return ETIMEDOUT;
+    if (n < 0)
+        return errno;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        return errno;
+    return err;
+}
+
+/* A non-blocking connect bounded by smtp_connect_timeout, from the local
+ * address smtp_bind_address(6) gives.  The fd, or -1 with why set. */
 static int session_connect(const struct smtp_config *cfg,
                            const struct smtp_target *t, int port,
                            struct buf *why)
@@ -201,33 +223,26 @@ static int session_connect(const struct smtp_config *cfg,
     int fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
                                          SOCK_NONBLOCK, 0);
     int err = 0;
+    const char *bind_failed = NULL;
     if (fd < 0) {
+        err = errno;
+    } else if ((bind_failed = smtp_bind_socket(cfg, fd,
+                                               t->sa.ss_family)) != NULL) {
         err = errno;
     } else if (connect(fd, (const struct sockaddr *)&t->sa, t->salen) != 0) {
         err = errno;
-        if (err == EINPROGRESS) {
-            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-            long long deadline = stream_now_ms() +
-                                 cfg->connect_timeout * 1000;
-            int n;
-            do {
-                long long left = deadline - stream_now_ms();
-                n = left > 0 ? poll(&pfd, 1, (int)left) : 0;
-            } while (n < 0 && errno == EINTR);
-            socklen_t len = sizeof(err);
-            if (n == 0)
-                err = ETIMEDOUT;
-            else if (n < 0)
-                err = errno;
-            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-                err = errno;
-        }
+        if (err == EINPROGRESS)
+            err = connect_wait(cfg, fd);
     }
     if (err == 0)
         return fd;
     buf_reset(why);
-    buf_printf(why, "connect to %s[%s]:%d: %s", t->host, t->addr, port,
-               strerror(err));
+    if (bind_failed != NULL)
+        buf_printf(why, "connect to %s[%s]:%d: bind to %s: %s", t->host,
+                   t->addr, port, bind_failed, strerror(err));
+    else
+        buf_printf(why, "connect to %s[%s]:%d: %s", t->host, t->addr, port,
+                   strerror(err));
     if (fd >= 0)
         close(fd);
     return -1;
