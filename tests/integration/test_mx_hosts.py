@@ -3,7 +3,8 @@ instance of its own listening on port 25 of its own address inside one
 network namespace, whose resolver is a dnsmasq there serving the MX and A
 records of the test domains (netns.py).  Nothing leaves the namespace.
 
-    a.test   127.0.0.2  the outgoing server of alice@a.test
+    a.test   127.0.0.2  the outgoing server of alice@a.test; its SMTP
+                        client binds to it (smtp_bind_address)
     b.test   127.0.0.3  mx.b.test, bob@b.test
     c.test   127.0.0.4  mx1.c.test (primary, preference 10), carol@c.test
              127.0.0.5  mx2.c.test (backup, preference 20: c.test in its
@@ -212,7 +213,10 @@ BEN_BUSY = "ben@b.test 450 4.2.1 Mailbox busy, try again later\n"
 def hosts(net):
     made = []
     try:
-        a = Host(net, A, "mx.a.test", "a.test", ["alice"])
+        # On loopback the kernel would send from the peer's own address;
+        # A's smtp_bind_address makes its connections come from A.
+        a = Host(net, A, "mx.a.test", "a.test", ["alice"],
+                 extra=f"smtp_bind_address = {A}\n")
         made.append(a)
         b = Host(net, B, "mx.b.test", "b.test", ["bob", "ben"])
         made.append(b)
@@ -239,6 +243,11 @@ def test_a_delivers_to_b_through_its_mx_over_tls(net, hosts):
     a.inst.wait_log(r"to=<bob@b.test>, relay=mx\.b\.test\[127\.0\.0\.3\]:25"
                     r", .*status=sent \(250 2\.0\.0")
     assert "b.test" in " ".join(net.dns.queries())
+    # A's connection came from its smtp_bind_address.
+    [qid] = b.inst.wait_log(r"(\w+): message-id=<hello-b@client\.test>")
+    b.inst.wait_log(rf"smtpd\[\d+\]: {qid}: client=[^\s\[]+"
+                    r"\[127\.0\.0\.2\]")
+    b.inst.wait_log(r"smtpd\[\d+\]: connect from [^\s\[]+\[127\.0\.0\.2\]")
 
 
 def test_a_refusal_at_b_bounces_to_the_sender_on_a(net, hosts):
@@ -423,6 +432,13 @@ def test_a_delivers_to_a_postfix_peer(net, hosts, postfix_d):
                     r":25, .*status=sent \(250 2\.0\.0 Ok: queued as \w+\)")
     d.wait_log(r"postfix/virtual\[\d+\]: \w+: to=<dave@d\.test>, "
                r"relay=virtual, .*status=sent \(delivered to maildir\)")
+    # From A's smtp_bind_address, not from 127.0.0.6, the address the
+    # kernel would choose on loopback.
+    qid = d.queue_id("to-postfix@client.test")
+    d.wait_log(rf"postfix/smtpd\[\d+\]: {qid}: client=mx\.a\.test"
+               r"\[127\.0\.0\.2\]")
+    d.wait_log(r"postfix/smtpd\[\d+\]: connect from mx\.a\.test"
+               r"\[127\.0\.0\.2\]")
 
 
 def test_a_postfix_peer_delivers_to_b(net, hosts, postfix_d):
