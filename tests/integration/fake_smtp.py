@@ -8,6 +8,7 @@ their order and the data on the wire.
                    else "250 2.1.5 Ok")
     ... the client connects to 127.0.0.1:srv.port ...
     srv.sessions[0]["commands"], srv.sessions[0]["data"]
+    srv.sessions[0]["peer"]            # the client's address
     srv.close()
 
 Run as a program (inside a network namespace) it serves HOST PORT with
@@ -72,14 +73,15 @@ class FakeSmtp:
     def _accept(self):
         while not self.closed:
             try:
-                conn, _ = self.sock.accept()
+                conn, peer = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(conn,),
+            threading.Thread(target=self._serve, args=(conn, peer[0]),
                              daemon=True).start()
 
-    def _serve(self, conn):
-        session = {"commands": [], "data": [], "pipelined": None}
+    def _serve(self, conn, peer):
+        session = {"commands": [], "data": [], "pipelined": None,
+                   "peer": peer}
         conn.settimeout(30)
         f = conn.makefile("rb")
         try:
