@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -382,6 +383,105 @@ def test_relay_service_is_the_same_agent(agent, fake):
                    r"relay=127\.0\.0\.1")
 
 
+# ---- the local address: smtp_bind_address, smtp_bind_address6 -----------
+
+NOT_HERE4, NOT_HERE6 = "203.0.113.1", "2001:db8::99"  # documentation nets
+
+
+def is_local(addr):
+    """True when this host (this network namespace) has addr."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((addr, 0))
+        except OSError:
+            return False
+    return True
+
+
+def test_bind_address_is_the_source_of_ipv4_connections(instance, fake):
+    # The IPv6 address is not on this host: an IPv4 connection ignores it.
+    start_agent(instance, "smtp_bind_address = 127.0.0.2\n"
+                f"smtp_bind_address6 = {NOT_HERE6}\n"
+                "smtp_connection_cache_time_limit = 0\n")
+    srv = fake()
+    qid, [r] = send(instance, ["a@example.com"], hop(srv))
+    assert r["status"] == "sent", r
+    [session] = srv.wait_sessions(1, timeout=15)
+    assert session["peer"] == "127.0.0.2"
+
+
+def test_bind_address_of_one_family_leaves_the_other_unbound(instance, fake):
+    if not is_local("::1"):
+        pytest.skip("no ::1 on this host")
+    start_agent(instance, f"smtp_bind_address = {NOT_HERE4}\n"
+                "smtp_connection_cache_time_limit = 0\n")
+    srv = fake(host="::1")
+    qid, [r] = send(instance, ["a@example.com"], f"[::1]:{srv.port}")
+    assert r["status"] == "sent", r
+    assert r["relay"] == f"::1[::1]:{srv.port}"
+    [session] = srv.wait_sessions(1, timeout=15)
+    assert session["peer"] == "::1"
+
+
+def test_bind_address_not_on_this_host_defers(instance, fake):
+    """bind() fails (EADDRNOTAVAIL) before any packet is sent: the attempt
+    fails as a refused connection does."""
+    if is_local(NOT_HERE4):
+        pytest.skip(f"{NOT_HERE4} is an address of this host")
+    start_agent(instance, f"smtp_bind_address = {NOT_HERE4}\n")
+    srv = fake()
+    qid, [r] = send(instance, ["a@example.com"], hop(srv))
+    why = (f"connect to 127.0.0.1[127.0.0.1]:{srv.port}: bind to "
+           f"{NOT_HERE4}: Cannot assign requested address")
+    assert r["status"] == "deferred", r
+    assert r["dsn"] == "4.4.1"
+    assert r["destination_failure"] == "1"
+    assert r["relay"] == "none"
+    assert r["text"] == why
+    instance.wait_log(rf"{qid}: to=<a@example\.com>, relay=none, .*"
+                      rf"dsn=4\.4\.1, status=deferred \({re.escape(why)}\)")
+    assert srv.sessions == []
+
+
+@pytest.mark.parametrize("param, value, family", [
+    ("smtp_bind_address", "not-an-address", "IPv4"),
+    ("smtp_bind_address", "::1", "IPv4"),
+    ("smtp_bind_address6", "127.0.0.1", "IPv6"),
+])
+def test_bad_bind_address_is_fatal_and_the_mail_waits(param, value, family):
+    """The agent logs the bad value and exits before it takes the request;
+    qmgr defers the mail after ipc_timeout, and it stays queued."""
+    inst = make_instance(None)
+    try:
+        inst.write_main_cf("myhostname = client.example.org\n"
+                           "mydestination =\n"
+                           f"relayhost = [127.0.0.1]:{free_port()}\n"
+                           "ipc_timeout = 1s\n"
+                           f"{param} = {value}\n")
+        inst.write_master_cf(agent_master_cf(
+            f"qmgr unix n - n 300 1 {BIN}/qmgr\n"))
+        inst.start()
+        c = CleanupClient(inst.queue / "private" / "cleanup")
+        try:
+            c.open(sender="sender@example.org")
+            c.rcpt("a@example.com")
+            c.data(MESSAGE)
+            reply = c.end()
+        finally:
+            c.close()
+        assert reply["status"] == "ok", reply
+        qid = reply["queue_id"]
+        inst.wait_log(rf"postino/smtp\[\d+\]: fatal: {param}: not an "
+                      rf"{family} address: \"{re.escape(value)}\"")
+        inst.wait_log(rf"{qid}: to=<a@example\.com>, relay=none, .*"
+                      r"dsn=4\.3\.0, status=deferred \(delivery agent timed "
+                      r"out\)", timeout=20)
+        assert (inst.queue / "deferred" / qid).exists()
+    finally:
+        finish_instance(inst)
+
+
 # ---- a Postino peer: TLS and DSN seen in its queue file ------------------
 
 @pytest.fixture
@@ -573,6 +673,7 @@ def test_smtp_sink_disconnect_after_data(agent, sink):
 
 MX1, MX2, MX3, MX6 = "192.0.2.31", "192.0.2.32", "192.0.2.33", "2001:db8::32"
 MX4, MX5 = "192.0.2.34", "192.0.2.35"   # 451 and 550 at MAIL
+SRC4, SRC6 = "192.0.2.40", "2001:db8::40"  # no server: client addresses
 DNS_RECORDS = [
     f"--host-record=mx4.fail.test,{MX4}",
     f"--host-record=mx5.fail.test,{MX5}",
@@ -588,6 +689,8 @@ DNS_RECORDS = [
     "--mx-host=equal.test,mx3.equal.test,10",
     f"--host-record=mx3.equal.test,{MX3}",
     "--mx-host=v6only.test,mx6.v6only.test,10",
+    "--mx-host=mixed.test,mx6.v6only.test,10",
+    "--mx-host=mixed.test,mx2.multi.test,20",
     f"--host-record=mx6.v6only.test,{MX6}",
     "--mx-host=multi.test,mx1.multi.test,10",
     "--mx-host=multi.test,mx2.multi.test,20",
@@ -620,7 +723,8 @@ def mxns(tmp_path_factory):
     from netns import Namespace, NameServer, wait_for, read
     workdir = str(tmp_path_factory.mktemp("smtp-netns"))
     try:
-        ns = Namespace(workdir, (MX1, MX2, MX3, MX4, MX5), (MX6,))
+        ns = Namespace(workdir, (MX1, MX2, MX3, MX4, MX5, SRC4),
+                       (MX6, SRC6))
     except (OSError, subprocess.CalledProcessError) as e:
         pytest.skip(f"cannot make a network namespace: {e}")
     try:
@@ -641,9 +745,9 @@ def mxns(tmp_path_factory):
                 os.path.join(workdir, f"{addr}-sessions.jsonl")], out)
             wait_for(lambda: "listening" in read(out), f"server on {addr}")
         out6 = os.path.join(workdir, "mx6.out")
+        ns.sessions6_path = os.path.join(workdir, "mx6-sessions.jsonl")
         ns.spawn([sys.executable, FAKE_SMTP, MX6, "25", json.dumps(
-            {"ehlo": ["PIPELINING", "8BITMIME"]}),
-            os.path.join(workdir, "mx6-sessions.jsonl")], out6)
+            {"ehlo": ["PIPELINING", "8BITMIME"]}), ns.sessions6_path], out6)
         wait_for(lambda: "listening" in read(out6), "scripted IPv6 server")
         yield ns
     finally:
@@ -788,3 +892,98 @@ def test_5xx_at_mail_of_the_last_mx_bounces(mxagent):
     assert r["status"] == "bounced", r
     assert r["dsn"] == "5.7.1"
     assert "destination_failure" not in r
+
+
+# ---- the local address in the namespace: inet_interfaces and a failed bind
+
+def sessions_of(path):
+    from netns import read
+    return [json.loads(l) for l in read(path).splitlines()]
+
+
+def new_session(path, before, timeout=10):
+    """The first session the scripted server logged after the before
+    first ones."""
+    deadline = time.monotonic() + timeout
+    while len(sessions_of(path)) <= before:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no new session in {path}")
+        time.sleep(0.05)
+    return sessions_of(path)[before]
+
+
+@pytest.fixture
+def bound_agent(mxns):
+    """start(main_cf): an agent in the namespace (as root), with
+    SRC4 and SRC6 as its inet_interfaces and no session cache."""
+    from netns import NamespaceInstance
+    made = []
+
+    def start(main_cf=""):
+        inst = make_instance(None)
+        inst.__class__ = NamespaceInstance
+        inst.ns = mxns
+        made.append(inst)
+        start_agent(inst, "smtp_tls_security_level = none\n"
+                    "inet_protocols = all\n"
+                    f"inet_interfaces = {SRC4}, {SRC6}\n"
+                    "smtp_connection_cache_time_limit = 0\n" + main_cf)
+        return inst
+    yield start
+    for inst in made:
+        finish_instance(inst)
+
+
+def test_the_one_inet_interfaces_address_of_a_family_is_the_source(
+        bound_agent, mxns):
+    inst = bound_agent()
+    for path, domain, source in ((mxns.sessions_path, "nomx.test", SRC4),
+                                 (mxns.sessions6_path, "v6only.test", SRC6)):
+        before = len(sessions_of(path))
+        qid, [r] = send(inst, [f"a@{domain}"], domain)
+        assert r["status"] == "sent", r
+        assert new_session(path, before)["peer"] == source, domain
+
+
+def test_loopback_inet_interfaces_leave_the_choice_to_the_kernel(mxns):
+    """inet_interfaces = 127.0.0.1 is not used as a source: the kernel
+    sends from the server's own address, which is on lo too."""
+    from netns import NamespaceInstance
+    inst = make_instance(None)
+    inst.__class__ = NamespaceInstance
+    inst.ns = mxns
+    try:
+        start_agent(inst, "smtp_tls_security_level = none\n"
+                    "inet_interfaces = 127.0.0.1\n"
+                    "smtp_connection_cache_time_limit = 0\n")
+        before = len(sessions_of(mxns.sessions_path))
+        qid, [r] = send(inst, ["a@nomx.test"], "nomx.test")
+        assert r["status"] == "sent", r
+        assert new_session(mxns.sessions_path, before)["peer"] == MX2
+    finally:
+        finish_instance(inst)
+
+
+def test_a_failed_bind_moves_on_to_the_next_mx(bound_agent, mxns):
+    """smtp_bind_address6 (not in the namespace) wins over inet_interfaces
+    for IPv6; IPv4 keeps SRC4.  mixed.test: the IPv6 MX fails at bind,
+    the IPv4 one takes the mail; v6only.test: deferred with the bind
+    error."""
+    inst = bound_agent(f"smtp_bind_address6 = {NOT_HERE6}\n")
+    why6 = (f"connect to mx6.v6only.test[{MX6}]:25: bind to {NOT_HERE6}: "
+            "Cannot assign requested address")
+    before = len(sessions_of(mxns.sessions_path))
+    before6 = len(sessions_of(mxns.sessions6_path))
+    qid, [r] = send(inst, ["a@mixed.test"], "mixed.test")
+    assert r["status"] == "sent", r
+    assert r["relay"] == f"mx2.multi.test[{MX2}]:25"
+    inst.wait_log(re.escape(why6))
+    assert new_session(mxns.sessions_path, before)["peer"] == SRC4
+    qid, [r] = send(inst, ["a@v6only.test"], "v6only.test")
+    assert r["status"] == "deferred", r
+    assert r["dsn"] == "4.4.1"
+    assert r["destination_failure"] == "1"
+    assert r["text"] == why6
+    inst.wait_log(rf"{qid}: to=<a@v6only\.test>, relay=none, .*"
+                  rf"status=deferred \({re.escape(why6)}\)")
+    assert len(sessions_of(mxns.sessions6_path)) == before6
