@@ -6,6 +6,7 @@
 #   BUILD=build/gcc bench/deliver.sh          # as root
 #   MESSAGES_10=2000 MESSAGES_50=4000 SIZE=5120 CONCURRENCY="10 50" \
 #   RUNS=3 bench/deliver.sh
+#   BENCH_FS=ram bench/deliver.sh             # images in memory (see below)
 #   KEEP_WORK=1 (or KEEP_ON_FAILURE=1) keeps the temporary directory, with
 #   both instances' logs, for inspection.
 #
@@ -22,16 +23,31 @@
 # messages per second, with no more memory.
 #
 # File systems: each system's queue, and the Maildir, are on fresh ext4
-# file systems of their own (image files under the temporary directory,
-# loop-mounted, default mkfs options: with a journal).  Two reasons.  Mail
+# file systems of their own (image files, loop-mounted, with a journal;
+# inode tables and journal initialised by mkfs rather than by a kernel
+# thread in the background of the first runs).  Two reasons.  Mail
 # servers run on journaling file systems (both systems' durability
 # depends on it), while a benchmark machine's scratch space may not have
 # one; and without a journal ext4 avoids reusing an inode freed in the
 # last 5 to 300 seconds by scanning past it on every file creation in the
 # same block group, so in one shared directory every queue file that one
 # system deletes slows down the other system's next runs (the scan showed
-# as a third of all CPU time in a profile).  BENCH_FS=shared runs both in
-# the temporary directory itself, as before.
+# as a third of all CPU time in a profile).  Where the images are:
+#   BENCH_FS=scratch  (default) under the temporary directory, on this
+#                     machine's disk: every journal commit ends in a cache
+#                     flush of the real device;
+#   BENCH_FS=ram      under /dev/shm: the same journaled ext4, the same
+#                     fsyncs and commits, but the device under it is memory,
+#                     so a flush costs no device time.  It measures what the
+#                     software costs where the disk does not set the pace
+#                     (on a virtual machine's disk both systems can be bound
+#                     by the host's flush latency, which varies from run to
+#                     run);
+#   BENCH_FS=shared   both systems in the temporary directory itself, no
+#                     image files.
+# With images, each system's line also gives the device cache flushes per
+# message on its queue and on the Maildir file system (from
+# /proc/diskstats), the figure a flush-bound disk divides into.
 #
 # The recipient is one local Unix user, postino-bench (created if missing,
 # removed again at the end if the script created it), whose home is set to
@@ -66,6 +82,8 @@ SOURCE_PID=""
 SAMPLER_PID=""
 USER_CREATED=0
 MOUNTS=()
+IMAGES=""
+FLUSHES=""
 SECONDS_TAKEN=""
 RATE=""
 PEAK_KB=""
@@ -93,6 +111,7 @@ deliver_cleanup() {
     if [ "$USER_CREATED" = 1 ]; then userdel "$BENCH_USER" 2>/dev/null || true; fi
     local m
     for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
+    case "$IMAGES" in /dev/shm/postino-deliver.*) rm -rf "$IMAGES" ;; esac
     cleanup "$rc"
 }
 trap deliver_cleanup EXIT
@@ -102,13 +121,31 @@ trap 'exit 130' INT TERM
 # image file under WORK, mounted at WORK/NAME.  Each system gets its own,
 # and the Maildir a third: see "File systems" above.
 scratch_fs() {
-    local name=$1 size=$2
-    truncate -s "$size" "$WORK/$name.img"
-    mkfs.ext4 -q -F "$WORK/$name.img"
+    local name=$1 size=$2 image=$IMAGES/$1.img
+    truncate -s "$size" "$image"
+    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$image"
     mkdir -p "$WORK/$name"
-    mount -o loop "$WORK/$name.img" "$WORK/$name"
+    mount -o loop "$image" "$WORK/$name"
     MOUNTS+=("$WORK/$name")
     chmod 0755 "$WORK/$name"
+}
+
+# Cache flushes the block device under directory dir has completed so far
+# (field 19 of /proc/diskstats), or nothing when it is not a loop image.
+flush_count() {
+    local dev
+    dev=$(findmnt -no SOURCE --target "$1" 2>/dev/null) || return 0
+    case "$dev" in /dev/loop*) ;; *) return 0 ;; esac
+    awk -v d="${dev#/dev/}" '$3 == d { print $19 }' /proc/diskstats
+}
+
+# "q/m": flushes per message on the queue file system (directory queue)
+# and the Maildir's between two counts, or "-".
+flush_rate() {
+    local count=$1 q0=$2 q1=$3 h0=$4 h1=$5
+    if [ -z "$q0" ] || [ -z "$h0" ]; then echo "-"; return; fi
+    awk -v n="$count" -v q=$(( q1 - q0 )) -v h=$(( h1 - h0 )) \
+        'BEGIN { printf "%.2f/%.2f", q / n, h / n }'
 }
 
 setup_user() {
@@ -306,6 +343,8 @@ measure() {
     echo 0 >"$memfile"
     start_sampler "$master" "$memfile"
     sleep 0.2 # the sampler's first reading, before the load
+    local q0 q1 h0 h1
+    q0=$(flush_count "$WORK/$name"); h0=$(flush_count "$WORK/home")
     start=$(date +%s%N)
     smtp-source -s "$conc" -l "$SIZE" -m "$count" -f "$FROM" -t "$TO" \
         "127.0.0.1:$port" >"$log" 2>&1 &
@@ -319,6 +358,7 @@ measure() {
         sleep 0.05
     done
     end=$(date +%s%N)
+    q1=$(flush_count "$WORK/$name"); h1=$(flush_count "$WORK/home")
     stop_sampler
     [ "$got" -eq "$count" ] ||
         die "$name: $got messages in the Maildir after sending $count"
@@ -326,6 +366,7 @@ measure() {
     SECONDS_TAKEN=$(awk -v ns=$(( end - start )) 'BEGIN { printf "%.3f", ns / 1e9 }')
     RATE=$(awk -v n="$count" -v s="$SECONDS_TAKEN" 'BEGIN { printf "%.1f", n / s }')
     PEAK_KB=$(cat "$memfile")
+    FLUSHES=$(flush_rate "$count" "$q0" "$q1" "$h0" "$h1")
 }
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -336,7 +377,13 @@ main() {
         install_postfix
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/postino-deliver.XXXXXX")
     chmod 0755 "$WORK"
-    if [ "${BENCH_FS:-scratch}" = scratch ]; then
+    IMAGES=$WORK
+    case "${BENCH_FS:-scratch}" in
+    scratch|shared) ;;
+    ram) IMAGES=$(mktemp -d /dev/shm/postino-deliver.XXXXXX) ;;
+    *) die "BENCH_FS: scratch, ram or shared, not \"$BENCH_FS\"" ;;
+    esac
+    if [ "${BENCH_FS:-scratch}" != shared ]; then
         scratch_fs postfix 2G
         scratch_fs postino 2G
         scratch_fs home 4G
@@ -358,20 +405,24 @@ main() {
     measure postfix "$pf_port" "$(postfix_master_pid)" 5 50
     [ "$have_postino" = 1 ] && measure postino "$pn_port" "$POSTINO_PID" 5 50
 
-    local rows=() c n pn pf pnm pfm r mem ok i
+    local rows=() c n pn pf pnm pfm pnf pff r mem ok i
     for c in $CONCURRENCY; do
         n=$(messages_for "$c")
-        pn="-"; pnm="-"; pf=0; pfm=0; r="-"; mem="-"; ok="-"
+        pn="-"; pnm="-"; pf=0; pfm=0; pnf="-"; pff="-"; r="-"; mem="-"; ok="-"
         [ "$have_postino" = 1 ] && { pn=0; pnm=0; }
         for (( i = 1; i <= RUNS; i++ )); do
             if [ "$have_postino" = 1 ]; then
                 say "Postino: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
                 measure postino "$pn_port" "$POSTINO_PID" "$c" "$n"
-                if [ "$(best "$pn" "$RATE")" = "$RATE" ]; then pn=$RATE; pnm=$PEAK_KB; fi
+                if [ "$(best "$pn" "$RATE")" = "$RATE" ]; then
+                    pn=$RATE; pnm=$PEAK_KB; pnf=$FLUSHES
+                fi
             fi
             say "Postfix: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
             measure postfix "$pf_port" "$(postfix_master_pid)" "$c" "$n"
-            if [ "$(best "$pf" "$RATE")" = "$RATE" ]; then pf=$RATE; pfm=$PEAK_KB; fi
+            if [ "$(best "$pf" "$RATE")" = "$RATE" ]; then
+                pf=$RATE; pfm=$PEAK_KB; pff=$FLUSHES
+            fi
         done
         if [ "$pn" != "-" ]; then
             r=$(ratio "$pn" "$pf")
@@ -380,15 +431,18 @@ main() {
             if awk -v m="$mem" 'BEGIN { exit !(m > 1.0) }'; then ok="$ok, memory NO"; fi
             pnm=$(mib "$pnm")
         fi
-        rows+=("$(printf '%11s %9s %14s %14s %7s %12s %12s %9s %s' "$c" "$n" \
-            "$pn" "$pf" "$r" "$pnm" "$(mib "$pfm")" "$mem" "$ok")")
+        rows+=("$(printf '%11s %9s %14s %14s %7s %12s %12s %9s %14s %14s %s' \
+            "$c" "$n" "$pn" "$pf" "$r" "$pnm" "$(mib "$pfm")" "$mem" \
+            "$pnf" "$pff" "$ok")")
     done
 
     printf '\nend-to-end delivery: smtp-source -> local Maildir, %s-byte messages,' "$SIZE"
-    printf ' best of %s runs (Postfix %s)\n' "$RUNS" "$version"
-    printf '%11s %9s %14s %14s %7s %12s %12s %9s %s\n' concurrency messages \
-        "Postino msg/s" "Postfix msg/s" ratio "Postino MiB" "Postfix MiB" \
-        "mem ratio" "target met (≥ $TARGET, memory ≤ 1)"
+    printf ' best of %s runs (Postfix %s), file systems: %s\n' "$RUNS" "$version" \
+        "${BENCH_FS:-scratch}"
+    printf '%11s %9s %14s %14s %7s %12s %12s %9s %14s %14s %s\n' concurrency \
+        messages "Postino msg/s" "Postfix msg/s" ratio "Postino MiB" \
+        "Postfix MiB" "mem ratio" "Postino fl/msg" "Postfix fl/msg" \
+        "target met (≥ $TARGET, memory ≤ 1)"
     printf '%s\n' "${rows[@]}"
     if [ "$have_postino" = 0 ]; then
         printf '(Postino not measured: build qmgr, local and bounce first)\n'
