@@ -49,6 +49,24 @@ def readable_by_nobody(path):
     return True
 
 
+
+def pids_with(word, what):
+    """PIDs of the processes whose /proc/PID/WHAT (cmdline or environ, a
+    list of NUL-separated strings) holds the string word."""
+    marker = word.encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/{what}", "rb") as f:
+                items = f.read().split(b"\0")
+        except OSError:
+            continue
+        if marker in items:
+            pids.append(int(entry))
+    return pids
+
 class Instance:
     def __init__(self, root, user=None):
         self.root = pathlib.Path(root)
@@ -165,19 +183,7 @@ class Instance:
 
     def processes(self):
         """PIDs of every process whose command line names this instance."""
-        marker = str(self.etc).encode()
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    cmdline = f.read().split(b"\0")
-            except OSError:
-                continue
-            if marker in cmdline:
-                pids.append(int(entry))
-        return pids
+        return pids_with(str(self.etc), "cmdline")
 
 
 class EchoClient:

@@ -23,6 +23,8 @@ import subprocess
 import tempfile
 import time
 
+from conftest import pids_with
+
 POSTFIX = "/usr/sbin/postfix"
 
 # Every service is unchrooted (column 5 "n"): the instance's files live
@@ -153,19 +155,7 @@ class PostfixPeer:
     def processes(self):
         """PIDs of the processes of this instance: the master and its
         children, all with MAIL_CONFIG=DIR in their environment."""
-        marker = f"MAIL_CONFIG={self.etc}".encode()
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    env = f.read().split(b"\0")
-            except OSError:
-                continue
-            if marker in env:
-                pids.append(int(entry))
-        return pids
+        return pids_with(f"MAIL_CONFIG={self.etc}", "environ")
 
     def stop(self):
         """Stops the instance; the PIDs that had to be killed (none when

@@ -43,8 +43,9 @@ def start_agent(inst, main_cf=""):
 
 
 def queue_message(inst, recipients, content=MESSAGE,
-                  sender="sender@example.org", **attrs):
-    """Cleanup writes the message; it is moved into active/ as qmgr does.
+                  sender="sender@example.org", into_active=True, **attrs):
+    """Cleanup writes the message; it is moved into active/ as qmgr does
+    (unless into_active is false: then the instance's own qmgr takes it).
     recipients: addresses or (address, orcpt, notify)."""
     c = CleanupClient(inst.queue / "private" / "cleanup")
     try:
@@ -60,7 +61,8 @@ def queue_message(inst, recipients, content=MESSAGE,
         c.close()
     assert reply["status"] == "ok", reply
     qid = reply["queue_id"]
-    os.rename(inst.queue / "incoming" / qid, inst.queue / "active" / qid)
+    if into_active:
+        os.rename(inst.queue / "incoming" / qid, inst.queue / "active" / qid)
     return qid
 
 
@@ -462,16 +464,7 @@ def test_bad_bind_address_is_fatal_and_the_mail_waits(param, value, family):
         inst.write_master_cf(agent_master_cf(
             f"qmgr unix n - n 300 1 {BIN}/qmgr\n"))
         inst.start()
-        c = CleanupClient(inst.queue / "private" / "cleanup")
-        try:
-            c.open(sender="sender@example.org")
-            c.rcpt("a@example.com")
-            c.data(MESSAGE)
-            reply = c.end()
-        finally:
-            c.close()
-        assert reply["status"] == "ok", reply
-        qid = reply["queue_id"]
+        qid = queue_message(inst, ["a@example.com"], into_active=False)
         inst.wait_log(rf"postino/smtp\[\d+\]: fatal: {param}: not an "
                       rf"{family} address: \"{re.escape(value)}\"")
         inst.wait_log(rf"{qid}: to=<a@example\.com>, relay=none, .*"
