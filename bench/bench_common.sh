@@ -1,26 +1,41 @@
 # Sourced by the benchmarks that run Postino and Postfix side by side:
-# stopping each, loopback ports, and the arithmetic of the results.  The
-# sourcing script defines say and die, POSTINO_PID (the master started
-# with start-fg, or empty), POSTFIX_DIR and POSTFIX_STARTED, SOURCE_PID (a
-# load generator running, or empty), WORK (the temporary directory),
-# TARGET and default_messages (the message count for a concurrency), and
-# sets "trap cleanup EXIT".
+# the two temporary instances (their common configuration, starting and
+# stopping them), loopback ports, and the arithmetic of the results.  The
+# sourcing script defines TARGET and default_messages (the message count
+# for a concurrency), sets "trap cleanup EXIT" (or a trap of its own that
+# ends in cleanup), and keeps in these variables what it starts:
+WORK=""            # the temporary directory
+POSTFIX_DIR=""     # WORK/postfix once postfix_main_cf made it
+POSTFIX_STARTED=0
+POSTINO_DIR=""     # WORK/postino once postino_main_cf made it
+POSTINO_PID=""     # the master started with start-fg
+SOURCE_PID=""      # a load generator running
+RATE=""            # what the last measured run gave
 
-stop_postino() {
-    [ -n "$POSTINO_PID" ] || return 0
-    if kill -0 "$POSTINO_PID" 2>/dev/null; then
-        kill -TERM "$POSTINO_PID" 2>/dev/null || true
-        local i
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench/${0##*/}: $*"; exit 1; }
+
+# Stops process $1, a child of this script: SIGTERM, then SIGKILL if it is
+# still there after 30 s.
+stop_pid() {
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
         for (( i = 0; i < 300; i++ )); do
-            kill -0 "$POSTINO_PID" 2>/dev/null || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
-        if kill -0 "$POSTINO_PID" 2>/dev/null; then
-            say "postino master $POSTINO_PID did not stop; killing it"
-            kill -KILL "$POSTINO_PID" 2>/dev/null || true
+        if kill -0 "$pid" 2>/dev/null; then
+            say "process $pid did not stop; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
-    wait "$POSTINO_PID" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_postino() {
+    stop_pid "$POSTINO_PID"
     POSTINO_PID=""
 }
 
@@ -38,6 +53,113 @@ stop_postfix() {
     done
     POSTFIX_STARTED=0
 }
+
+# ---- the two instances ----------------------------------------------------
+
+# Makes POSTFIX_DIR (WORK/postfix) and writes its main.cf: what every
+# benchmark's Postfix has, then the lines given on standard input.
+postfix_main_cf() {
+    POSTFIX_DIR=$WORK/postfix
+    mkdir -p "$POSTFIX_DIR/etc" "$POSTFIX_DIR/queue" "$POSTFIX_DIR/data"
+    chown postfix: "$POSTFIX_DIR/data" # Postfix's mail_owner keeps locks there
+    {
+        cat <<EOF
+# bench/${0##*/}: a temporary Postfix on 127.0.0.1
+compatibility_level = 3.6
+queue_directory = $POSTFIX_DIR/queue
+data_directory = $POSTFIX_DIR/data
+maillog_file = $POSTFIX_DIR/maillog
+maillog_file_prefixes = $POSTFIX_DIR
+myhostname = bench.localdomain
+mydomain = localdomain
+mynetworks = 127.0.0.0/8
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+# No recipient tables to consult (no proxymap, no aliases).
+local_recipient_maps =
+alias_maps =
+alias_database =
+# No DNS: loopback clients are not looked up.
+smtpd_peername_lookup = no
+biff = no
+EOF
+        cat
+    } >"$POSTFIX_DIR/etc/main.cf"
+}
+
+# Starts the Postfix of POSTFIX_DIR (its master.cf written by the caller)
+# and waits until it listens on 127.0.0.1:$1.
+start_postfix() {
+    local port=$1
+    postfix -c "$POSTFIX_DIR/etc" check >/dev/null 2>&1 || true
+    # Postfix writes its errors to stderr only when that is a terminal, and
+    # to its log file once that is set up: show both on failure.
+    if ! postfix -c "$POSTFIX_DIR/etc" start >"$POSTFIX_DIR/start.err" 2>&1; then
+        cat "$POSTFIX_DIR/start.err" >&2
+        tail -n 20 "$POSTFIX_DIR/maillog" >&2 2>/dev/null || true
+        die "postfix -c $POSTFIX_DIR/etc start failed"
+    fi
+    POSTFIX_STARTED=1
+    wait_port "$port" || die "Postfix does not listen on 127.0.0.1:$port"
+}
+
+postfix_master_pid() { tr -d ' ' <"$POSTFIX_DIR/queue/pid/master.pid"; }
+
+# True when BUILD has postino and every program named.
+postino_ready() {
+    local p
+    for p in postino "$@"; do
+        [ -x "$BUILD/bin/$p" ] || return 1
+    done
+}
+
+# Makes POSTINO_DIR (WORK/postino) and writes its main.cf: what every
+# benchmark's Postino has (the same choices as for Postfix), then the
+# lines given on standard input, then POSTINO_MAIN_CF_EXTRA.
+postino_main_cf() {
+    POSTINO_DIR=$WORK/postino
+    mkdir -p "$POSTINO_DIR/etc" "$POSTINO_DIR/queue" "$POSTINO_DIR/data"
+    local owner=postino group=postdrop
+    if [ "$(id -u)" -ne 0 ]; then owner=$(id -un); group=$(id -gn); fi
+    {
+        cat <<EOF
+# bench/${0##*/}: a temporary Postino on 127.0.0.1
+queue_directory = $POSTINO_DIR/queue
+data_directory = $POSTINO_DIR/data
+daemon_directory = $BUILD/bin
+command_directory = $BUILD/bin
+mail_owner = $owner
+setgid_group = $group
+myhostname = bench.localdomain
+mynetworks = 127.0.0.0/8
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+local_recipient_maps =
+alias_maps =
+alias_database =
+smtpd_peername_lookup = no
+EOF
+        cat
+        if [ -n "${POSTINO_MAIN_CF_EXTRA:-}" ]; then
+            printf '%s\n' "$POSTINO_MAIN_CF_EXTRA"
+        fi
+    } >"$POSTINO_DIR/etc/main.cf"
+}
+
+# Starts the Postino of POSTINO_DIR (its master.cf written by the caller)
+# and waits until it listens on 127.0.0.1:$1.
+start_postino() {
+    local port=$1
+    "$BUILD/bin/postino" -c "$POSTINO_DIR/etc" start-fg \
+        >"$POSTINO_DIR/master.log" 2>&1 &
+    POSTINO_PID=$!
+    wait_port "$port" || {
+        tail -n 20 "$POSTINO_DIR/master.log" >&2
+        die "Postino does not listen on 127.0.0.1:$port"
+    }
+}
+
+# ---- ports and figures -----------------------------------------------------
 
 free_port() {
     python3 -c 'import socket
@@ -70,10 +192,8 @@ meets() { awk -v r="$1" -v t="$TARGET" 'BEGIN { print (r >= t) ? "yes" : "NO" }'
 
 cleanup() {
     local rc=${1:-$?}
-    if [ -n "$SOURCE_PID" ]; then
-        kill -TERM "$SOURCE_PID" 2>/dev/null || true
-        wait "$SOURCE_PID" 2>/dev/null || true
-    fi
+    stop_pid "$SOURCE_PID"
+    SOURCE_PID=""
     stop_postino
     stop_postfix
     if [ "$POLICY_CREATED" = 1 ]; then rm -f "$POLICY"; fi

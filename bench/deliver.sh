@@ -74,22 +74,13 @@ BENCH_USER=postino-bench
 TO=$BENCH_USER@localhost
 . "$HERE/bench/postfix_install.sh"
 . "$HERE/bench/bench_common.sh"
-WORK=""
-POSTFIX_DIR=""
-POSTFIX_STARTED=0
-POSTINO_PID=""
-SOURCE_PID=""
 SAMPLER_PID=""
 USER_CREATED=0
 MOUNTS=()
 IMAGES=""
 FLUSHES=""
 SECONDS_TAKEN=""
-RATE=""
 PEAK_KB=""
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench/deliver.sh: $*"; exit 1; }
 
 default_messages() {
     case $1 in 10) echo 2000 ;; *) echo 4000 ;; esac
@@ -97,15 +88,9 @@ default_messages() {
 
 deliver_cleanup() {
     local rc=$?
-    if [ -n "$SAMPLER_PID" ]; then
-        kill -TERM "$SAMPLER_PID" 2>/dev/null || true
-        wait "$SAMPLER_PID" 2>/dev/null || true
-    fi
-    if [ -n "$SOURCE_PID" ]; then
-        kill -TERM "$SOURCE_PID" 2>/dev/null || true
-        wait "$SOURCE_PID" 2>/dev/null || true
-        SOURCE_PID=""
-    fi
+    stop_pid "$SAMPLER_PID"
+    stop_pid "$SOURCE_PID"
+    SOURCE_PID=""
     stop_postino
     stop_postfix
     if [ "$USER_CREATED" = 1 ]; then userdel "$BENCH_USER" 2>/dev/null || true; fi
@@ -166,29 +151,9 @@ setup_user() {
 
 setup_postfix() {
     local port=$1
-    POSTFIX_DIR=$WORK/postfix
-    mkdir -p "$POSTFIX_DIR/etc" "$POSTFIX_DIR/queue" "$POSTFIX_DIR/data"
-    chown postfix: "$POSTFIX_DIR/data"
-    cat >"$POSTFIX_DIR/etc/main.cf" <<EOF
-# bench/deliver.sh: a temporary Postfix on 127.0.0.1:$port delivering to
-# local Maildirs
-compatibility_level = 3.6
-queue_directory = $POSTFIX_DIR/queue
-data_directory = $POSTFIX_DIR/data
-maillog_file = $POSTFIX_DIR/maillog
-maillog_file_prefixes = $POSTFIX_DIR
-myhostname = bench.localdomain
-mydomain = localdomain
+    postfix_main_cf <<EOF
 mydestination = localhost
-mynetworks = 127.0.0.0/8
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-local_recipient_maps =
-alias_maps =
-alias_database =
 home_mailbox = Maildir/
-smtpd_peername_lookup = no
-biff = no
 EOF
     cat >"$POSTFIX_DIR/etc/master.cf" <<EOF
 # bench/deliver.sh: what receiving and local delivery need
@@ -203,55 +168,18 @@ local     unix  -       n       n       -       -       local
 anvil     unix  -       -       n       -       1       anvil
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
-    postfix -c "$POSTFIX_DIR/etc" check >/dev/null 2>&1 || true
-    if ! postfix -c "$POSTFIX_DIR/etc" start >"$POSTFIX_DIR/start.err" 2>&1; then
-        cat "$POSTFIX_DIR/start.err" >&2
-        tail -n 20 "$POSTFIX_DIR/maillog" >&2 2>/dev/null || true
-        die "postfix -c $POSTFIX_DIR/etc start failed"
-    fi
-    POSTFIX_STARTED=1
-    wait_port "$port" || die "Postfix does not listen on 127.0.0.1:$port"
+    start_postfix "$port"
 }
-
-postfix_master_pid() { tr -d ' ' <"$POSTFIX_DIR/queue/pid/master.pid"; }
 
 # ---- Postino ---------------------------------------------------------------
 
-postino_ready() {
-    local p
-    for p in postino smtpd cleanup qmgr local bounce; do
-        [ -x "$BUILD/bin/$p" ] || return 1
-    done
-}
-
 setup_postino() {
     local port=$1
-    local dir=$WORK/postino
-    mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
-    cat >"$dir/etc/main.cf" <<EOF
-# bench/deliver.sh: a temporary Postino on 127.0.0.1:$port delivering to
-# local Maildirs
-queue_directory = $dir/queue
-data_directory = $dir/data
-daemon_directory = $BUILD/bin
-command_directory = $BUILD/bin
-mail_owner = postino
-setgid_group = postdrop
-myhostname = bench.localdomain
+    postino_main_cf <<EOF
 mydestination = localhost
-mynetworks = 127.0.0.0/8
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-local_recipient_maps =
-alias_maps =
-alias_database =
 home_mailbox = Maildir/
-smtpd_peername_lookup = no
 EOF
-    if [ -n "${POSTINO_MAIN_CF_EXTRA:-}" ]; then
-        printf '%s\n' "$POSTINO_MAIN_CF_EXTRA" >>"$dir/etc/main.cf"
-    fi
-    cat >"$dir/etc/master.cf" <<EOF
+    cat >"$POSTINO_DIR/etc/master.cf" <<EOF
 # bench/deliver.sh: what receiving and local delivery need
 127.0.0.1:$port inet n  -       n       -       -       smtpd
 cleanup   unix  -       -       n       -       0       cleanup
@@ -260,10 +188,7 @@ bounce    unix  -       -       n       -       0       bounce
 local     unix  -       n       n       -       -       local
 anvil     unix  -       -       n       -       1       anvil
 EOF
-    "$BUILD/bin/postino" -c "$dir/etc" start-fg >"$dir/master.log" 2>&1 &
-    POSTINO_PID=$!
-    wait_port "$port" ||
-        { tail -n 20 "$dir/master.log" >&2; die "Postino does not listen on 127.0.0.1:$port"; }
+    start_postino "$port"
 }
 
 # ---- runs ------------------------------------------------------------------
@@ -321,8 +246,7 @@ PY
 }
 
 stop_sampler() {
-    kill -TERM "$SAMPLER_PID" 2>/dev/null || true
-    wait "$SAMPLER_PID" 2>/dev/null || true
+    stop_pid "$SAMPLER_PID"
     SAMPLER_PID=""
 }
 
@@ -392,7 +316,7 @@ main() {
     local pf_port pn_port version have_postino=0
     pf_port=$(free_port)
     setup_postfix "$pf_port"
-    if postino_ready; then
+    if postino_ready smtpd cleanup qmgr local bounce; then
         have_postino=1
         pn_port=$(free_port)
         setup_postino "$pn_port"

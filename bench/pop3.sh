@@ -22,8 +22,8 @@
 #
 # The two servers are temporary and loopback-only:
 #   Dovecot: Debian's dovecot-pop3d, installed if missing with its service
-#     kept from starting (a temporary /usr/sbin/policy-rc.d, as
-#     bench/postfix_install.sh does for Postfix); run in the foreground
+#     kept from starting (a temporary /usr/sbin/policy-rc.d, by
+#     bench/postfix_install.sh as for Postfix); run in the foreground
 #     with its own configuration, base_dir and logs under the temporary
 #     directory ("dovecot -F -c FILE"), stopped by its PID.  The system's
 #     Dovecot service is never started.
@@ -41,68 +41,17 @@ WINDOW=${WINDOW:-32}
 TLS=${TLS:-0}
 PASSWORD=benchmark-secret
 USER_NAME=bench@example.test
-WORK=""
+. "$HERE/bench/postfix_install.sh"
+. "$HERE/bench/bench_common.sh"
 DOVECOT_PID=""
-POSTINO_PID=""
-POLICY=/usr/sbin/policy-rc.d
-POLICY_CREATED=0
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench/pop3.sh: $*"; exit 1; }
-
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-}
-
-cleanup() {
+pop3_cleanup() {
+    local rc=$?
     stop_pid "$DOVECOT_PID"
-    stop_pid "$POSTINO_PID"
-    if [ "$POLICY_CREATED" = 1 ]; then rm -f "$POLICY"; fi
-    if [ -n "$WORK" ]; then
-        if [ "${KEEP_WORK:-0}" = 1 ]; then say "kept $WORK"
-        else rm -rf "$WORK"; fi
-    fi
+    cleanup "$rc"
 }
-trap cleanup EXIT
+trap pop3_cleanup EXIT
 trap 'exit 1' INT TERM
-
-install_dovecot() {
-    [ "$(id -u)" -eq 0 ] || die "Dovecot is missing; run as root to install it"
-    say "Dovecot missing: installing Debian's dovecot-pop3d (benchmark only)"
-    if [ ! -e "$POLICY" ]; then
-        printf '#!/bin/sh\n# Postino benchmark: no service starts while it installs\nexit 101\n' \
-            >"$POLICY"
-        chmod 0755 "$POLICY"
-        POLICY_CREATED=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -q dovecot-pop3d >/dev/null; then
-        apt-get update -q >/dev/null
-        apt-get install -y -q dovecot-pop3d >/dev/null
-    fi
-    if [ "$POLICY_CREATED" = 1 ]; then rm -f "$POLICY"; POLICY_CREATED=0; fi
-}
-
-free_port() {
-    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-    for _ in $(seq 200); do
-        if /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 1).close()" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    die "nothing listens on port $1"
-}
 
 make_maildir() {
     local dir=$1
@@ -176,26 +125,12 @@ service anvil {
 CONF
     dovecot -F -c "$dir/dovecot.conf" >"$dir/stdout" 2>&1 &
     DOVECOT_PID=$!
-    wait_port "$port"
+    wait_port "$port" || die "Dovecot does not listen on 127.0.0.1:$port"
 }
 
-start_postino() {
-    local port=$1 dir="$WORK/postino"
-    mkdir -p "$dir/etc" "$dir/queue"
-    printf '%s %s\n' "$USER_NAME" \
-        "$(printf '%s' "$PASSWORD" | openssl passwd -6 -stdin)" > "$dir/etc/passwd"
-    "$BUILD/bin/postino-map" "hash:$dir/etc/passwd"
-    chgrp postino "$dir/etc/passwd.db" && chmod 640 "$dir/etc/passwd.db"
-    printf '%s Maildir/\n' "$USER_NAME" > "$dir/etc/vmailbox"
-    cat > "$dir/etc/main.cf" <<CONF
-queue_directory = $dir/queue
-daemon_directory = $BUILD/bin
-command_directory = $BUILD/bin
-data_directory = $dir/data
-mail_owner = postino
-setgid_group = postdrop
-inet_interfaces = loopback-only
-inet_protocols = ipv4
+setup_postino() {
+    local port=$1 dir=$WORK/postino # postino_main_cf's POSTINO_DIR
+    postino_main_cf <<CONF
 pop3d_password_maps = hash:$dir/etc/passwd
 pop3d_trusted_networks = 127.0.0.0/8
 virtual_mailbox_base = $WORK
@@ -203,15 +138,18 @@ virtual_mailbox_maps = texthash:$dir/etc/vmailbox
 virtual_uid_maps = static:$(id -u nobody)
 virtual_gid_maps = static:$(id -g nobody)
 CONF
+    printf '%s %s\n' "$USER_NAME" \
+        "$(printf '%s' "$PASSWORD" | openssl passwd -6 -stdin)" > "$dir/etc/passwd"
+    "$BUILD/bin/postino-map" "hash:$dir/etc/passwd"
+    chgrp postino "$dir/etc/passwd.db" && chmod 640 "$dir/etc/passwd.db"
+    printf '%s Maildir/\n' "$USER_NAME" > "$dir/etc/vmailbox"
     printf '127.0.0.1:%s inet n n n - - pop3d\n' "$port" > "$dir/etc/master.cf"
     if [ "$TLS" = 1 ]; then
         printf '  -o pop3d_tls_wrappermode=yes\n' >> "$dir/etc/master.cf"
         printf 'pop3d_tls_cert_file = %s\npop3d_tls_key_file = %s\n' \
             "$WORK/cert.pem" "$WORK/key.pem" >> "$dir/etc/main.cf"
     fi
-    "$BUILD/bin/postino" -c "$dir/etc" start-fg >"$dir/log" 2>&1 &
-    POSTINO_PID=$!
-    wait_port "$port"
+    start_postino "$port"
 }
 
 # One session: prints "messages seconds bytes login_seconds".
@@ -234,7 +172,7 @@ timed_session() {
 
 [ "$(id -u)" -eq 0 ] || die "run as root (both servers switch to the mailbox owner)"
 [ -x "$BUILD/bin/pop3d" ] || die "no $BUILD/bin/pop3d: run make first"
-command -v dovecot >/dev/null 2>&1 || install_dovecot
+command -v dovecot >/dev/null 2>&1 || install_quietly dovecot-pop3d
 "$HERE/tools/deps.sh" >/dev/null
 
 WORK=$(mktemp -d /tmp/postino-bench-pop3-XXXXXX)
@@ -251,7 +189,7 @@ fi
 DOVECOT_PORT=$(free_port)
 start_dovecot "$DOVECOT_PORT"
 POSTINO_PORT=$(free_port)
-start_postino "$POSTINO_PORT"
+setup_postino "$POSTINO_PORT"
 
 say "Dovecot $(dovecot --version | cut -d' ' -f1) pop3 on 127.0.0.1:$DOVECOT_PORT," \
     "Postino pop3d on 127.0.0.1:$POSTINO_PORT"

@@ -57,16 +57,7 @@ FROM=from@example.com
 TO=to@localhost
 . "$HERE/bench/postfix_install.sh"
 . "$HERE/bench/bench_common.sh"
-WORK=""
-POSTFIX_DIR=""
-POSTFIX_STARTED=0
-POSTINO_PID=""
-SOURCE_PID=""
 SECONDS_TAKEN=""
-RATE=""
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench/receive.sh: $*"; exit 1; }
 
 default_messages() {
     case $1 in
@@ -83,31 +74,10 @@ trap 'exit 130' INT TERM
 
 setup_postfix() {
     local port=$1
-    POSTFIX_DIR=$WORK/postfix
-    mkdir -p "$POSTFIX_DIR/etc" "$POSTFIX_DIR/queue" "$POSTFIX_DIR/data"
-    chown postfix: "$POSTFIX_DIR/data" # Postfix's mail_owner keeps locks there
-    cat >"$POSTFIX_DIR/etc/main.cf" <<EOF
-# bench/receive.sh: a temporary receive-only Postfix on 127.0.0.1:$port
-compatibility_level = 3.6
-queue_directory = $POSTFIX_DIR/queue
-data_directory = $POSTFIX_DIR/data
-maillog_file = $POSTFIX_DIR/maillog
-maillog_file_prefixes = $POSTFIX_DIR
-myhostname = bench.localdomain
-mydomain = localdomain
+    postfix_main_cf <<EOF
 mydestination = localhost
-mynetworks = 127.0.0.0/8
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-# No recipient tables to consult (no proxymap, no aliases).
-local_recipient_maps =
-alias_maps =
-alias_database =
-# No DNS: loopback clients are not looked up.
-smtpd_peername_lookup = no
 # No qmgr hands out flow-control tokens: do not wait for them.
 in_flow_delay = 0
-biff = no
 EOF
     cat >"$POSTFIX_DIR/etc/master.cf" <<EOF
 # bench/receive.sh: receiving only; no qmgr, so mail stays in incoming/
@@ -117,16 +87,7 @@ rewrite   unix  -       -       n       -       -       trivial-rewrite
 anvil     unix  -       -       n       -       1       anvil
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
-    postfix -c "$POSTFIX_DIR/etc" check >/dev/null 2>&1 || true
-    # Postfix writes its errors to stderr only when that is a terminal, and
-    # to its log file once that is set up: show both on failure.
-    if ! postfix -c "$POSTFIX_DIR/etc" start >"$POSTFIX_DIR/start.err" 2>&1; then
-        cat "$POSTFIX_DIR/start.err" >&2
-        tail -n 20 "$POSTFIX_DIR/maillog" >&2 2>/dev/null || true
-        die "postfix -c $POSTFIX_DIR/etc start failed"
-    fi
-    POSTFIX_STARTED=1
-    wait_port "$port" || die "Postfix does not listen on 127.0.0.1:$port"
+    start_postfix "$port"
     # cleanup wakes the qmgr through this FIFO after each message.  Without
     # the FIFO it logs a warning for every message, which Postfix would not
     # do in real life; with one that nobody reads, the wakeup fails
@@ -137,49 +98,18 @@ EOF
 
 # ---- Postino ---------------------------------------------------------------
 
-postino_ready() {
-    [ -x "$BUILD/bin/postino" ] && [ -x "$BUILD/bin/smtpd" ] &&
-        [ -x "$BUILD/bin/cleanup" ]
-}
-
 setup_postino() {
-    local port=$1 owner group
-    local dir=$WORK/postino
-    mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
-    if [ "$(id -u)" -eq 0 ]; then owner=postino; group=postdrop
-    else owner=$(id -un); group=$(id -gn); fi
-    cat >"$dir/etc/main.cf" <<EOF
-# bench/receive.sh: a temporary receive-only Postino on 127.0.0.1:$port
-queue_directory = $dir/queue
-data_directory = $dir/data
-daemon_directory = $BUILD/bin
-command_directory = $BUILD/bin
-mail_owner = $owner
-setgid_group = $group
-myhostname = bench.localdomain
+    local port=$1
+    postino_main_cf <<EOF
 mydestination = localhost
-mynetworks = 127.0.0.0/8
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-# The same choices as for Postfix above.
-local_recipient_maps =
-alias_maps =
-alias_database =
-smtpd_peername_lookup = no
 EOF
-    if [ -n "${POSTINO_MAIN_CF_EXTRA:-}" ]; then
-        printf '%s\n' "$POSTINO_MAIN_CF_EXTRA" >>"$dir/etc/main.cf"
-    fi
-    cat >"$dir/etc/master.cf" <<EOF
+    cat >"$POSTINO_DIR/etc/master.cf" <<EOF
 # bench/receive.sh: receiving only; no qmgr, so mail stays in incoming/
 127.0.0.1:$port inet n  -       n       -       -       smtpd
 cleanup   unix  -       -       n       -       0       cleanup
 anvil     unix  -       -       n       -       1       anvil
 EOF
-    "$BUILD/bin/postino" -c "$dir/etc" start-fg >"$dir/master.log" 2>&1 &
-    POSTINO_PID=$!
-    wait_port "$port" ||
-        { tail -n 20 "$dir/master.log" >&2; die "Postino does not listen on 127.0.0.1:$port"; }
+    start_postino "$port"
 }
 
 # ---- runs ------------------------------------------------------------------
@@ -243,7 +173,7 @@ main() {
     local pf_port pn_port version have_postino=0
     pf_port=$(free_port)
     setup_postfix "$pf_port"
-    if postino_ready; then
+    if postino_ready smtpd cleanup; then
         have_postino=1
         pn_port=$(free_port)
         setup_postino "$pn_port"
@@ -256,7 +186,7 @@ main() {
     say "warming up"
     measure postfix "$pf_port" "$POSTFIX_DIR/queue/incoming" 5 50
     if [ "$have_postino" = 1 ]; then
-        measure postino "$pn_port" "$WORK/postino/queue/incoming" 5 50
+        measure postino "$pn_port" "$POSTINO_DIR/queue/incoming" 5 50
     fi
 
     local rows=() c n pn pf r ok i
@@ -270,7 +200,7 @@ main() {
         for (( i = 1; i <= RUNS; i++ )); do
             if [ "$have_postino" = 1 ]; then
                 say "Postino: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
-                measure postino "$pn_port" "$WORK/postino/queue/incoming" "$c" "$n"
+                measure postino "$pn_port" "$POSTINO_DIR/queue/incoming" "$c" "$n"
                 pn=$(best "$pn" "$RATE")
             fi
             say "Postfix: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"

@@ -38,17 +38,7 @@ FROM=from@example.com
 TO=to@relay-bench.example
 . "$HERE/bench/postfix_install.sh"
 . "$HERE/bench/bench_common.sh"
-WORK=""
-POSTFIX_DIR=""
-POSTFIX_STARTED=0
-POSTINO_PID=""
-POSTINO_DIR=""
-SOURCE_PID=""
 SINK_PID=""
-RATE=""
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench/relay.sh: $*"; exit 1; }
 
 default_messages() {
     case $1 in 10) echo 2000 ;; *) echo 4000 ;; esac
@@ -56,10 +46,7 @@ default_messages() {
 
 relay_cleanup() {
     local rc=$?
-    if [ -n "$SINK_PID" ]; then
-        kill -TERM "$SINK_PID" 2>/dev/null || true
-        wait "$SINK_PID" 2>/dev/null || true
-    fi
+    stop_pid "$SINK_PID"
     cleanup "$rc"
 }
 trap relay_cleanup EXIT
@@ -76,30 +63,10 @@ start_sink() {
 
 setup_postfix() {
     local port=$1 sink=$2
-    POSTFIX_DIR=$WORK/postfix
-    mkdir -p "$POSTFIX_DIR/etc" "$POSTFIX_DIR/queue" "$POSTFIX_DIR/data"
-    chown postfix: "$POSTFIX_DIR/data"
-    cat >"$POSTFIX_DIR/etc/main.cf" <<EOF
-# bench/relay.sh: a temporary Postfix on 127.0.0.1:$port relaying to
-# smtp-sink on 127.0.0.1:$sink
-compatibility_level = 3.6
-queue_directory = $POSTFIX_DIR/queue
-data_directory = $POSTFIX_DIR/data
-maillog_file = $POSTFIX_DIR/maillog
-maillog_file_prefixes = $POSTFIX_DIR
-myhostname = bench.localdomain
-mydomain = localdomain
+    postfix_main_cf <<EOF
 mydestination =
-mynetworks = 127.0.0.0/8
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
 relayhost = [127.0.0.1]:$sink
-local_recipient_maps =
-alias_maps =
-alias_database =
-smtpd_peername_lookup = no
 smtp_tls_security_level = may
-biff = no
 EOF
     cat >"$POSTFIX_DIR/etc/master.cf" <<EOF
 # bench/relay.sh: what receiving and relaying need
@@ -117,55 +84,19 @@ scache    unix  -       -       n       -       1       scache
 tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
-    postfix -c "$POSTFIX_DIR/etc" check >/dev/null 2>&1 || true
-    if ! postfix -c "$POSTFIX_DIR/etc" start >"$POSTFIX_DIR/start.err" 2>&1; then
-        cat "$POSTFIX_DIR/start.err" >&2
-        tail -n 20 "$POSTFIX_DIR/maillog" >&2 2>/dev/null || true
-        die "postfix -c $POSTFIX_DIR/etc start failed"
-    fi
-    POSTFIX_STARTED=1
-    wait_port "$port" || die "Postfix does not listen on 127.0.0.1:$port"
+    start_postfix "$port"
 }
 
 # ---- Postino ---------------------------------------------------------------
 
-postino_ready() {
-    local p
-    for p in postino smtpd cleanup qmgr smtp bounce; do
-        [ -x "$BUILD/bin/$p" ] || return 1
-    done
-}
-
 setup_postino() {
     local port=$1 sink=$2
-    POSTINO_DIR=$WORK/postino
-    local dir=$POSTINO_DIR
-    mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
-    cat >"$dir/etc/main.cf" <<EOF
-# bench/relay.sh: a temporary Postino on 127.0.0.1:$port relaying to
-# smtp-sink on 127.0.0.1:$sink
-queue_directory = $dir/queue
-data_directory = $dir/data
-daemon_directory = $BUILD/bin
-command_directory = $BUILD/bin
-mail_owner = postino
-setgid_group = postdrop
-myhostname = bench.localdomain
+    postino_main_cf <<EOF
 mydestination =
-mynetworks = 127.0.0.0/8
-inet_interfaces = loopback-only
-inet_protocols = ipv4
 relayhost = [127.0.0.1]:$sink
-local_recipient_maps =
-alias_maps =
-alias_database =
-smtpd_peername_lookup = no
 smtp_tls_security_level = may
 EOF
-    if [ -n "${POSTINO_MAIN_CF_EXTRA:-}" ]; then
-        printf '%s\n' "$POSTINO_MAIN_CF_EXTRA" >>"$dir/etc/main.cf"
-    fi
-    cat >"$dir/etc/master.cf" <<EOF
+    cat >"$POSTINO_DIR/etc/master.cf" <<EOF
 # bench/relay.sh: what receiving and relaying need
 127.0.0.1:$port inet n  -       n       -       -       smtpd
 cleanup   unix  -       -       n       -       0       cleanup
@@ -175,10 +106,7 @@ smtp      unix  -       -       n       -       -       smtp
 relay     unix  -       -       n       -       -       smtp
 anvil     unix  -       -       n       -       1       anvil
 EOF
-    "$BUILD/bin/postino" -c "$dir/etc" start-fg >"$dir/master.log" 2>&1 &
-    POSTINO_PID=$!
-    wait_port "$port" ||
-        { tail -n 20 "$dir/master.log" >&2; die "Postino does not listen on 127.0.0.1:$port"; }
+    start_postino "$port"
 }
 
 # ---- runs ------------------------------------------------------------------
@@ -234,7 +162,7 @@ main() {
     start_sink "$sink"
     pf_port=$(free_port)
     setup_postfix "$pf_port" "$sink"
-    if postino_ready; then
+    if postino_ready smtpd cleanup qmgr smtp bounce; then
         have_postino=1
         pn_port=$(free_port)
         setup_postino "$pn_port" "$sink"
