@@ -50,6 +50,17 @@ def readable_by_nobody(path):
 
 
 
+def self_signed_certificate(cert, key, name="localhost"):
+    """A self-signed EC certificate for name in file cert, its key in file
+    key, readable by its owner only."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "2", "-subj", f"/CN={name}",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    os.chmod(key, 0o600)
+
+
 def pids_with(word, what):
     """PIDs of the processes whose /proc/PID/WHAT (cmdline or environ, a
     list of NUL-separated strings) holds the string word."""
@@ -185,6 +196,20 @@ class Instance:
         """PIDs of every process whose command line names this instance."""
         return pids_with(str(self.etc), "cmdline")
 
+    def pids_of(self, program):
+        """PIDs of this instance's processes that run program (the file
+        name of the command)."""
+        pids = []
+        for pid in self.processes():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv0 = f.read().split(b"\0")[0]
+            except OSError:
+                continue
+            if os.path.basename(argv0) == program.encode():
+                pids.append(pid)
+        return pids
+
 
 class EchoClient:
     """A line client for the echo test service."""
@@ -249,13 +274,20 @@ def instance_modes():
     return ["root", "nobody"]
 
 
+def instance_user(mode):
+    """The user an instance of mode (one of instance_modes()) runs as: None
+    for whoever runs the tests; skips the test when that user cannot reach
+    the build."""
+    user = None if mode in ("root", "user") else mode
+    if user and not readable_by_nobody(BUILD):
+        pytest.skip(f"{BUILD} is not reachable by user {user}")
+    return user
+
+
 @pytest.fixture(params=instance_modes())
 def instance(request):
     """A fresh instance, as root and as an ordinary user where possible."""
-    user = None if request.param in ("root", "user") else request.param
-    if user and not readable_by_nobody(BUILD):
-        pytest.skip(f"{BUILD} is not reachable by user {user}")
-    inst = make_instance(user)
+    inst = make_instance(instance_user(request.param))
     yield inst
     finish_instance(inst)
 

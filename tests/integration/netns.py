@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from conftest import Instance
+from conftest import Instance, make_instance
 
 BLACKHOLE = "127.0.0.2"  # a name server that reads queries and never answers
 
@@ -176,3 +176,11 @@ class NamespaceInstance(Instance):
         if args and args[0] == "start-fg":
             argv = self.ns.argv(*argv)
         return argv
+
+
+def make_namespace_instance(ns, user=None):
+    """A fresh instance (conftest's make_instance) whose master runs in ns."""
+    inst = make_instance(user)
+    inst.__class__ = NamespaceInstance
+    inst.ns = ns
+    return inst

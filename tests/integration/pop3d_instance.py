@@ -13,12 +13,11 @@ import pathlib
 import re
 import socket
 import ssl
-import subprocess
 import time
 from dataclasses import dataclass
 
 from conftest import BIN, IS_ROOT, free_port
-from smtpd_instance import make_certificate, write_file
+from smtpd_instance import crypt_password_table, make_certificate, write_file
 
 PASSWORD = "correct horse"
 USERS = ("demo", "bob")
@@ -83,15 +82,9 @@ class Pop:
 
 
 def make_password_table(inst, users=USERS, password=PASSWORD):
-    hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"],
-                            input=password, text=True, capture_output=True,
-                            check=True).stdout.strip()
-    source = write_file(inst, "pop3_passwd",
-                        "".join(f"{u}@{DOMAIN} {hashed}\n" for u in users))
-    subprocess.run(inst.as_user([str(BIN / "postino-map"),
-                                 f"hash:{source}"]),
-                   check=True, capture_output=True)
-    return f"hash:{source}"
+    """hash:etc/pop3_passwd: USER@DOMAIN with password, for each user."""
+    return crypt_password_table(inst, "pop3_passwd",
+                                [f"{u}@{DOMAIN}" for u in users], password)
 
 
 def pop3d_master_cf(port, tls_port, extra=""):

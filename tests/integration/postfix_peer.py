@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 
-from conftest import pids_with
+from conftest import pids_with, self_signed_certificate
 
 POSTFIX = "/usr/sbin/postfix"
 
@@ -121,13 +121,8 @@ class PostfixPeer:
         return None
 
     def _certificate(self):
-        key, cert = self.etc / "key.pem", self.etc / "cert.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                        "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                        "-days", "2", "-subj", f"/CN={self.hostname}",
-                        "-keyout", str(key), "-out", str(cert)],
-                       check=True, capture_output=True, timeout=30)
-        os.chmod(key, 0o600)
+        self_signed_certificate(self.etc / "cert.pem", self.etc / "key.pem",
+                                self.hostname)
 
     def postfix(self, *args, timeout=60):
         """postfix -c DIR ARGS, run inside the namespace."""

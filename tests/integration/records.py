@@ -10,6 +10,8 @@ what they left in the queue.
     qf = QueueFile(inst.queue / "incoming" / reply["queue_id"])
     qf.recipients, qf.sender, qf.attributes, qf.content
 """
+import os
+import pathlib
 import socket
 import time
 import struct
@@ -121,16 +123,39 @@ class CleanupClient:
 
 
 def send_message(path, sender, recipients, content, flags=0, **attrs):
-    """One whole conversation; returns (open reply, end reply)."""
+    """One whole conversation; returns (open reply, end reply).
+    recipients: addresses, (address, orcpt, notify) tuples, or dicts with
+    those keys."""
     c = CleanupClient(path)
     try:
         opened = c.open(sender=sender, flags=flags, **attrs)
         for r in recipients:
-            c.rcpt(r)
+            if isinstance(r, str):
+                c.rcpt(r)
+            elif isinstance(r, dict):
+                c.rcpt(**r)
+            else:
+                c.rcpt(*r)
         c.data(content)
         return opened, c.end()
     finally:
         c.close()
+
+
+def queue_through_cleanup(queue_dir, sender, recipients, content,
+                          into_active=True, **attrs):
+    """A message written by the cleanup service of queue_dir (send_message),
+    then moved from incoming/ into active/ as qmgr does, unless into_active
+    is false (the instance's own qmgr takes it then); its queue ID."""
+    queue_dir = pathlib.Path(queue_dir)
+    opened, reply = send_message(queue_dir / "private" / "cleanup", sender,
+                                 recipients, content, **attrs)
+    assert opened["status"] == "ok", opened
+    assert reply["status"] == "ok", reply
+    qid = reply["queue_id"]
+    if into_active:
+        os.rename(queue_dir / "incoming" / qid, queue_dir / "active" / qid)
+    return qid
 
 
 CLEANUP_FLAG_SUBMISSION = 1

@@ -14,7 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from conftest import BIN, free_port
+from conftest import BIN, free_port, self_signed_certificate
 from records import QueueFile
 
 PASSWORD = "correct horse"
@@ -35,33 +35,35 @@ def write_file(inst, name, text, mode=0o644):
     return path
 
 
-def make_certificate(inst):
-    """A self-signed EC certificate for localhost; the key readable by its
-    owner only (smtpd must open it before the privilege drop)."""
+def make_certificate(inst, name="localhost"):
+    """A self-signed EC certificate for name in the instance's etc/; the
+    key readable by its owner only (smtpd must open it before the
+    privilege drop)."""
     cert, key = inst.etc / "cert.pem", inst.etc / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-days", "2", "-subj", "/CN=localhost",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    os.chmod(key, 0o600)
+    self_signed_certificate(cert, key, name)
     if inst.user:
         os.chown(key, inst.uid, inst.gid)
         os.chown(cert, inst.uid, inst.gid)
     return cert, key
 
 
-def make_password_table(inst):
-    """hash:etc/sasl_passwd with a SHA-512 crypt hash for each user."""
+def crypt_password_table(inst, name, logins, password):
+    """hash:etc/NAME, built with postino-map, giving each login a SHA-512
+    crypt hash of password."""
     hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"],
-                            input=PASSWORD, text=True, capture_output=True,
+                            input=password, text=True, capture_output=True,
                             check=True).stdout.strip()
-    source = write_file(inst, "sasl_passwd",
-                        "".join(f"{u} {hashed}\n" for u in USERS))
+    source = write_file(inst, name,
+                        "".join(f"{login} {hashed}\n" for login in logins))
     subprocess.run(inst.as_user([str(BIN / "postino-map"),
                                  f"hash:{source}"]),
                    check=True, capture_output=True)
     return f"hash:{source}"
+
+
+def make_password_table(inst):
+    """hash:etc/sasl_passwd with a SHA-512 crypt hash for each user."""
+    return crypt_password_table(inst, "sasl_passwd", USERS, PASSWORD)
 
 
 def smtpd_master_cf(ports, extra_smtp=""):

@@ -4,7 +4,6 @@ The tests speak the record protocol (docs/protocol.md) with a small
 encoder and decoder of their own, and use tests/services/anvil_probe,
 which drives the C client library smtpd uses.
 """
-import os
 import select
 import signal
 import socket
@@ -275,18 +274,6 @@ def test_c_client_without_anvil_fails_cleanly(tmp_path):
     assert "No such file or directory" in result.stdout
 
 
-def anvil_pids(inst):
-    pids = []
-    for pid in inst.processes():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv0 = f.read().split(b"\0")[0]
-        except OSError:
-            continue
-        if os.path.basename(argv0) == b"anvil":
-            pids.append(pid)
-    return pids
-
 
 def wait_for(predicate, what, timeout=10):
     deadline = time.monotonic() + timeout
@@ -303,13 +290,13 @@ def test_one_process_that_leaves_when_idle_and_not_before(plain_instance):
     assert s.connect() == (1, 1)
     others = [Session(inst) for _ in range(5)]
     assert [o.connect() for o in others] == [(n, n) for n in range(2, 7)]
-    [pid] = anvil_pids(inst)
+    [pid] = inst.pids_of("anvil")
     time.sleep(1.5)  # longer than max_idle, with sessions open
-    assert anvil_pids(inst) == [pid]
+    assert inst.pids_of("anvil") == [pid]
     assert int(s.ask(request="message")["rate"]) == 1
     for x in [s] + others:
         x.close()
-    wait_for(lambda: not anvil_pids(inst), "idle anvil to exit")
+    wait_for(lambda: not inst.pids_of("anvil"), "idle anvil to exit")
     assert "throttling" not in inst.log()
     assert f"pid {pid}" not in inst.log()  # no exit status warning
     # The next session starts a new anvil, with a fresh table.
@@ -323,18 +310,18 @@ def test_reload_ends_the_sessions_of_the_old_anvil(plain_instance):
     start_anvil(inst)
     s = Session(inst)
     assert s.connect() == (1, 1)
-    [old] = anvil_pids(inst)
+    [old] = inst.pids_of("anvil")
     result = inst.postino("reload")
     assert result.returncode == 0, result.stderr
     # The old anvil exits at once; its clients see the connection close
     # and go on without limits (smtpd logs a warning).
     assert s.closed_by_peer()
-    wait_for(lambda: old not in anvil_pids(inst), "old anvil to exit")
+    wait_for(lambda: old not in inst.pids_of("anvil"), "old anvil to exit")
     # On its way out it logged what it had seen.
     inst.wait_log(rf"postino/anvil\[{old}\]: statistics: max connection "
                   r"count 1 for \(smtp:127\.0\.0\.1\)")
     fresh = Session(inst)
     assert fresh.connect() == (1, 1)
-    assert old not in anvil_pids(inst)
+    assert old not in inst.pids_of("anvil")
     for x in (s, fresh):
         x.close()

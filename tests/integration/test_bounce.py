@@ -9,14 +9,14 @@ import email.utils
 import os
 import pwd
 import re
-import shutil
 import socket
 import time
 
 import pytest
 
 from conftest import BIN
-from records import CleanupClient, QueueFile, encode, read_record, text_reply
+from records import (QueueFile, encode, queue_through_cleanup, read_record,
+                     text_reply)
 
 MYHOSTNAME = "mx.example.net"
 MESSAGE = (b"From: Alice <alice@example.com>\nTo: bob@example.net\n"
@@ -44,23 +44,12 @@ def mail_owner_ids(inst):
 
 def queue_message(inst, sender="alice@example.com", recipients=(BOB, CAROL),
                   content=MESSAGE, **attrs):
-    """A message through cleanup, moved into active/; its queue ID."""
-    c = CleanupClient(inst.queue / "private" / "cleanup")
-    try:
-        opened = c.open(sender=sender, origin="smtpd", protocol="ESMTP",
-                        client_address="192.0.2.1", client_name="c.example",
-                        helo_name="c.example", **attrs)
-        assert opened["status"] == "ok"
-        for r in recipients:
-            c.rcpt(r["address"], orcpt=r.get("orcpt"), notify=r.get("notify"))
-        c.data(content)
-        reply = c.end()
-    finally:
-        c.close()
-    assert reply["status"] == "ok", reply
-    qid = reply["queue_id"]
-    os.rename(inst.queue / "incoming" / qid, inst.queue / "active" / qid)
-    return qid
+    """A message through cleanup, as from smtpd, moved into active/; its
+    queue ID."""
+    return queue_through_cleanup(
+        inst.queue, sender, recipients, content, origin="smtpd",
+        protocol="ESMTP", client_address="192.0.2.1",
+        client_name="c.example", helo_name="c.example", **attrs)
 
 
 def write_log(inst, log_dir, qid, entries):

@@ -423,18 +423,6 @@ def test_idle_client_times_out(instance):
     c.close()
 
 
-def cleanup_children(inst):
-    pids = []
-    for pid in inst.processes():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv0 = f.read().split(b"\0")[0]
-        except OSError:
-            continue
-        if argv0.endswith(b"/cleanup"):
-            pids.append(pid)
-    return pids
-
 
 def test_killed_cleanup_leaves_no_queue_file(instance):
     sock = start(instance, maxproc="1")
@@ -443,7 +431,7 @@ def test_killed_cleanup_leaves_no_queue_file(instance):
     c.rcpt("b@example.org")
     c.data(MESSAGE + b"z" * 300000)
     time.sleep(0.2)
-    pids = cleanup_children(instance)
+    pids = instance.pids_of("cleanup")
     assert len(pids) == 1
     os.kill(pids[0], signal.SIGKILL)
     instance.wait_log(rf"pid {pids[0]} killed by signal 9")
@@ -612,7 +600,7 @@ def test_chroot_without_proc_uses_named_temporary_files(plain_instance):
     c.rcpt("b@example.org")
     c.data(MESSAGE + b"z" * 200000)
     time.sleep(0.3)
-    pids = cleanup_children(inst)
+    pids = inst.pids_of("cleanup")
     assert len(pids) == 1
     os.kill(pids[0], signal.SIGKILL)
     inst.wait_log(rf"pid {pids[0]} killed by signal 9")

@@ -28,19 +28,6 @@ def message(subject, body="Hello.\n", extra=""):
     return text.replace("\n", "\r\n")
 
 
-def pid_of(inst, program):
-    """The PIDs of the instance's processes that run program."""
-    pids = []
-    for pid in inst.processes():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv0 = f.read().split(b"\0")[0]
-        except OSError:
-            continue
-        if os.path.basename(argv0) == program.encode():
-            pids.append(pid)
-    return pids
-
 
 def test_mail_reaches_a_virtual_mailbox(instance):
     d = start_delivery(instance)
@@ -256,7 +243,7 @@ def test_kill_9_in_the_middle_of_a_thousand_messages_loses_nothing(
     while len(maildir_files(d.mailbox("demo"))) < COUNT // 3:
         assert time.monotonic() < deadline, instance.log()
         time.sleep(0.02)
-    pids = pid_of(instance, victim)
+    pids = instance.pids_of(victim)
     assert pids, f"no {victim} process running"
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
@@ -284,7 +271,7 @@ def test_a_killed_qmgr_comes_back_by_itself(instance):
     write_table(instance, "transport", "# fine now\n")
     now = time.time() - 1
     os.utime(deferred, (now, now))
-    [pid] = pid_of(instance, "qmgr")
+    [pid] = instance.pids_of("qmgr")
     os.kill(pid, signal.SIGKILL)
     [msg] = wait_maildir(d.mailbox("demo"), 1, timeout=15, inst=instance)
     assert msg["Subject"] == "left behind"
@@ -316,7 +303,7 @@ def test_kill_9_of_local_in_the_middle_of_a_thousand_messages(instance):
     while len(maildir_files(maildir)) < COUNT // 3:
         assert time.monotonic() < deadline, instance.log()
         time.sleep(0.02)
-    pids = pid_of(instance, "local")
+    pids = instance.pids_of("local")
     assert pids, "no local process running"
     for pid in pids:
         os.kill(pid, signal.SIGKILL)

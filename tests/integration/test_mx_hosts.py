@@ -27,7 +27,8 @@ import time
 
 import pytest
 
-from conftest import BIN, IS_ROOT, finish_instance, make_instance
+from conftest import BIN, IS_ROOT, finish_instance
+from smtpd_instance import make_certificate
 from delivery_instance import maildir_files, read_message, write_table
 
 A, B, C1, C2, D = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5",
@@ -72,11 +73,9 @@ class Host:
     whole delivery path, a virtual domain with Maildirs under vmail/."""
 
     def __init__(self, ns, addr, hostname, domain, users, extra=""):
-        from netns import NamespaceInstance
+        from netns import make_namespace_instance
         self.addr, self.hostname, self.domain = addr, hostname, domain
-        self.inst = make_instance(None)
-        self.inst.__class__ = NamespaceInstance
-        self.inst.ns = ns
+        self.inst = make_namespace_instance(ns)
         try:
             self._configure(users, extra)
         except BaseException:
@@ -111,13 +110,7 @@ class Host:
             "minimal_backoff_time = 1s\n"
             "maximal_backoff_time = 2s\n"
             "queue_run_delay = 1s\n" + extra)
-        cert, key = inst.etc / "cert.pem", inst.etc / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                        "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                        "-days", "2", "-subj", f"/CN={hostname}",
-                        "-keyout", str(key), "-out", str(cert)],
-                       check=True, capture_output=True)
-        os.chmod(key, 0o600)
+        cert, key = make_certificate(inst, hostname)
         with open(inst.etc / "main.cf", "a") as f:
             f.write(f"smtpd_tls_cert_file = {cert}\n"
                     f"smtpd_tls_key_file = {key}\n"

@@ -13,7 +13,8 @@ import time
 
 from conftest import BIN, IS_ROOT
 from records import (CleanupClient, QueueFile, decode, encode,
-                     queue_file_offsets, read_record, text_reply)
+                     queue_file_offsets, read_record, send_message,
+                     text_reply)
 
 MESSAGE = b"From: a@example.com\nTo: b@example.org\nSubject: hi\n\nbody\n"
 
@@ -47,18 +48,11 @@ def start(inst, transport="", main_cf="", extra_master="", qmgr=True):
 
 def inject(sock, recipients, sender="a@example.com", content=MESSAGE):
     """recipients: addresses or (address, notify) pairs.  The queue ID."""
-    c = CleanupClient(sock)
-    try:
-        c.open(sender=sender)
-        for r in recipients:
-            address, notify = (r, None) if isinstance(r, str) else r
-            c.rcpt(address, notify=notify)
-        c.data(content)
-        reply = c.end()
-        assert reply["status"] == "ok", reply
-        return reply["queue_id"]
-    finally:
-        c.close()
+    _, reply = send_message(sock, sender, [
+        r if isinstance(r, str) else (r[0], None, r[1]) for r in recipients],
+        content)
+    assert reply["status"] == "ok", reply
+    return reply["queue_id"]
 
 
 def names(inst, sub):
@@ -97,18 +91,6 @@ def recipient_offsets(data):
         pos += 5 + length
     return out
 
-
-def qmgr_pids(inst):
-    out = []
-    for pid in inst.processes():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"/qmgr"):
-            out.append(pid)
-    return out
 
 
 class FakeAgent:
@@ -270,7 +252,7 @@ def test_killed_qmgr_resumes_its_messages(instance):
                for i in range(3)]
         wait_for(lambda: names(instance, "active") == sorted(ids),
                  what="messages in active/")
-        [pid] = qmgr_pids(instance)
+        [pid] = instance.pids_of("qmgr")
         os.kill(pid, signal.SIGKILL)
     finally:
         agent.close()
@@ -278,7 +260,7 @@ def test_killed_qmgr_resumes_its_messages(instance):
     # flush), which takes the messages back; with the transport changed
     # they finish.
     write_transport(instance, "hang.example error:\n")
-    wait_for(lambda: pid not in qmgr_pids(instance), what="qmgr gone")
+    wait_for(lambda: pid not in instance.pids_of("qmgr"), what="qmgr gone")
     assert instance.postino("flush").returncode == 0
     instance.wait_log(r"moved 3 messages from active back to incoming",
                       timeout=20)
@@ -600,13 +582,13 @@ def test_reload_restarts_qmgr_which_resumes(instance):
     try:
         qid = inject(sock, [("u@hang.example", "NEVER")])
         wait_for(lambda: names(instance, "active") == [qid])
-        [old] = qmgr_pids(instance)
+        [old] = instance.pids_of("qmgr")
         write_transport(instance, "hang.example error:\n")
         assert instance.postino("reload").returncode == 0
         # The master's wakeup after the reload starts a new qmgr at once.
         instance.wait_log(r"moved 1 messages from active back to incoming")
         instance.wait_log(rf"{qid}: removed")
-        assert old not in qmgr_pids(instance)
+        assert old not in instance.pids_of("qmgr")
     finally:
         agent.close()
 

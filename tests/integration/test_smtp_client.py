@@ -17,10 +17,11 @@ import time
 
 import pytest
 
-from conftest import (BIN, BUILD, IS_ROOT, finish_instance, free_port,
-                      instance_modes, make_instance, readable_by_nobody)
+from conftest import (BIN, IS_ROOT, finish_instance, free_port,
+                      instance_modes, instance_user, make_instance,
+                      self_signed_certificate)
 from fake_smtp import FakeSmtp
-from records import CleanupClient, QueueFile, deliver
+from records import deliver, queue_through_cleanup
 from smtpd_instance import start_smtpd, wait_queued
 
 SMTP_SINK = shutil.which("smtp-sink") or (
@@ -47,23 +48,8 @@ def queue_message(inst, recipients, content=MESSAGE,
     """Cleanup writes the message; it is moved into active/ as qmgr does
     (unless into_active is false: then the instance's own qmgr takes it).
     recipients: addresses or (address, orcpt, notify)."""
-    c = CleanupClient(inst.queue / "private" / "cleanup")
-    try:
-        c.open(sender=sender, **attrs)
-        for r in recipients:
-            if isinstance(r, str):
-                c.rcpt(r)
-            else:
-                c.rcpt(*r)
-        c.data(content)
-        reply = c.end()
-    finally:
-        c.close()
-    assert reply["status"] == "ok", reply
-    qid = reply["queue_id"]
-    if into_active:
-        os.rename(inst.queue / "incoming" / qid, inst.queue / "active" / qid)
-    return qid
+    return queue_through_cleanup(inst.queue, sender, recipients, content,
+                                 into_active, **attrs)
 
 
 def send(inst, recipients, nexthop, content=MESSAGE, service="smtp",
@@ -541,11 +527,7 @@ def test_tls_verify_fails_for_an_unknown_certificate(instance, peer):
     """verify without the CA: the handshake fails and there is no
     plaintext retry."""
     ca = instance.etc / "other-ca.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-days", "2", "-subj", "/CN=localhost",
-                    "-keyout", str(instance.etc / "other-key.pem"),
-                    "-out", str(ca)], check=True, capture_output=True)
+    self_signed_certificate(ca, instance.etc / "other-key.pem")
     start_agent(instance, "smtp_tls_security_level = verify\n"
                 f"smtp_tls_CAfile = {ca}\n"
                 "smtp_host_lookup = native\n")
@@ -749,13 +731,8 @@ def mxns(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=instance_modes())
 def mxagent(request, mxns):
-    from netns import NamespaceInstance
-    user = None if request.param in ("root", "user") else request.param
-    if user and not readable_by_nobody(BUILD):
-        pytest.skip(f"{BUILD} is not reachable by user {user}")
-    inst = make_instance(user)
-    inst.__class__ = NamespaceInstance
-    inst.ns = mxns
+    from netns import make_namespace_instance
+    inst = make_namespace_instance(mxns, instance_user(request.param))
     try:
         start_agent(inst, "smtp_tls_security_level = none\n"
                     "inet_protocols = all\n")
@@ -909,13 +886,11 @@ def new_session(path, before, timeout=10):
 def bound_agent(mxns):
     """start(main_cf): an agent in the namespace (as root), with
     SRC4 and SRC6 as its inet_interfaces and no session cache."""
-    from netns import NamespaceInstance
+    from netns import make_namespace_instance
     made = []
 
     def start(main_cf=""):
-        inst = make_instance(None)
-        inst.__class__ = NamespaceInstance
-        inst.ns = mxns
+        inst = make_namespace_instance(mxns)
         made.append(inst)
         start_agent(inst, "smtp_tls_security_level = none\n"
                     "inet_protocols = all\n"
@@ -941,10 +916,8 @@ def test_the_one_inet_interfaces_address_of_a_family_is_the_source(
 def test_loopback_inet_interfaces_leave_the_choice_to_the_kernel(mxns):
     """inet_interfaces = 127.0.0.1 is not used as a source: the kernel
     sends from the server's own address, which is on lo too."""
-    from netns import NamespaceInstance
-    inst = make_instance(None)
-    inst.__class__ = NamespaceInstance
-    inst.ns = mxns
+    from netns import make_namespace_instance
+    inst = make_namespace_instance(mxns)
     try:
         start_agent(inst, "smtp_tls_security_level = none\n"
                     "inet_interfaces = 127.0.0.1\n"

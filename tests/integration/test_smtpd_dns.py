@@ -28,9 +28,9 @@ import time
 
 import pytest
 
-from conftest import (BIN, BUILD, IS_ROOT, finish_instance, instance_modes,
-                      make_instance, readable_by_nobody)
-from netns import (BLACKHOLE, Namespace, NameServer, NamespaceInstance,
+from conftest import (BIN, IS_ROOT, finish_instance, instance_modes,
+                      instance_user)
+from netns import (BLACKHOLE, Namespace, NameServer, make_namespace_instance,
                    reverse_name)
 
 SERVER = "192.0.2.1"
@@ -168,12 +168,7 @@ def ns(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=instance_modes())
 def mta(request, ns):
-    user = None if request.param in ("root", "user") else request.param
-    if user and not readable_by_nobody(BUILD):
-        pytest.skip(f"{BUILD} is not reachable by user {user}")
-    inst = make_instance(user)
-    inst.__class__ = NamespaceInstance
-    inst.ns = ns
+    inst = make_namespace_instance(ns, instance_user(request.param))
     try:
         start_instance(inst)
         yield inst
