@@ -11,6 +11,7 @@ POSTINO_DIR=""     # WORK/postino once postino_main_cf made it
 POSTINO_PID=""     # the master started with start-fg
 SOURCE_PID=""      # a load generator running
 RATE=""            # what the last measured run gave
+SECONDS_TAKEN=""   # how long the last run_source took
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench/${0##*/}: $*"; exit 1; }
@@ -157,6 +158,31 @@ start_postino() {
         tail -n 20 "$POSTINO_DIR/master.log" >&2
         die "Postino does not listen on 127.0.0.1:$port"
     }
+}
+
+# ---- load ------------------------------------------------------------------
+
+# One smtp-source run of count messages of SIZE bytes from FROM to TO over
+# conc sessions to 127.0.0.1:port, its output in log; sets SECONDS_TAKEN,
+# fails (the output shown) when smtp-source does.
+# smtp-source runs as a background job that the shell waits for, so that
+# a signal stops the benchmark at once (the shell defers its traps while a
+# foreground command runs).
+run_source() {
+    local port=$1 conc=$2 count=$3 log=$4 start end rc=0
+    start=$(date +%s%N)
+    smtp-source -s "$conc" -l "$SIZE" -m "$count" -f "$FROM" -t "$TO" \
+        "127.0.0.1:$port" >"$log" 2>&1 &
+    SOURCE_PID=$!
+    wait "$SOURCE_PID" || rc=$?
+    SOURCE_PID=""
+    end=$(date +%s%N)
+    if [ "$rc" -ne 0 ]; then
+        cat "$log" >&2
+        return 1
+    fi
+    SECONDS_TAKEN=$(awk -v ns=$(( end - start )) \
+        'BEGIN { printf "%.3f", ns / 1e9 }')
 }
 
 # ---- ports and figures -----------------------------------------------------

@@ -79,7 +79,6 @@ USER_CREATED=0
 MOUNTS=()
 IMAGES=""
 FLUSHES=""
-SECONDS_TAKEN=""
 PEAK_KB=""
 
 default_messages() {
@@ -261,7 +260,7 @@ set_aside() {
 # One timed run: smtp-source, then wait for the Maildir; sets RATE and
 # PEAK_KB.
 measure() {
-    local name=$1 port=$2 master=$3 conc=$4 count=$5 start end rc=0 i got
+    local name=$1 port=$2 master=$3 conc=$4 count=$5 start end i got
     local log=$WORK/$name-$conc.log memfile=$WORK/$name-$conc.mem
     set_aside
     echo 0 >"$memfile"
@@ -270,12 +269,7 @@ measure() {
     local q0 q1 h0 h1
     q0=$(flush_count "$WORK/$name"); h0=$(flush_count "$WORK/home")
     start=$(date +%s%N)
-    smtp-source -s "$conc" -l "$SIZE" -m "$count" -f "$FROM" -t "$TO" \
-        "127.0.0.1:$port" >"$log" 2>&1 &
-    SOURCE_PID=$!
-    wait "$SOURCE_PID" || rc=$?
-    SOURCE_PID=""
-    [ "$rc" -eq 0 ] || { cat "$log" >&2; die "$name: smtp-source failed"; }
+    run_source "$port" "$conc" "$count" "$log" || die "$name: smtp-source failed"
     for (( i = 0; i < 6000; i++ )); do
         got=$(maildir_count)
         [ "$got" -ge "$count" ] && break

@@ -57,7 +57,6 @@ FROM=from@example.com
 TO=to@localhost
 . "$HERE/bench/postfix_install.sh"
 . "$HERE/bench/bench_common.sh"
-SECONDS_TAKEN=""
 
 default_messages() {
     case $1 in
@@ -125,27 +124,6 @@ set_aside() {
     spent="$(dirname "$1")/spent"
     mkdir -p "$spent"
     find "$1" -type f -exec mv -t "$spent" -- {} +
-}
-
-# One smtp-source run; sets SECONDS_TAKEN, fails when smtp-source does.
-# smtp-source runs as a background job that the shell waits for, so that
-# a signal stops the benchmark at once (the shell defers its traps while a
-# foreground command runs).
-run_source() {
-    local port=$1 conc=$2 count=$3 log=$4 start end rc=0
-    start=$(date +%s%N)
-    smtp-source -s "$conc" -l "$SIZE" -m "$count" -f "$FROM" -t "$TO" \
-        "127.0.0.1:$port" >"$log" 2>&1 &
-    SOURCE_PID=$!
-    wait "$SOURCE_PID" || rc=$?
-    SOURCE_PID=""
-    end=$(date +%s%N)
-    if [ "$rc" -ne 0 ]; then
-        cat "$log" >&2
-        return 1
-    fi
-    SECONDS_TAKEN=$(awk -v ns=$(( end - start )) \
-        'BEGIN { printf "%.3f", ns / 1e9 }')
 }
 
 # Sets RATE to messages per second, after checking that the queue got

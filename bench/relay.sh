@@ -128,16 +128,11 @@ sent_count() {
 # One timed run: smtp-source, then wait for the "status=sent" lines; sets
 # RATE.
 measure() {
-    local name=$1 port=$2 conc=$3 count=$4 start end rc=0 i got before
+    local name=$1 port=$2 conc=$3 count=$4 start end i got before
     local log=$WORK/$name-$conc.log
     before=$(sent_count "$name")
     start=$(date +%s%N)
-    smtp-source -s "$conc" -l "$SIZE" -m "$count" -f "$FROM" -t "$TO" \
-        "127.0.0.1:$port" >"$log" 2>&1 &
-    SOURCE_PID=$!
-    wait "$SOURCE_PID" || rc=$?
-    SOURCE_PID=""
-    [ "$rc" -eq 0 ] || { cat "$log" >&2; die "$name: smtp-source failed"; }
+    run_source "$port" "$conc" "$count" "$log" || die "$name: smtp-source failed"
     for (( i = 0; i < 12000; i++ )); do
         got=$(( $(sent_count "$name") - before ))
         [ "$got" -ge "$count" ] && break
