@@ -11,36 +11,11 @@
  * is not an address of its family is a fatal configuration error.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
-#include <strings.h>
 
 #include "log.h"
 #include "smtp.h"
-#include "text.h"
-
-/* Sets b from the numeric address text of family; -1 when it is not one. */
-static int bind_parse(struct smtp_bind *b, int family, const char *text)
-{
-    memset(b, 0, sizeof(*b));
-    if (text_copy(b->text, sizeof(b->text), text) != 0)
-        return -1;
-    if (family == AF_INET) {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&b->sa;
-        if (inet_pton(AF_INET, text, &s4->sin_addr) != 1)
-            return -1;
-        s4->sin_family = AF_INET;
-        b->len = sizeof(*s4);
-    } else {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&b->sa;
-        if (inet_pton(AF_INET6, text, &s6->sin6_addr) != 1)
-            return -1;
-        s6->sin6_family = AF_INET6;
-        b->len = sizeof(*s6);
-    }
-    return 0;
-}
 
 static int is_loopback(const struct sockaddr_storage *ss)
 {
@@ -110,9 +85,13 @@ static void bind_param(struct smtp_bind *b, struct config *conf,
     memset(b, 0, sizeof(*b));
     if (value[0] == '\0')
         return;
-    if (bind_parse(b, family, value) != 0)
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (smtp_dns_parse_numeric(value, &ss, &len) != 0 ||
+        ss.ss_family != family)
         log_fatal("%s: not an %s address: \"%s\"", name,
                   family == AF_INET ? "IPv4" : "IPv6", value);
+    bind_set(b, &ss, len);
 }
 
 void smtp_bind_init(struct smtp_config *cfg, struct config *conf)
