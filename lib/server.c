@@ -24,6 +24,7 @@
 #include "event.h"
 #include "log.h"
 #include "privilege.h"
+#include "status_board.h"
 #include "text.h"
 
 /* Set by the SIGHUP handler: the master asked us to finish.  A signal
@@ -38,6 +39,7 @@ struct server_options {
     const char *service_name;
     const char *service_type;
     long listen_count;
+    long board_slot;           /* -1: no status board */
     int log_stderr;
     int unprivileged;
     int chroot;
@@ -67,7 +69,7 @@ int server_should_exit(const struct server *srv)
 static void server_usage(const char *program)
 {
     log_fatal("usage: %s -c config_dir -n service -t inet|unix -s count "
-              "[-S] [-u] [-Z] [-v] [-o name=value]... [args]",
+              "[-b slot] [-S] [-u] [-Z] [-v] [-o name=value]... [args]",
               program);
 }
 
@@ -75,12 +77,13 @@ static void server_parse_args(int argc, char **argv,
                               struct server_options *opt)
 {
     memset(opt, 0, sizeof(*opt));
+    opt->board_slot = -1;
     opt->overrides = calloc((size_t)argc, sizeof(char *));
     if (opt->overrides == NULL)
         log_fatal("out of memory");
     int c;
     opterr = 0;
-    while ((c = getopt(argc, argv, "+c:n:t:s:SuZvo:")) != -1) {
+    while ((c = getopt(argc, argv, "+c:n:t:s:b:SuZvo:")) != -1) {
         switch (c) {
         case 'c': opt->config_dir = optarg; break;
         case 'n': opt->service_name = optarg; break;
@@ -89,6 +92,10 @@ static void server_parse_args(int argc, char **argv,
             if (text_parse_long(optarg, 0, SERVER_LISTEN_MAX,
                                 &opt->listen_count) != 0)
                 log_fatal("bad listen socket count: %s", optarg);
+            break;
+        case 'b':
+            if (text_parse_long(optarg, 0, LONG_MAX, &opt->board_slot) != 0)
+                log_fatal("bad status board slot: %s", optarg);
             break;
         case 'S': opt->log_stderr = 1; break;
         case 'u': opt->unprivileged = 1; break;
@@ -211,6 +218,47 @@ static void server_report(const struct server *srv, enum server_status status)
     server_report_messages(message, 1);
 }
 
+/* Took a connection.  With a status board the master hears of it only
+ * the first time (that this process works) and when no process of the
+ * service is left idle (it may have to start one). */
+static void server_report_busy(struct server *srv)
+{
+    int first = !srv->reported_use;
+    srv->reported_use = 1;
+    if (srv->board == NULL ||
+        status_board_mark_busy(srv->board, srv->board_slot) || first)
+        server_report(srv, SERVER_STATUS_BUSY);
+}
+
+/* Done with it; the master hears of it only when it waits for that. */
+static void server_report_available(struct server *srv)
+{
+    if (srv->board == NULL ||
+        status_board_mark_idle(srv->board, srv->board_slot))
+        server_report(srv, SERVER_STATUS_AVAILABLE);
+}
+
+/* The board the master passed after the listening sockets, or none: then
+ * every change goes on the status pipe. */
+static void server_attach_board(struct server *srv, long slot)
+{
+    if (slot < 0)
+        return;
+    int fd = SERVER_LISTEN_FD + (int)srv->listen_count;
+    srv->board = status_board_attach(fd);
+    if (srv->board == NULL) {
+        log_warn("status board: %s", strerror(errno));
+        return;
+    }
+    if (!status_board_has_slot(srv->board, slot)) {
+        log_warn("status board: no slot %ld", slot);
+        status_board_free(srv->board);
+        srv->board = NULL;
+        return;
+    }
+    srv->board_slot = slot;
+}
+
 /* The listening sockets in an epoll set, each with EPOLLEXCLUSIVE: a new
  * connection then wakes one idle process of the service rather than all
  * of them, which would each wake up (a context switch and two system
@@ -303,11 +351,11 @@ static void server_loop(struct server *srv, const struct server_spec *spec,
     int ep = server_listen_set(srv);
     for (long used = 0; used < max_use || spec->mode == SERVER_TRIGGER;
          used++) {
-        server_report(srv, SERVER_STATUS_AVAILABLE);
+        server_report_available(srv);
         int fd = server_accept(ep, wait_mask, max_idle);
         if (fd < 0)
             break;
-        server_report(srv, SERVER_STATUS_BUSY);
+        server_report_busy(srv);
         if (spec->mode == SERVER_TRIGGER)
             server_read_trigger(srv, spec, fd);
         else
@@ -427,14 +475,17 @@ static void server_multi_on_listen(struct event_loop *loop, int fd,
         return;
     }
     /* Like a single-connection child, tell the master that this process
-     * served one more connection; it stays available for the next.  Both
-     * words in one write, so that the master never sees this process busy
-     * (and at its process limit) in between. */
+     * served a connection; it stays available (idle on the board) for the
+     * next.  Both words in one write, so that the master never sees this
+     * process busy (and at its process limit) in between.  With a board,
+     * only the first connection is told: nothing else changes. */
     const int32_t used[2][2] = {
         { (int32_t)srv->pid, SERVER_STATUS_BUSY },
         { (int32_t)srv->pid, SERVER_STATUS_AVAILABLE },
     };
-    server_report_messages(used, 2);
+    if (srv->board == NULL || !srv->reported_use)
+        server_report_messages(used, 2);
+    srv->reported_use = 1;
     m->used++;
     m->open++;
     if (m->idle_timer != 0) {
@@ -491,7 +542,7 @@ static void server_multi_loop(struct server *srv,
     if (sigprocmask(SIG_SETMASK, wait_mask, NULL) != 0)
         log_fatal("sigprocmask: %s", strerror(errno));
     server_multi_watch_listen(srv);
-    server_report(srv, SERVER_STATUS_AVAILABLE);
+    server_report_available(srv);
     server_multi_check_idle(srv);
     while (!m.done && !server_exit_requested) {
         if (event_loop_run_once(srv->loop, -1) < 0)
@@ -519,6 +570,8 @@ int server_main(int argc, char **argv, const struct server_spec *spec)
     srv.pid = getpid();
     for (size_t i = 0; i < srv.listen_count; i++)
         srv.listen_fds[i] = SERVER_LISTEN_FD + (int)i;
+    srv.board_slot = -1;
+    server_attach_board(&srv, opt.board_slot);
 
     srv.cfg = server_load_config(&opt);
     server_open_log(&srv, &opt);
@@ -543,6 +596,7 @@ int server_main(int argc, char **argv, const struct server_spec *spec)
     if (srv.loop != NULL)
         event_loop_free(srv.loop);
     config_free(srv.cfg);
+    status_board_free(srv.board);
     free(opt.overrides);
     return 0;
 }

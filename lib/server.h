@@ -11,7 +11,8 @@
  *     mail_owner, all capabilities cleared, NO_NEW_PRIVS, chroot when the
  *     service's chroot column says so), then calls spec->init;
  *   - waits for connections on the listening sockets the master handed
- *     over, tells the master when it is busy and when it is available, and
+ *     over, marks itself busy and idle on the service's status board (and
+ *     tells the master on the status pipe when it needs to know), and
  *     calls the daemon for each connection (SERVER_SINGLE) or for each
  *     wakeup trigger (SERVER_TRIGGER: the bytes a client wrote, up to
  *     SERVER_TRIGGER_MAX, after which the connection is closed), or hands
@@ -38,9 +39,11 @@
  *
  * Arguments from the master (docs/protocol.md, "Master and child"):
  *     -c config_dir  -n service_name  -t inet|unix  -s listen_fd_count
- *     -S (log to stderr)  -u (drop to mail_owner)  -Z (chroot)  -v (verbose)
- *     -o name=value (repeatable), then the daemon's own arguments
- * Descriptor 3 is the status pipe to the master, 4.. the listening sockets.
+ *     -b status_board_slot  -S (log to stderr)  -u (drop to mail_owner)
+ *     -Z (chroot)  -v (verbose)  -o name=value (repeatable), then the
+ *     daemon's own arguments
+ * Descriptor 3 is the status pipe to the master, 4.. the listening sockets,
+ * and with -b the status board after them (status_board.h).
  *
  * Usage:
  *     static void echo_service(struct server *srv, int client_fd) { ... }
@@ -79,6 +82,7 @@ enum server_mode {
 
 struct event_loop;
 struct server_multi;
+struct status_board;
 
 struct server {
     struct config *cfg;
@@ -93,6 +97,9 @@ struct server {
     struct event_loop *loop;      /* SERVER_MULTI only, else NULL */
     struct server_multi *multi;   /* SERVER_MULTI: the skeleton's state */
     pid_t pid;                 /* this process, for the status messages */
+    struct status_board *board; /* shared with the master, or NULL */
+    long board_slot;           /* this process's slot on it */
+    int reported_use;          /* the master knows we took a connection */
 };
 
 struct server_spec {

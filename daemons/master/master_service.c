@@ -40,6 +40,8 @@
 #define MASTER_CRASH_WAKEUP_MS 1000
 /* After a reload, the first wakeup of a kept service waits this long. */
 #define MASTER_RELOAD_WAKEUP_MS 1000
+/* Status board slots of a service without a process limit. */
+#define MASTER_BOARD_UNLIMITED 4096
 
 static void service_update_listen(struct master_service *svc);
 
@@ -209,7 +211,34 @@ static void service_retire_children(struct master_service *svc)
         svc->ctx->retired = child;
     }
     svc->total = 0;
-    svc->available = 0;
+}
+
+/* A fresh status board, for a new service or for the new children of a
+ * reloaded one (the old ones, retired, keep the old board to themselves).
+ * A service with a process limit gets a slot for each process. */
+static int service_new_board(struct master_service *svc)
+{
+    size_t capacity = svc->max_process > 0 ? (size_t)svc->max_process
+                                           : MASTER_BOARD_UNLIMITED;
+    struct status_board *board = status_board_create(capacity);
+    if (board == NULL) {
+        log_error("service %s: status board: %s", svc->label,
+                  strerror(errno));
+        return -1;
+    }
+    status_board_free(svc->board);
+    svc->board = board;
+    return 0;
+}
+
+/* Children idle right now, from the board. */
+static unsigned service_available(const struct master_service *svc)
+{
+    unsigned n = 0;
+    for (const struct master_child *c = svc->children; c != NULL; c = c->next)
+        if (status_board_is_idle(svc->board, c->slot))
+            n++;
+    return n;
 }
 
 /* --- Spawning ----------------------------------------------------------- */
@@ -236,15 +265,16 @@ static void service_child_environment(struct master_service *svc)
         _exit(126);
 }
 
-/* Puts the status pipe at 3 and the listeners at 4.. .  Everything else
- * the master has open is close-on-exec. */
+/* Puts the status pipe at 3, the listeners at 4.. and the status board
+ * after them.  Everything else the master has open is close-on-exec. */
 static void service_child_descriptors(struct master_service *svc)
 {
-    int sources[1 + LISTEN_ADDR_MAX];
+    int sources[2 + LISTEN_ADDR_MAX];
     size_t n = 0;
     sources[n++] = svc->status_fds[1];
     for (size_t i = 0; i < svc->listen_count; i++)
         sources[n++] = svc->listen_fds[i];
+    sources[n++] = status_board_fd(svc->board);
     /* Move out of the way first, so that no dup2 overwrites a source. */
     for (size_t i = 0; i < n; i++) {
         sources[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, 64);
@@ -255,14 +285,15 @@ static void service_child_descriptors(struct master_service *svc)
         if (dup2(sources[i], SERVER_STATUS_FD + (int)i) < 0)
             _exit(126);
         int flags = fcntl(SERVER_STATUS_FD + (int)i, F_GETFL);
-        if (i > 0 && (flags < 0 ||
+        if (i > 0 && i <= svc->listen_count && (flags < 0 ||
                       fcntl(SERVER_STATUS_FD + (int)i, F_SETFL,
                             flags | O_NONBLOCK) != 0))
             _exit(126);
     }
 }
 
-static _Noreturn void service_exec_child(struct master_service *svc)
+static _Noreturn void service_exec_child(struct master_service *svc,
+                                         long slot)
 {
     const struct master_service_entry *e = svc->entry;
     sigset_t none;
@@ -276,8 +307,9 @@ static _Noreturn void service_exec_child(struct master_service *svc)
     service_child_environment(svc);
     service_child_descriptors(svc);
 
-    char count[16];
+    char count[16], slot_text[24];
     snprintf(count, sizeof(count), "%zu", svc->listen_count);
+    snprintf(slot_text, sizeof(slot_text), "%ld", slot);
     size_t max = e->argc + 20;
     char **argv = calloc(max, sizeof(char *));
     if (argv == NULL)
@@ -292,6 +324,8 @@ static _Noreturn void service_exec_child(struct master_service *svc)
     argv[n++] = (char *)master_cf_type_name(e->type);
     argv[n++] = "-s";
     argv[n++] = count;
+    argv[n++] = "-b";
+    argv[n++] = slot_text;
     if (svc->ctx->log_stderr)
         argv[n++] = "-S";
     if (e->unprivileged)
@@ -308,6 +342,19 @@ static _Noreturn void service_exec_child(struct master_service *svc)
     _exit(127);
 }
 
+/* More children than a board without a process limit holds: said at most
+ * once a minute, as the process-limit warning. */
+static void service_warn_board_full(struct master_service *svc)
+{
+    long long now = event_now_ms();
+    if (svc->limit_warned_ms != 0 && now - svc->limit_warned_ms < 60000)
+        return;
+    svc->limit_warned_ms = now;
+    log_warn("service %s has %u processes, as many as the master can watch: "
+             "new clients may experience noticeable delays", svc->label,
+             svc->total);
+}
+
 static void service_spawn(struct master_service *svc)
 {
     struct master_child *child = calloc(1, sizeof(*child));
@@ -315,20 +362,26 @@ static void service_spawn(struct master_service *svc)
         log_error("service %s: out of memory", svc->label);
         return;
     }
+    /* Idle from now on: one waiting connection starts one child. */
+    child->slot = status_board_claim(svc->board);
+    if (child->slot < 0) {
+        service_warn_board_full(svc);
+        free(child);
+        return;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_error("service %s: fork: %s", svc->label, strerror(errno));
+        status_board_release(svc->board, child->slot);
         free(child);
         return;
     }
     if (pid == 0)
-        service_exec_child(svc);
+        service_exec_child(svc, child->slot);
     child->pid = pid;
-    child->available = 1;
     child->next = svc->children;
     svc->children = child;
     svc->total++;
-    svc->available++;
     log_debug("service %s: started pid %ld", svc->label, (long)pid);
 }
 
@@ -339,19 +392,27 @@ static void service_on_connection(struct event_loop *loop, int fd,
     (void)fd;
     (void)events;
     struct master_service *svc = arg;
-    if (svc->available == 0 && !svc->throttled &&
+    if (service_available(svc) == 0 && !svc->throttled &&
         (svc->max_process == 0 || svc->total < svc->max_process))
         service_spawn(svc);
     service_update_listen(svc);
 }
 
 /* Watch the sockets exactly when a waiting connection should start a
- * child: none available, room for one more, not throttled. */
+ * child: none available, room for one more, not throttled.  While it
+ * does, the board says so, and a child that becomes idle writes on the
+ * status pipe; the board is read again after saying it, so that a child
+ * that became idle just before is seen (status_board.h). */
 static void service_update_listen(struct master_service *svc)
 {
     int want = !svc->ctx->stopping && !svc->throttled &&
-               svc->available == 0 &&
+               service_available(svc) == 0 &&
                (svc->max_process == 0 || svc->total < svc->max_process);
+    status_board_set_watching(svc->board, want);
+    if (want && service_available(svc) > 0) {
+        want = 0;
+        status_board_set_watching(svc->board, 0);
+    }
     if (want == svc->watching)
         return;
     for (size_t i = 0; i < svc->listen_count; i++) {
@@ -380,7 +441,7 @@ static struct master_child *service_find_child(struct master_service *svc,
  * most once a minute per service, as it tends to last. */
 static void service_warn_limit(struct master_service *svc)
 {
-    if (svc->available > 0 || svc->max_process == 0 ||
+    if (service_available(svc) > 0 || svc->max_process == 0 ||
         svc->total < svc->max_process)
         return;
     long long now = event_now_ms();
@@ -398,14 +459,9 @@ static void service_child_status(struct master_service *svc, pid_t pid,
     struct master_child *child = service_find_child(svc, pid);
     if (child == NULL)
         return; /* retired, or already reaped */
-    if (status == SERVER_STATUS_AVAILABLE && !child->available) {
-        child->available = 1;
-        svc->available++;
-    } else if (status == SERVER_STATUS_BUSY) {
-        if (child->available) {
-            child->available = 0;
-            svc->available--;
-        }
+    /* Who is idle is on the board; a message says that the master should
+     * look again, and a child's first "busy" that it took a connection. */
+    if (status == SERVER_STATUS_BUSY) {
         child->use_count++;
         svc->used = 1;
         svc->failures = 0;
@@ -545,6 +601,7 @@ struct master_service *master_service_create(
     buf_free(&label);
 
     if (service_apply_entry(svc, entry) != 0 ||
+        service_new_board(svc) != 0 ||
         service_open_sockets(svc) != 0) {
         master_service_free(svc, 0);
         return NULL;
@@ -574,6 +631,8 @@ int master_service_update(struct master_service *svc,
     if (service_apply_entry(svc, entry) != 0)
         return -1;
     service_retire_children(svc);
+    if (service_new_board(svc) != 0)
+        log_warn("service %s: keeping the old status board", svc->label);
     svc->throttled = 0;
     svc->failures = 0;
     if (svc->throttle_timer > 0) {
@@ -601,6 +660,7 @@ void master_service_free(struct master_service *svc, int retire)
     }
     if (svc->status_fds[1] >= 0)
         close(svc->status_fds[1]);
+    status_board_free(svc->board);
     /* Children not retired (stop, or a failed create) are left to the
      * master's stop path, which knows them through the retired list too. */
     while (svc->children != NULL) {
@@ -638,8 +698,7 @@ int master_service_reap(struct master_service *svc, pid_t pid, int status)
         return 0;
     *link = child->next;
     svc->total--;
-    if (child->available)
-        svc->available--;
+    status_board_release(svc->board, child->slot);
     int bad = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     if (bad && !svc->ctx->stopping) {
         service_log_exit(svc, pid, status);

@@ -7,8 +7,10 @@
  * master_service_create(), which opens the sockets.  From then on the
  * service reacts to events by itself: when a connection waits and no child
  * is available, it spawns one (up to maxproc), unless the service is
- * throttled; children report busy/available on the status pipe; the master
- * hands every reaped child to master_service_reap().
+ * throttled; children mark themselves busy and idle on the service's
+ * status board and write on the status pipe when the master must know
+ * (status_board.h); the master hands every reaped child to
+ * master_service_reap().
  *
  * On reload a service is either kept (master_service_update: same socket,
  * new command and limits; the old children finish their connection and
@@ -26,10 +28,11 @@
 #include "event.h"
 #include "listen_socket.h"
 #include "master_cf.h"
+#include "status_board.h"
 
 struct master_child {
     pid_t pid;
-    int available;
+    long slot;                /* on the service's status board */
     unsigned long use_count;
     struct master_child *next;
 };
@@ -59,9 +62,9 @@ struct master_service {
     char *socket_path;        /* unix services */
     char *address_key;        /* what the sockets are bound to */
     int status_fds[2];        /* read end: master; write end: children */
+    struct status_board *board; /* which children are busy */
     struct master_child *children;
     unsigned total;
-    unsigned available;
     int watching;             /* listen fds in the event loop */
     int used;                 /* a child has taken a connection */
     int throttled;

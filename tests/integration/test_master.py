@@ -329,6 +329,49 @@ def test_maxproc_limits_concurrent_children(plain_instance):
     first.close()
 
 
+def test_children_started_on_demand_and_idle_ones_reused(plain_instance):
+    """The master starts a child only when none is idle (it reads who is
+    busy from the status board), and idle children take the next
+    connections without new ones being started."""
+    inst = plain_instance
+    port = free_port()
+    inst.write_master_cf(inst.echo_line(port, maxproc="10"))
+    inst.start()
+    held = [EchoClient(port) for _ in range(3)]
+    first_pids = {c.pid for c in held}
+    assert len(first_pids) == 3, "three busy children at once"
+    for c in held:
+        assert c.ask("quit") == "221 bye"
+        c.close()
+    # Each child is idle again: one at a time, the next connections go to
+    # them, and no fourth process is started.
+    for _ in range(6):
+        c = EchoClient(port)
+        assert c.pid in first_pids
+        assert c.ask("quit") == "221 bye"
+        c.close()
+    # Four at once: the three idle ones and exactly one new child.
+    held = [EchoClient(port) for _ in range(4)]
+    pids = {c.pid for c in held}
+    assert len(pids) == 4
+    assert len(pids - first_pids) == 1
+    # A busy child killed mid-connection frees its place: the next four
+    # clients are served by the three left and one new child.
+    victim = held[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    wait_until(lambda: process_gone(victim.pid), what="killed child")
+    for c in held:
+        c.close()
+    time.sleep(0.3)
+    again = [EchoClient(port) for _ in range(4)]
+    assert len({c.pid for c in again}) == 4
+    assert victim.pid not in {c.pid for c in again}
+    for c in again:
+        assert c.ask("quit") == "221 bye"
+        c.close()
+    assert "has reached its process limit" not in inst.log()
+
+
 def test_max_idle_child_exits(plain_instance):
     inst = plain_instance
     port = free_port()
