@@ -5,16 +5,19 @@
 #
 #   BUILD=build/gcc bench/deliver.sh          # as root
 #   MESSAGES_10=2000 MESSAGES_50=4000 SIZE=5120 CONCURRENCY="10 50" \
-#   RUNS=3 bench/deliver.sh
+#   RUNS=5 bench/deliver.sh
 #   BENCH_FS=ram bench/deliver.sh             # images in memory (see below)
 #   KEEP_WORK=1 (or KEEP_ON_FAILURE=1) keeps the temporary directory, with
 #   both instances' logs, for inspection.
 #
 # For each C in CONCURRENCY, Postfix's smtp-source sends MESSAGES_C
 # messages of SIZE bytes over C parallel sessions to each system on
-# 127.0.0.1, Postino and Postfix in turn, RUNS times, keeping the best run
-# of each.  A run is timed from the start of smtp-source until the last
-# message is in the recipient's Maildir/new (so it measures receiving,
+# 127.0.0.1, Postino and Postfix in turn, RUNS times (default 5), keeping
+# the best run of each: on a shared machine a disk's flush latency, and so
+# a run's rate, varies by half or more from one run to the next, for both
+# systems alike, and five alternating runs give each its best.  A run is
+# timed from the start of smtp-source until the last message is in the
+# recipient's Maildir/new (so it measures receiving,
 # queueing and delivery together, each message fsynced on the way in and
 # in the Maildir on both sides).  During each run a sampler adds up the
 # proportional set size (Pss, so shared pages count once) of the master
@@ -66,7 +69,7 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$HERE/build/gcc}
 case "$BUILD" in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
 SIZE=${SIZE:-5120}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 CONCURRENCY=${CONCURRENCY:-10 50}
 TARGET=1.5
 FROM=from@example.com
