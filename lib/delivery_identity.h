@@ -10,7 +10,10 @@
  * it creates belong to the recipient; the kernel checks its permissions,
  * not the agent's.  delivery_identity_leave() switches back.  Only the file
  * system identity moves, so no signal or ptrace from the recipient's
- * processes can reach the agent meanwhile.
+ * processes can reach the agent meanwhile.  The agent's own euid, egid and
+ * groups (what leave goes back to) are read once per process, as are its
+ * capabilities (lib/privilege.h): both are fixed once privilege_drop() is
+ * done, so a switch costs only setgroups, setfsgid and setfsuid, each way.
  *
  * For a command, delivery_identity_become() in the child between fork and
  * exec sets the real, effective and saved uid and gid for good and clears
@@ -43,10 +46,6 @@
 
 struct delivery_identity {
     int switched;          /* 1 when the file system identity changed */
-    uid_t saved_fsuid;
-    gid_t saved_fsgid;
-    gid_t *saved_groups;   /* the groups before, restored by leave */
-    int saved_group_count;
 };
 
 /* 1 when this process can act as uid (its own, or it has CAP_SETUID). */
