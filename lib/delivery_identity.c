@@ -21,7 +21,9 @@
  * switch that is not inside another. */
 static struct {
     int known;
-    int switched;          /* switches not yet left */
+    int switched;          /* enters not yet left (the inner ones too) */
+    uid_t as_uid;          /* while switched: the identity acted as */
+    gid_t as_gid, as_extra_gid;
     uid_t euid;
     gid_t egid;
     gid_t *groups;
@@ -137,6 +139,27 @@ static int delivery_identity_set_fs(uid_t uid, gid_t gid)
     return 0;
 }
 
+/* An enter inside another: the identity already in effect costs nothing;
+ * any other one is refused (leave would not go back to the outer one).
+ * 0 or -1 (why). */
+static int delivery_identity_enter_inner(struct delivery_identity *id,
+                                         uid_t uid, gid_t gid,
+                                         gid_t extra_gid, struct buf *why)
+{
+    if (uid != delivery_identity_self.as_uid ||
+        gid != delivery_identity_self.as_gid ||
+        extra_gid != delivery_identity_self.as_extra_gid) {
+        buf_printf(why, "cannot act as uid %ld gid %ld: already acting as "
+                   "uid %ld gid %ld", (long)uid, (long)gid,
+                   (long)delivery_identity_self.as_uid,
+                   (long)delivery_identity_self.as_gid);
+        return -1;
+    }
+    id->inner = 1;
+    delivery_identity_self.switched++;
+    return 0;
+}
+
 int delivery_identity_enter(struct delivery_identity *id, const char *user,
                             uid_t uid, gid_t gid, gid_t extra_gid,
                             struct buf *why)
@@ -145,6 +168,10 @@ int delivery_identity_enter(struct delivery_identity *id, const char *user,
     int needed = delivery_identity_needed(uid, why);
     if (needed <= 0)
         return needed;
+    if (extra_gid == gid)
+        extra_gid = (gid_t)-1;
+    if (delivery_identity_self.switched > 0)
+        return delivery_identity_enter_inner(id, uid, gid, extra_gid, why);
     if (delivery_identity_read_self() != 0) {
         buf_printf(why, "getgroups: %s", strerror(errno));
         return -1;
@@ -153,9 +180,12 @@ int delivery_identity_enter(struct delivery_identity *id, const char *user,
      * no group database lookup for each delivery. */
     (void)user;
     gid_t groups[2] = { gid, extra_gid };
-    size_t count = extra_gid != (gid_t)-1 && extra_gid != gid ? 2 : 1;
+    size_t count = extra_gid != (gid_t)-1 ? 2 : 1;
     id->switched = 1;
     delivery_identity_self.switched++;
+    delivery_identity_self.as_uid = uid;
+    delivery_identity_self.as_gid = gid;
+    delivery_identity_self.as_extra_gid = extra_gid;
     int rc = setgroups(count, groups);
     int err = errno;
     if (rc != 0 || delivery_identity_set_fs(uid, gid) != 0) {
@@ -169,7 +199,12 @@ int delivery_identity_enter(struct delivery_identity *id, const char *user,
 
 void delivery_identity_leave(struct delivery_identity *id)
 {
+    if (id->inner)
+        delivery_identity_self.switched--;
     if (id->switched) {
+        if (delivery_identity_self.switched != 1)
+            log_panic("identity left with %d enters inside it not left",
+                      delivery_identity_self.switched - 1);
         uid_t uid = delivery_identity_self.euid;
         gid_t gid = delivery_identity_self.egid;
         if (delivery_identity_set_fs(uid, gid) != 0 ||

@@ -15,6 +15,13 @@
  * capabilities (lib/privilege.h): both are fixed once privilege_drop() is
  * done, so a switch costs only setgroups, setfsgid and setfsuid, each way.
  *
+ * An enter inside another (before its leave) for the same uid, gid and
+ * extra group changes nothing and its leave changes nothing either: a
+ * caller that does several file operations as one recipient (local: the
+ * .forward look-up, then the mailbox) may enter once around them.  An
+ * inner enter as anybody else is refused (why says so), and the outer
+ * identity must be left last.
+ *
  * For a command, delivery_identity_become() in the child between fork and
  * exec sets the real, effective and saved uid and gid for good and clears
  * every capability.
@@ -46,6 +53,7 @@
 
 struct delivery_identity {
     int switched;          /* 1 when the file system identity changed */
+    int inner;             /* 1 when it was in effect already */
 };
 
 /* 1 when this process can act as uid (its own, or it has CAP_SETUID). */
