@@ -10,7 +10,17 @@
  * it creates belong to the recipient; the kernel checks its permissions,
  * not the agent's.  delivery_identity_leave() switches back.  Only the file
  * system identity moves, so no signal or ptrace from the recipient's
- * processes can reach the agent meanwhile.
+ * processes can reach the agent meanwhile.  The agent's own euid, egid and
+ * groups (what leave goes back to) are read once per process, as are its
+ * capabilities (lib/privilege.h): both are fixed once privilege_drop() is
+ * done, so a switch costs only setgroups, setfsgid and setfsuid, each way.
+ *
+ * An enter inside another (before its leave) for the same uid, gid and
+ * extra group changes nothing and its leave changes nothing either: a
+ * caller that does several file operations as one recipient (local: the
+ * .forward look-up, then the mailbox) may enter once around them.  An
+ * inner enter as anybody else is refused (why says so), and the outer
+ * identity must be left last.
  *
  * For a command, delivery_identity_become() in the child between fork and
  * exec sets the real, effective and saved uid and gid for good and clears
@@ -43,10 +53,7 @@
 
 struct delivery_identity {
     int switched;          /* 1 when the file system identity changed */
-    uid_t saved_fsuid;
-    gid_t saved_fsgid;
-    gid_t *saved_groups;   /* the groups before, restored by leave */
-    int saved_group_count;
+    int inner;             /* 1 when it was in effect already */
 };
 
 /* 1 when this process can act as uid (its own, or it has CAP_SETUID). */

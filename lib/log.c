@@ -2,7 +2,9 @@
  * log - syslog-shaped logging to syslog, stderr or a file.  See log.h.
  *
  * The state below is the process's logging setup, made once in main; it is
- * the only process-wide state of lib/, as syslog(3) itself is process-wide.
+ * process-wide, as syslog(3) itself is.  The time of the line prefix is
+ * formatted once per second (localtime_r and strftime cost more than the
+ * rest of a line): lines of the same second reuse the text.
  * Each line is formatted whole and written with one write(2), so lines of
  * processes that share a terminal or an O_APPEND file do not interleave.
  */
@@ -31,8 +33,11 @@ static struct {
     int syslog_open;
     pid_t pid;           /* cached for the line prefix; 0: not known */
     int pid_watched;     /* the fork handler that forgets it is set */
+    time_t when_second;  /* the second when_text shows */
+    int when_known;
+    char when_text[32];  /* "Nov 23 19:16:51" */
 } log_state = { "postino", "postino", "postino/postino", "localhost",
-                LOG_TO_TTY, -1, 0, 0, 0, 0 };
+                LOG_TO_TTY, -1, 0, 0, 0, 0, 0, 0, "" };
 
 /* A forked child must not log with its parent's pid. */
 static void log_forget_pid(void)
@@ -143,17 +148,29 @@ static void line_append(char *line, size_t size, size_t *len, const char *src)
     line[*len] = '\0';
 }
 
+/* "Nov 23 19:16:51" for now, formatted again only when the second
+ * changed since the last line. */
+static const char *log_when(void)
+{
+    time_t now = time(NULL);
+    if (log_state.when_known && now == log_state.when_second)
+        return log_state.when_text;
+    struct tm tm;
+    if (localtime_r(&now, &tm) == NULL ||
+        strftime(log_state.when_text, sizeof(log_state.when_text),
+                 "%b %e %H:%M:%S", &tm) == 0)
+        log_state.when_text[0] = '\0';
+    log_state.when_second = now;
+    log_state.when_known = 1;
+    return log_state.when_text;
+}
+
 /* "Nov 23 19:16:51 host postino/smtpd[123]: " as a syslog file has it. */
 static void log_file_prefix(char *line, size_t size, size_t *len)
 {
-    time_t now = time(NULL);
-    struct tm tm;
-    char when[32] = "";
-    if (localtime_r(&now, &tm) != NULL)
-        strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
     char pid[32];
     snprintf(pid, sizeof(pid), "[%ld]: ", (long)log_pid());
-    line_append(line, size, len, when);
+    line_append(line, size, len, log_when());
     line_append(line, size, len, " ");
     line_append(line, size, len, log_state.host);
     line_append(line, size, len, " ");

@@ -33,13 +33,16 @@ static void maildir_dirs_close(struct maildir_dirs *d)
 }
 
 /* Opens name (relative to dirfd, or a path when dirfd is AT_FDCWD) as a
- * directory without following a final symlink, creating it (0700) when it
- * is missing, and checks its owner.  fd, or -1 with why set. */
+ * directory without following a final symlink, with create making it
+ * (0700) when it is missing, and checks its owner.  fd; -1 with why set;
+ * -2 (nothing set) when it is missing and create is 0. */
 static int maildir_open_dir(int dirfd, const char *name, uid_t uid,
-                            const char **dsn, struct buf *why)
+                            int create, const char **dsn, struct buf *why)
 {
     const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     int fd = openat(dirfd, name, flags);
+    if (fd < 0 && errno == ENOENT && !create)
+        return -2;
     if (fd < 0 && errno == ENOENT) {
         if (mkdirat(dirfd, name, 0700) != 0 && errno != EEXIST) {
             *dsn = mailbox_error_dsn(errno, "create maildir directory", why);
@@ -77,6 +80,22 @@ static int maildir_open_dir(int dirfd, const char *name, uid_t uid,
     return fd;
 }
 
+/* A Maildir without new/ (its first delivery): tmp/, new/ and cur/, in
+ * that order, each created when missing and checked.  0, or -1 with why
+ * set (the descriptors opened stay in d, for maildir_dirs_close). */
+static int maildir_make_subdirs(const struct maildir_request *rq,
+                                struct maildir_dirs *d, const char **dsn,
+                                struct buf *why)
+{
+    d->new = -1;
+    d->tmp = maildir_open_dir(d->top, "tmp", rq->uid, 1, dsn, why);
+    if (d->tmp >= 0)
+        d->new = maildir_open_dir(d->top, "new", rq->uid, 1, dsn, why);
+    if (d->new >= 0)
+        d->cur = maildir_open_dir(d->top, "cur", rq->uid, 1, dsn, why);
+    return d->cur < 0 ? -1 : 0;
+}
+
 static int maildir_open_all(const struct maildir_request *rq,
                             struct maildir_dirs *d, const char **dsn,
                             struct buf *why)
@@ -94,20 +113,29 @@ static int maildir_open_all(const struct maildir_request *rq,
         buf_free(&path);
         return -1;
     }
-    d->top = maildir_open_dir(AT_FDCWD, buf_cstr(&path), rq->uid, dsn, why);
+    d->top = maildir_open_dir(AT_FDCWD, buf_cstr(&path), rq->uid, 1, dsn,
+                              why);
     buf_free(&path);
     if (d->top < 0)
         return -1;
-    d->tmp = maildir_open_dir(d->top, "tmp", rq->uid, dsn, why);
-    if (d->tmp >= 0)
-        d->new = maildir_open_dir(d->top, "new", rq->uid, dsn, why);
-    if (d->new >= 0)
-        d->cur = maildir_open_dir(d->top, "cur", rq->uid, dsn, why);
-    if (d->cur < 0) {
+    d->new = maildir_open_dir(d->top, "new", rq->uid, 0, dsn, why);
+    if (d->new == -2 && maildir_make_subdirs(rq, d, dsn, why) != 0)
+        d->new = -1;
+    if (d->new < 0) {
         maildir_dirs_close(d);
         return -1;
     }
     return 0;
+}
+
+/* tmp/, for the classic way only.  0, or -1 with why set. */
+static int maildir_open_tmp(const struct maildir_request *rq,
+                            struct maildir_dirs *d, const char **dsn,
+                            struct buf *why)
+{
+    if (d->tmp < 0)
+        d->tmp = maildir_open_dir(d->top, "tmp", rq->uid, 1, dsn, why);
+    return d->tmp < 0 ? -1 : 0;
 }
 
 /* The host part of the name: '/' and ':' escaped as the convention says. */
@@ -321,7 +349,8 @@ int maildir_deliver(const struct maildir_request *rq,
     if (rc == 1) {
         rc = -1;
         delivery_source_rewind(src);
-        fd = maildir_create_tmp(rq, &d, &unique, dsn, why);
+        if (maildir_open_tmp(rq, &d, dsn, why) == 0)
+            fd = maildir_create_tmp(rq, &d, &unique, dsn, why);
     }
     if (fd >= 0) {
         if (maildir_write(rq, fd, src, 1, &size, dsn, why) == 0 &&

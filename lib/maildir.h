@@ -5,9 +5,12 @@
  * The steps (the Maildir convention, with the fsyncs that make the result
  * survive a crash):
  *   1. open the Maildir directory (created, mode 0700, when missing; not its
- *      parents) and its tmp/, new/ and cur/ (created when missing), each
- *      with O_NOFOLLOW and openat on the parent's descriptor, and check
- *      that each belongs to the expected uid;
+ *      parents) and its new/, each with O_NOFOLLOW (new/ with openat on
+ *      the Maildir's descriptor), and check that each belongs to the
+ *      expected uid.  Without new/ (a first delivery) tmp/, new/ and cur/
+ *      are created (0700) when missing, in that order, and checked the
+ *      same way; else tmp/ is opened and checked only for the classic way
+ *      below, and cur/, where nothing is written, is not looked at;
  *   2. create a file without a name in new/ (O_TMPFILE), write the given
  *      header lines, then the content from the source;
  *   3. link it (never over anything) to new/UNIQUE,S=SIZE, fsync it,

@@ -9,6 +9,13 @@
  * check main.cf); privilege_is_root() says whether the process may switch
  * users at all.
  *
+ * privilege_has_effective() is asked for every delivery (may the agent
+ * act as the recipient?), so the sets privilege_drop() leaves are read
+ * once, at its end, and answered from memory afterwards.  They change
+ * only through this module from then on: privilege_clear_capabilities()
+ * forgets them, and the capabilities that follow the file system uid are
+ * always asked of the kernel.
+ *
  * Order of the root path, and why:
  *   - the user is looked up first, while /etc/passwd is still visible;
  *   - the bounding set is cut while CAP_SETPCAP is still effective;
@@ -126,15 +133,70 @@ static int is_kept(cap_value_t cap, const cap_value_t *keep,
     return 0;
 }
 
+/* 1 once privilege_drop() succeeded in this process. */
+static int privilege_done;
+
+int privilege_dropped(void)
+{
+    return privilege_done;
+}
+
+/* The capability sets as privilege_drop() left them, read once when it
+ * succeeded; NULL before, and again while privilege_drop() runs and after
+ * privilege_clear_capabilities(). */
+static cap_t privilege_dropped_caps;
+
+static void privilege_forget_caps(void)
+{
+    if (privilege_dropped_caps != NULL)
+        cap_free(privilege_dropped_caps);
+    privilege_dropped_caps = NULL;
+}
+
+/* The capabilities the kernel takes from the effective set when the file
+ * system uid changes from 0, and gives back when it returns to 0
+ * (capabilities(7)): their state may differ from the one read at the end
+ * of privilege_drop(). */
+static int privilege_follows_fsuid(cap_value_t cap)
+{
+    switch (cap) {
+    case CAP_CHOWN: case CAP_DAC_OVERRIDE: case CAP_DAC_READ_SEARCH:
+    case CAP_FOWNER: case CAP_FSETID: case CAP_LINUX_IMMUTABLE:
+    case CAP_MAC_OVERRIDE: case CAP_MKNOD:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int privilege_flag_set(cap_t caps, cap_value_t cap)
+{
+    cap_flag_value_t value = CAP_CLEAR;
+    return cap_get_flag(caps, cap, CAP_EFFECTIVE, &value) == 0 &&
+           value == CAP_SET;
+}
+
 int privilege_has_effective(cap_value_t cap)
 {
+    if (privilege_dropped_caps != NULL && !privilege_follows_fsuid(cap))
+        return privilege_flag_set(privilege_dropped_caps, cap);
     cap_t caps = cap_get_proc();
     if (caps == NULL)
         return 0;
-    cap_flag_value_t value = CAP_CLEAR;
-    int rc = cap_get_flag(caps, cap, CAP_EFFECTIVE, &value);
+    int set = privilege_flag_set(caps, cap);
     cap_free(caps);
-    return rc == 0 && value == CAP_SET;
+    return set;
+}
+
+int privilege_clear_capabilities(void)
+{
+    privilege_forget_caps();
+    cap_t none = cap_init();
+    if (none == NULL)
+        return -1;
+    int rc = cap_set_proc(none);
+    cap_free(none);
+    return rc;
 }
 
 static int has_permitted(cap_t current, cap_value_t cap)
@@ -389,10 +451,16 @@ int privilege_drop(const char *user, const char *chroot_dir,
                   keep_count);
         return -1;
     }
+    privilege_done = 0;
+    privilege_forget_caps();
     int rc = privilege_is_root()
         ? drop_as_root(user, chroot_dir, keep, keep_count)
         : drop_as_user(chroot_dir, keep, keep_count);
-    if (rc != 0)
+    if (rc != 0 || set_no_new_privs() != 0)
         return -1;
-    return set_no_new_privs();
+    /* When they cannot be read (no memory), privilege_has_effective()
+     * asks the kernel each time, as before the drop. */
+    privilege_dropped_caps = cap_get_proc();
+    privilege_done = 1;
+    return 0;
 }

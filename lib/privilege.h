@@ -25,6 +25,11 @@
  *
  * Every failure is logged and returns -1; a daemon treats that as fatal.
  *
+ * After privilege_drop() the process changes its capabilities only through
+ * privilege_clear_capabilities() (never cap_set_proc() itself):
+ * privilege_has_effective() answers from the sets read at the end of the
+ * drop (those that the file system uid changes it reads each time).
+ *
  * Usage:
  *     const cap_value_t keep[] = { CAP_SETUID, CAP_SETGID };
  *     if (privilege_drop("postino", NULL, keep, 2) != 0)
@@ -47,5 +52,12 @@ int privilege_lookup_group(const char *group, gid_t *gid);
 int privilege_is_root(void);
 /* 1 when cap is in the effective set of this process. */
 int privilege_has_effective(cap_value_t cap);
+/* 1 once privilege_drop() succeeded in this process: its uids, gids and
+ * groups are then the ones it keeps (but in a child that becomes a
+ * recipient for good before exec, lib/delivery_identity.h). */
+int privilege_dropped(void);
+/* Empties every capability set of the process (a child before exec).  0,
+ * or -1 with errno. */
+int privilege_clear_capabilities(void);
 
 #endif

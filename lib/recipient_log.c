@@ -286,6 +286,22 @@ int recipient_log_remove(const char *log_dir, const char *queue_id)
     return rc;
 }
 
+int recipient_log_probe(const char *log_dir, const char *queue_id)
+{
+    struct buf path;
+    buf_init(&path, 4096);
+    struct stat st;
+    int rc = -1;
+    if (recipient_log_path(&path, log_dir, queue_id) != 0)
+        errno = ENAMETOOLONG;
+    else if (stat(buf_cstr(&path), &st) == 0)
+        rc = st.st_size > 0 ? 1 : -1;
+    else if (errno == ENOENT)
+        rc = 0;
+    buf_free(&path);
+    return rc;
+}
+
 int recipient_log_exists(const char *log_dir, const char *queue_id)
 {
     struct buf path;

@@ -72,5 +72,9 @@ int recipient_log_has_warning(const struct recipient_log *log);
 int recipient_log_remove(const char *log_dir, const char *queue_id);
 /* True when the log exists and is not empty. */
 int recipient_log_exists(const char *log_dir, const char *queue_id);
+/* 0 when there is no log, 1 when it has entries, -1 when that cannot be
+ * told: an empty file (no entry yet, or a crash in the first append), or
+ * an error of stat (errno). */
+int recipient_log_probe(const char *log_dir, const char *queue_id);
 
 #endif

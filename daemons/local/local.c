@@ -24,8 +24,11 @@
  *      mail_spool_directory/USER.
  * Files and mailboxes are written while acting as the user
  * (lib/delivery_identity.h), commands (local_command.c) run as the user
- * in a child.  A table error, a full disk, a permission problem defer with
- * 4.x.y; nothing is left without a result (delivery_request_finish).
+ * in a child.  With home_mailbox, steps 4 and 5 switch to the user once:
+ * the .forward look-up and, when there is no .forward, the mailbox; a
+ * .forward found is expanded after the switch back.  A table error, a
+ * full disk, a permission problem defer with 4.x.y; nothing is left
+ * without a result (delivery_request_finish).
  *
  * Limits (local.h): an expansion has at most LOCAL_EXPANSION_MAX (1000)
  * destinations; :include: files nest at most LOCAL_INCLUDE_DEPTH (10)
@@ -47,6 +50,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "delivery_identity.h"
 #include "local.h"
 #include "log.h"
 #include "mail_header.h"
@@ -307,13 +311,25 @@ static void local_deliver_user(struct local_rcpt *r, struct local_outcome *o)
         local_outcome_add(o, DELIVERY_DEFERRED, "4.3.0", "out of memory");
         return;
     }
+    /* With home_mailbox, the .forward look-up and the mailbox are file
+     * work as the same user (no extra group): one switch for both.  It
+     * ends before anything else (a .forward's expansion, forwarding). */
+    struct delivery_identity held;
+    struct buf why;
+    buf_init(&why, 1024);
+    int holding = r->lc->home_mailbox[0] != '\0' &&
+                  delivery_identity_enter(&held, u.name, u.uid, u.gid,
+                                          (gid_t)-1, &why) == 0;
+    buf_free(&why);
     struct local_expansion e;
     local_expansion_init(&e);
-    int found = local_expand_forward(r, &u, &e, o);
+    int found = local_expand_forward(r, &u, holding ? &held : NULL, &e, o);
     if (found > 0)
         local_deliver_expansion(r, &e, o);
     else if (found == 0)
         local_deliver_mailbox(r, &u, o);
+    if (holding)
+        delivery_identity_leave(&held);
     local_expansion_free(&e);
     local_user_free(&u);
 }

@@ -17,6 +17,8 @@
 #include "delivery_source.h"
 #include "map_list.h"
 
+struct delivery_identity;
+
 /* Bounds of one recipient's expansion (docs: conf/main.cf, local.c). */
 #define LOCAL_EXPANSION_MAX 1000      /* destinations per recipient */
 #define LOCAL_INCLUDE_DEPTH 10        /* :include: inside :include: */
@@ -129,8 +131,11 @@ int local_expand_value(struct local_rcpt *r, struct local_expansion *e,
 /* The alias of the recipient: 1 found (e filled), 0 none, -1 failed (o). */
 int local_expand_alias(struct local_rcpt *r, struct local_expansion *e,
                        struct local_outcome *o);
-/* The user's .forward: 1 found (e filled), 0 none, -1 failed (o). */
+/* The user's .forward: 1 found (e filled), 0 none, -1 failed (o).  held,
+ * when not NULL, is the caller's enter as pw: it is left before a found
+ * file is expanded (which may read files as others). */
 int local_expand_forward(struct local_rcpt *r, const struct local_user *pw,
+                         struct delivery_identity *held,
                          struct local_expansion *e, struct local_outcome *o);
 
 /* local_mailbox.c: mailbox, Maildir and file deliveries */

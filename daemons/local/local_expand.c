@@ -516,6 +516,7 @@ static void local_expand_path(const struct local_rcpt *r,
 }
 
 int local_expand_forward(struct local_rcpt *r, const struct local_user *u,
+                         struct delivery_identity *held,
                          struct local_expansion *e, struct local_outcome *o)
 {
     struct text_list paths = { NULL, 0 };
@@ -549,6 +550,8 @@ int local_expand_forward(struct local_rcpt *r, const struct local_user *u,
             log_warn("%s: ignoring %s: owned by uid %ld, not by %s",
                      r->req->queue_id, buf_cstr(&path), (long)owner, u->name);
         } else if (rc > 0) {
+            if (held != NULL)
+                delivery_identity_leave(held);
             local_file_to_list(&text);
             found = local_expand_value(r, e, text.data, text.len, u->name,
                                        LOCAL_ALLOW_FORWARD, u, 0, o) == 0

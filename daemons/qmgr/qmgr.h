@@ -71,6 +71,15 @@ enum qmgr_rcpt_state {
     QMGR_RCPT_FINISHED,  /* sent or bounced, marked done */
 };
 
+/* The recipient logs of a message (lib/recipient_log.h), by index. */
+enum qmgr_log { QMGR_LOG_DEFER, QMGR_LOG_BOUNCE, QMGR_LOG_TRACE, QMGR_LOGS };
+
+enum qmgr_log_state {
+    QMGR_LOG_NONE,       /* no file */
+    QMGR_LOG_ENTRIES,    /* a file with entries */
+    QMGR_LOG_UNSURE,     /* ask the file system (an empty file, an error) */
+};
+
 struct qmgr_rcpt {
     struct qmgr_message *msg;
     char *address;
@@ -104,6 +113,9 @@ struct qmgr_message {
     int deferred;                /* a recipient was deferred */
     int notices;                 /* notice requests in flight */
     int notice_failed;
+    /* What is known of defer/ID, bounce/ID and trace/ID (enum
+     * qmgr_log_state), from the look-up at the load on. */
+    unsigned char logs[QMGR_LOGS];
 };
 
 /* Result of one recipient (from an agent, or qmgr's own deferral). */

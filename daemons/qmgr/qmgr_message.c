@@ -11,6 +11,13 @@
  * recipient's R becomes D (fsynced); the notices are queued by bounce
  * before the logs go; the logs go before the queue file.
  *
+ * Which of its logs exist is looked up once, when a message is loaded (an
+ * earlier pass, or one cut short by a crash, may have left some), and kept
+ * as qmgr appends and removes them: the done marks, the notices and the
+ * removal at the end ask memory, and only logs that may exist are
+ * removed.  What memory cannot tell (an empty file, a failed append) is
+ * asked of the file system.
+ *
  * Backoff: a deferred message is tried again after its age (now minus
  * arrival) clamped to minimal_backoff_time..maximal_backoff_time, as
  * Postfix does: the wait roughly doubles with each attempt.
@@ -32,6 +39,11 @@
 #include "text.h"
 
 #define QMGR_NOTICE_RECORD_MAX 4096
+
+/* The directories of the logs, by enum qmgr_log. */
+static const char *const qmgr_log_dirs[QMGR_LOGS] = {
+    "defer", "bounce", "trace",
+};
 
 /* The A attributes copied into a delivery request. */
 static const char *const qmgr_copied_attrs[] = {
@@ -224,6 +236,46 @@ static int qmgr_message_read(struct qmgr_message *m, struct buf *error)
     return rc;
 }
 
+/* ---- the recipient logs ---- */
+
+/* Which logs an earlier pass (or a pass cut short by a crash) left. */
+static void qmgr_logs_find(struct qmgr_message *m)
+{
+    for (int i = 0; i < QMGR_LOGS; i++) {
+        int rc = recipient_log_probe(qmgr_log_dirs[i], m->id);
+        m->logs[i] = rc == 0 ? QMGR_LOG_NONE
+                   : rc > 0  ? QMGR_LOG_ENTRIES : QMGR_LOG_UNSURE;
+    }
+}
+
+/* True when the log has entries (recipient_log_exists). */
+static int qmgr_log_has_entries(const struct qmgr_message *m, enum qmgr_log i)
+{
+    switch (m->logs[i]) {
+    case QMGR_LOG_NONE: return 0;
+    case QMGR_LOG_ENTRIES: return 1;
+    default: return recipient_log_exists(qmgr_log_dirs[i], m->id);
+    }
+}
+
+/* An append to the log returned rc: one that failed may have left part
+ * of a record, or an empty file. */
+static void qmgr_log_appended(struct qmgr_message *m, enum qmgr_log i, int rc)
+{
+    m->logs[i] = rc == 0 ? QMGR_LOG_ENTRIES : QMGR_LOG_UNSURE;
+}
+
+/* Removes the log unless it is known to be absent.  0, or -1 with errno. */
+static int qmgr_log_remove(struct qmgr_message *m, enum qmgr_log i)
+{
+    if (m->logs[i] == QMGR_LOG_NONE)
+        return 0;
+    if (recipient_log_remove(qmgr_log_dirs[i], m->id) != 0)
+        return -1;
+    m->logs[i] = QMGR_LOG_NONE;
+    return 0;
+}
+
 static void qmgr_move_corrupt(struct qmgr_message *m, const char *why)
 {
     struct buf to;
@@ -303,6 +355,7 @@ int qmgr_message_load(struct qmgr *q, const char *from_dir, const char *id)
         return -1;
     }
     buf_free(&error);
+    qmgr_logs_find(m);
     m->active = delivery_time_now();
     if (m->arrival <= 0 || m->arrival > m->active) {
         /* No (or a future) arrival time: count the age from now, so that
@@ -344,7 +397,7 @@ static void qmgr_log_own_result(struct qmgr_rcpt *r,
     buf_free(&line);
 }
 
-static int qmgr_log_append(struct qmgr_rcpt *r, const char *dir,
+static int qmgr_log_append(struct qmgr_rcpt *r, enum qmgr_log log,
                            const struct qmgr_result *res, const char *action)
 {
     struct recipient_log_entry e = {
@@ -356,7 +409,9 @@ static int qmgr_log_append(struct qmgr_rcpt *r, const char *dir,
     };
     struct buf error;
     buf_init(&error, 4096);
-    int rc = recipient_log_append(dir, r->msg->id, &e, &error);
+    int rc = recipient_log_append(qmgr_log_dirs[log], r->msg->id, &e,
+                                  &error);
+    qmgr_log_appended(r->msg, log, rc);
     if (rc != 0)
         log_warn("%s: %s", r->msg->id, buf_cstr(&error));
     buf_free(&error);
@@ -373,7 +428,7 @@ static void qmgr_mark_done(struct qmgr_rcpt *r)
 static void qmgr_note_deferred(struct qmgr_rcpt *r,
                                const struct qmgr_result *res)
 {
-    (void)qmgr_log_append(r, "defer", res, "delayed");
+    (void)qmgr_log_append(r, QMGR_LOG_DEFER, res, "delayed");
     r->state = QMGR_RCPT_DEFERRED;
     free(r->last_dsn);
     free(r->last_text);
@@ -392,8 +447,8 @@ static int qmgr_mark_needed(const struct qmgr_rcpt *r, int logged)
     const struct qmgr_message *m = r->msg;
     if (logged || m->unfinished != 1 || m->deferred)
         return 1;
-    return recipient_log_exists("bounce", m->id) ||
-           recipient_log_exists("trace", m->id);
+    return qmgr_log_has_entries(m, QMGR_LOG_BOUNCE) ||
+           qmgr_log_has_entries(m, QMGR_LOG_TRACE);
 }
 
 static void qmgr_rcpt_finished(struct qmgr_rcpt *r, int logged)
@@ -414,7 +469,7 @@ void qmgr_rcpt_result(struct qmgr_rcpt *r, const struct qmgr_result *res,
     if (bounced) {
         /* NOTIFY without FAILURE: nothing to report, just done. */
         int wanted = r->notify == NULL || qmgr_has_word(r->notify, "FAILURE");
-        if (wanted && qmgr_log_append(r, "bounce", res, "failed") != 0)
+        if (wanted && qmgr_log_append(r, QMGR_LOG_BOUNCE, res, "failed") != 0)
             qmgr_note_deferred(r, res);
         else
             qmgr_rcpt_finished(r, wanted);
@@ -423,7 +478,7 @@ void qmgr_rcpt_result(struct qmgr_rcpt *r, const struct qmgr_result *res,
         /* dsn_passed: the next hop took the DSN request and reports
          * success itself (RFC 3461 section 4.3). */
         int traced = qmgr_has_word(r->notify, "SUCCESS") && !res->dsn_passed;
-        if (traced && qmgr_log_append(r, "trace", res, action) != 0)
+        if (traced && qmgr_log_append(r, QMGR_LOG_TRACE, res, action) != 0)
             qmgr_note_deferred(r, res);
         else
             qmgr_rcpt_finished(r, traced);
@@ -469,7 +524,8 @@ static void qmgr_message_expire(struct qmgr_message *m)
             .text = r->last_text,
         };
         int wanted = r->notify == NULL || qmgr_has_word(r->notify, "FAILURE");
-        if (wanted && qmgr_log_append(r, "bounce", &res, "failed") != 0)
+        if (wanted && qmgr_log_append(r, QMGR_LOG_BOUNCE, &res,
+                                      "failed") != 0)
             return; /* stays deferred; tried again at the next attempt */
         qmgr_mark_done(r);
         r->state = QMGR_RCPT_FINISHED;
@@ -484,7 +540,7 @@ static void qmgr_message_expire(struct qmgr_message *m)
 struct qmgr_notice {
     struct qmgr_message *m;
     const char *kind;
-    const char *log_dir;
+    enum qmgr_log log;
     int ok;
 };
 
@@ -516,12 +572,15 @@ static void qmgr_notice_done(struct qmgr_notice *n)
         };
         struct buf error;
         buf_init(&error, 4096);
-        if (recipient_log_append("defer", m->id, &e, &error) != 0)
+        int rc = recipient_log_append(qmgr_log_dirs[QMGR_LOG_DEFER], m->id,
+                                      &e, &error);
+        qmgr_log_appended(m, QMGR_LOG_DEFER, rc);
+        if (rc != 0)
             log_warn("%s: %s", m->id, buf_cstr(&error));
         buf_free(&error);
-    } else if (recipient_log_remove(n->log_dir, m->id) != 0) {
-        log_warn("%s: remove %s/%s: %s", m->id, n->log_dir, m->id,
-                 strerror(errno));
+    } else if (qmgr_log_remove(m, n->log) != 0) {
+        log_warn("%s: remove %s/%s: %s", m->id, qmgr_log_dirs[n->log],
+                 m->id, strerror(errno));
         m->notice_failed = 1;
     }
     free(n);
@@ -542,14 +601,14 @@ static void qmgr_notice_on_end(void *ctx, const char *failure)
 
 /* Asks private/bounce for one notice; the message waits for the reply. */
 static void qmgr_ask_notice(struct qmgr_message *m, const char *kind,
-                            const char *log_dir)
+                            enum qmgr_log log)
 {
     struct qmgr_notice *n = calloc(1, sizeof(*n));
     if (n == NULL)
         log_fatal("out of memory");
     n->m = m;
     n->kind = kind;
-    n->log_dir = log_dir;
+    n->log = log;
     m->notices++;
     int again;
     struct qmgr_conn *c =
@@ -564,7 +623,7 @@ static void qmgr_ask_notice(struct qmgr_message *m, const char *kind,
     }
     struct buf log_name;
     buf_init(&log_name, 4096);
-    buf_printf(&log_name, "%s/%s", log_dir, m->id);
+    buf_printf(&log_name, "%s/%s", qmgr_log_dirs[log], m->id);
     struct record r;
     record_init(&r);
     int rc = record_add_str(&r, "request", "notify");
@@ -623,23 +682,22 @@ static void qmgr_message_finish(struct qmgr_message *m)
     /* One extra count, so that notices answered at once (no bounce
      * service) cannot complete the message under this function. */
     m->notices = 1;
-    if (recipient_log_exists("bounce", m->id))
-        qmgr_ask_notice(m, "failure", "bounce");
-    if (recipient_log_exists("trace", m->id))
-        qmgr_ask_notice(m, "success", "trace");
+    if (qmgr_log_has_entries(m, QMGR_LOG_BOUNCE))
+        qmgr_ask_notice(m, "failure", QMGR_LOG_BOUNCE);
+    if (qmgr_log_has_entries(m, QMGR_LOG_TRACE))
+        qmgr_ask_notice(m, "success", QMGR_LOG_TRACE);
     if (qmgr_delay_warning_due(m))
-        qmgr_ask_notice(m, "delay", "defer");
+        qmgr_ask_notice(m, "delay", QMGR_LOG_DEFER);
     if (--m->notices == 0)
         qmgr_message_complete(m);
 }
 
 /* 0, or -1 (logged) when a log could not be removed. */
-static int qmgr_remove_logs(const struct qmgr_message *m)
+static int qmgr_remove_logs(struct qmgr_message *m)
 {
-    static const char *const logs[] = { "defer", "bounce", "trace" };
-    for (size_t i = 0; i < 3; i++)
-        if (recipient_log_remove(logs[i], m->id) != 0) {
-            log_warn("%s: remove %s/%s: %s", m->id, logs[i], m->id,
+    for (int i = 0; i < QMGR_LOGS; i++)
+        if (qmgr_log_remove(m, (enum qmgr_log)i) != 0) {
+            log_warn("%s: remove %s/%s: %s", m->id, qmgr_log_dirs[i], m->id,
                      strerror(errno));
             return -1;
         }
@@ -660,7 +718,7 @@ static void qmgr_message_remove(struct qmgr_message *m)
 
 /* The admin deleted the file under us (or held it: then hold/ID has it,
  * and its logs stay with it). */
-static void qmgr_message_vanished(const struct qmgr_message *m)
+static void qmgr_message_vanished(struct qmgr_message *m)
 {
     struct buf held;
     buf_init(&held, 4096);

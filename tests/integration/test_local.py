@@ -410,6 +410,55 @@ def test_unsafe_forward_file_is_ignored(instance):
     instance.wait_log(r"warning: \w+: ignoring .*\.forward")
 
 
+def test_forward_file_with_home_mailbox(instance):
+    # With home_mailbox, local looks for the .forward and writes the
+    # mailbox as the user in one go; a .forward found is expanded, and its
+    # addresses forwarded, as local itself.
+    need_root(instance)
+    start(instance, "home_mailbox = Maildir/\n")
+    pw = ensure_user("ptest1", instance.root / "home" / "ptest1")
+    ensure_user("ptest2", instance.root / "home" / "ptest2")
+    out = instance.root / "out"
+    maildir = instance.root / "home" / "ptest1" / "Maildir"
+    forward = instance.root / "home" / "ptest1" / ".forward"
+    forward.write_text(f"\\ptest1, ptest2\n"
+                       f"\"|id -un > {out}/forward.id\"\n")
+    os.chown(forward, pw.pw_uid, pw.pw_gid)
+    os.chmod(forward, 0o644)
+    _, r = send(instance, "ptest1@localhost")
+    assert r["status"] == "sent", r
+    assert r["action"] == "expanded"
+    assert "delivered to maildir" in r["text"]
+    assert "forwarded as" in r["text"]
+    assert read(out / "forward.id") == b"ptest1\n"
+    [new] = incoming(instance)
+    assert QueueFile(instance.queue / "incoming" / new).addresses == \
+        ["ptest2@localhost"]
+    assert len(os.listdir(maildir / "new")) == 1
+    # Only comments: the mailbox.
+    forward.write_text("# nothing here\n")
+    _, r = send(instance, "ptest1@localhost")
+    assert r["status"] == "sent" and r["text"] == "delivered to maildir", r
+    assert len(os.listdir(maildir / "new")) == 2
+    # Writable by others: ignored, the mailbox.
+    forward.write_text("ptest2\n")
+    os.chmod(forward, 0o666)
+    _, r = send(instance, "ptest1@localhost")
+    assert r["status"] == "sent" and r["text"] == "delivered to maildir", r
+    instance.wait_log(r"warning: \w+: ignoring .*\.forward")
+    assert incoming(instance) == [new]
+    names = os.listdir(maildir / "new")
+    assert len(names) == 3
+    for name in names:
+        assert os.stat(maildir / "new" / name).st_uid == pw.pw_uid
+    # local itself is back to its own identity for other users' mail.
+    _, r = send(instance, "ptest2@localhost")
+    assert r["status"] == "sent" and r["text"] == "delivered to maildir", r
+    [box] = os.listdir(instance.root / "home" / "ptest2" / "Maildir" / "new")
+    assert os.stat(instance.root / "home" / "ptest2" / "Maildir" / "new" /
+                   box).st_uid == pwd.getpwnam("ptest2").pw_uid
+
+
 # -- :include:, table errors, full disk --------------------------------------
 
 def test_include_file(instance):

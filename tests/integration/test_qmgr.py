@@ -270,6 +270,47 @@ def test_killed_qmgr_resumes_its_messages(instance):
         assert names(instance, sub) == [], sub
 
 
+def write_log_file(inst, sub, qid, entries):
+    """sub/QID holding the given entries ((name, value) lists), owned as
+    qmgr's own files are."""
+    path = inst.queue / sub / qid
+    path.write_bytes(b"".join(encode(e) for e in entries))
+    owner = inst.user or ("postino" if IS_ROOT else None)
+    if owner:
+        pw = pwd.getpwnam(owner)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def test_logs_of_an_earlier_pass_are_found_when_loaded(instance):
+    # Logs that a pass cut short by a crash (or an earlier pass) left, as
+    # written while qmgr is stopped: qmgr finds them when it loads the
+    # message.  A defer log and an empty trace log go with the message; a
+    # bounce log with an entry asks for its notice (no bounce service
+    # here: it waits in deferred/ with its log).
+    sock = start(instance, "gone.example error:\n", qmgr=False)
+    plain = inject(sock, [("joe@gone.example", "NEVER")])
+    failed = inject(sock, [("ann@gone.example", "NEVER")])
+    instance.stop()
+    now = int(time.time())
+    write_log_file(instance, "defer", plain, [[
+        ("recipient", "joe@gone.example"), ("status", "4.4.1"),
+        ("action", "delayed"), ("text", "try later"), ("time", now)]])
+    write_log_file(instance, "trace", plain, [])
+    write_log_file(instance, "bounce", failed, [[
+        ("recipient", "old@gone.example"), ("status", "5.1.1"),
+        ("action", "failed"), ("text", "no such user"), ("time", now)]])
+    start(instance, "gone.example error:\n")
+    instance.wait_log(rf"{plain}: removed")
+    assert plain not in names(instance, "defer")
+    assert plain not in names(instance, "trace")
+    instance.wait_log(rf"warning: {failed}: failure notice not sent: "
+                      r"connect to private/bounce")
+    wait_for(lambda: names(instance, "deferred") == [failed],
+             what="the message in deferred/")
+    assert names(instance, "bounce") == [failed]
+    assert not re.search(rf"{failed}: removed", instance.log())
+
+
 def test_slow_destination_does_not_delay_others(instance):
     sock = start(instance, "slow.example hang:\n"
                            "fast.example error:5.0.0 refused\n",

@@ -6,7 +6,9 @@
  * that says so.  As root (skipped otherwise): a file created while acting
  * as nobody belongs to nobody, a directory only root may enter is refused
  * meanwhile, and after leave the process is itself again; become() in a
- * child gives up root for good.
+ * child gives up root for good; an enter inside another as the same user
+ * changes nothing, as another user is refused, and the outer leave goes
+ * back to the process itself.
  *
  * Run: build/<cc>/tests/test_delivery_identity, as root or as any user.
  */
@@ -121,12 +123,44 @@ static void test_as_nobody(void **state)
     buf_free(&why);
 }
 
+static void test_inner_enter(void **state)
+{
+    (void)state;
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || pw == NULL)
+        skip();
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+    struct buf why;
+    buf_init(&why, 1024);
+    struct delivery_identity outer, same, other;
+    assert_int_equal(delivery_identity_enter(&outer, "nobody", uid, gid,
+                                             (gid_t)-1, &why), 0);
+    assert_int_equal(delivery_identity_enter(&same, "nobody", uid, gid,
+                                             (gid_t)-1, &why), 0);
+    assert_int_equal((uid_t)setfsuid((uid_t)-1), uid);
+    delivery_identity_leave(&same);
+    /* Still the user after the inner leave. */
+    assert_int_equal((uid_t)setfsuid((uid_t)-1), uid);
+    assert_int_equal((gid_t)setfsgid((gid_t)-1), gid);
+    assert_int_equal(delivery_identity_enter(&other, "root", 0, 0, (gid_t)-1,
+                                             &why), -1);
+    assert_non_null(strstr(buf_cstr(&why), "already acting as"));
+    delivery_identity_leave(&other);
+    assert_int_equal((uid_t)setfsuid((uid_t)-1), uid);
+    delivery_identity_leave(&outer);
+    assert_int_equal((uid_t)setfsuid((uid_t)-1), geteuid());
+    assert_int_equal((gid_t)setfsgid((gid_t)-1), getegid());
+    buf_free(&why);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_uid),
         cmocka_unit_test(test_other_uid_without_privilege),
         cmocka_unit_test(test_as_nobody),
+        cmocka_unit_test(test_inner_enter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

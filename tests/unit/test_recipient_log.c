@@ -1,7 +1,8 @@
 /*
  * test_recipient_log - appending and reading the defer, bounce and trace
  * logs of a message: round trip of every field, the last entry of a
- * recipient, the delay-notice marker, a record cut by a crash, damage.
+ * recipient, the delay-notice marker, a record cut by a crash, damage;
+ * what recipient_log_probe tells of a missing, an empty and a written log.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,8 +62,10 @@ static void test_round_trip(void **state)
     };
     struct buf error;
     buf_init(&error, 1024);
+    assert_int_equal(recipient_log_probe("defer", ID), 0);
     assert_int_equal(recipient_log_append("defer", ID, &e, &error), 0);
     assert_true(recipient_log_exists("defer", ID));
+    assert_int_equal(recipient_log_probe("defer", ID), 1);
     struct recipient_log log;
     assert_int_equal(recipient_log_read(&log, "defer", ID, &error), 0);
     assert_int_equal(log.count, 1);
@@ -80,6 +83,14 @@ static void test_round_trip(void **state)
     assert_false(log.truncated);
     recipient_log_free(&log);
     assert_int_equal(recipient_log_remove("defer", ID), 0);
+    assert_false(recipient_log_exists("defer", ID));
+    assert_int_equal(recipient_log_remove("defer", ID), 0);
+    assert_int_equal(recipient_log_probe("defer", ID), 0);
+    /* An empty file: no entry, but a file to remove. */
+    int fd = open("defer/4F2A91B3D", O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(recipient_log_probe("defer", ID), -1);
     assert_false(recipient_log_exists("defer", ID));
     assert_int_equal(recipient_log_remove("defer", ID), 0);
     buf_free(&error);
