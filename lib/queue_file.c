@@ -184,6 +184,7 @@ int queue_dir_open(struct queue_dir *d, const char *name, struct buf *error)
     buf_init(&d->name, QUEUE_PATH_MAX);
     d->anonymous_ok = writer_can_link_anonymous();
     d->fd = -1;
+    d->sync_group = NULL;
     if (buf_set_str(&d->name, name) != 0) {
         buf_printf(error, "queue directory name too long");
         buf_free(&d->name);
@@ -262,7 +263,10 @@ int queue_writer_open(struct queue_writer *w, const char *dir,
 int queue_writer_open_in(struct queue_writer *w, const struct queue_dir *d,
                          struct buf *error)
 {
-    return writer_open(w, buf_cstr(&d->name), d->fd, d->anonymous_ok, error);
+    if (writer_open(w, buf_cstr(&d->name), d->fd, d->anonymous_ok, error) != 0)
+        return -1;
+    w->sync_group = d->sync_group;
+    return 0;
 }
 
 const char *queue_writer_id(const struct queue_writer *w)
@@ -383,11 +387,14 @@ static int writer_link(struct queue_writer *w, const char *dir, int dir_fd,
     return -1;
 }
 
-/* fsync of the directory that now holds the name. */
-static int writer_sync_dir(const char *dir, int dir_fd)
+/* fsync of the directory that now holds the name, unless another writer
+ * of the held directory did one since the name was made (ticket). */
+static int writer_sync_dir(const struct queue_writer *w, const char *dir,
+                           int dir_fd, unsigned long long ticket)
 {
     if (dir_fd != AT_FDCWD)
-        return fsync(dir_fd);
+        return dir_sync_fsync(dir_fd == w->dir_fd ? w->sync_group : NULL,
+                              ticket, dir_fd);
     return safe_file_fsync_dir(dir);
 }
 
@@ -415,7 +422,8 @@ int queue_writer_commit_in(struct queue_writer *w, const char *dir,
      * makes the data, the inode and the new name durable together, where
      * a file system journals them as one (ext4, xfs), instead of one
      * journal commit for the data and a second for the name.  The
-     * directory fsync below makes the name durable everywhere else.  A
+     * directory fsync below makes the name durable everywhere else (or
+     * another writer's, begun after the link: dir_sync.h).  A
      * crash before both return can leave the file under its ID without a
      * 250 having been sent: the client retries, and the message may come
      * twice, never not at all. */
@@ -436,10 +444,12 @@ int queue_writer_commit_in(struct queue_writer *w, const char *dir,
      * to make it durable and remove the temporary name.  If that fails the
      * ID goes again: the client is told "not queued", so a file that
      * stayed would be delivered twice. */
+    unsigned long long ticket =
+        dir_fd == w->dir_fd ? dir_sync_ticket(w->sync_group) : 0;
     int rc = 0;
     if (fsync(w->fd) != 0 ||
         (!w->anonymous && unlink(buf_cstr(&w->temp_path)) != 0) ||
-        writer_sync_dir(buf_cstr(&target), dir_fd) != 0) {
+        writer_sync_dir(w, buf_cstr(&target), dir_fd, ticket) != 0) {
         buf_printf(error, "commit queue file %s: %s", id, strerror(errno));
         rc = -1;
     }

@@ -57,6 +57,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "dir_sync.h"
 
 #define QUEUE_FORMAT_VERSION "1"
 #define QUEUE_RECORD_MAX (1024 * 1024)
@@ -85,6 +86,10 @@ struct queue_dir {
     int fd;
     int anonymous_ok;        /* O_TMPFILE files can be linked (/proc) */
     struct buf name;         /* as given to queue_dir_open */
+    /* Shared with the other writers of the directory, or NULL (each
+     * commit fsyncs the directory itself): dir_sync.h.  Set by the
+     * caller after queue_dir_open. */
+    struct dir_sync_group *sync_group;
 };
 
 /* 0, or -1 with errno and a message in error. */
@@ -94,6 +99,7 @@ void queue_dir_close(struct queue_dir *d);
 struct queue_writer {
     int fd;
     int dir_fd;              /* the held directory, or -1: by name */
+    struct dir_sync_group *sync_group; /* the held directory's */
     int anonymous;           /* O_TMPFILE: no name until the commit */
     char id[QUEUE_ID_SIZE];  /* from the open time and the inode */
     struct timeval opened;

@@ -3,7 +3,8 @@
  * memory.  See status_board.h.
  *
  * The memory is a memfd: a header (capacity, the highest slot ever
- * claimed, the master's "watching" flag) and then one byte per slot.  Only
+ * claimed, the master's "watching" flag, the children's directory fsync
+ * group) and then one byte per slot.  Only
  * the master claims and releases slots; a child writes its own slot only.
  */
 #include "status_board.h"
@@ -25,6 +26,7 @@ struct status_board_shared {
     long capacity;
     atomic_long high;          /* slots 0 .. high-1 have been claimed */
     atomic_int watching;
+    struct dir_sync_group dir_sync; /* for the children's own use */
     atomic_uchar slot[];
 };
 
@@ -149,6 +151,11 @@ struct status_board *status_board_attach(int fd)
         return NULL;
     }
     return board;
+}
+
+struct dir_sync_group *status_board_dir_sync(struct status_board *board)
+{
+    return &board->shared->dir_sync;
 }
 
 int status_board_has_slot(const struct status_board *board, long slot)

@@ -30,6 +30,8 @@
 
 #include <stddef.h>
 
+#include "dir_sync.h"
+
 struct status_board;
 
 /* Master: a board of capacity slots, all free; NULL with errno set. */
@@ -52,5 +54,8 @@ int status_board_mark_busy(struct status_board *board, long slot);
 int status_board_mark_idle(struct status_board *board, long slot);
 /* True when slot is a slot of this board. */
 int status_board_has_slot(const struct status_board *board, long slot);
+/* The children's shared group for the fsyncs of one directory (the one
+ * the service makes its files in: cleanup's incoming/), zero at first. */
+struct dir_sync_group *status_board_dir_sync(struct status_board *board);
 
 #endif

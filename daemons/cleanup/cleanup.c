@@ -31,6 +31,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "server.h"
+#include "status_board.h"
 #include "stream.h"
 #include "text.h"
 #include "trigger.h"
@@ -398,6 +399,10 @@ static void cleanup_init(struct server *srv)
     if (queue_dir_open(&cfg->incoming, INCOMING_DIR, &error) != 0)
         log_fatal("%s", buf_cstr(&error));
     buf_free(&error);
+    /* The cleanup processes of this service share the fsyncs of incoming/:
+     * one that began after a file's link makes its name durable. */
+    if (srv->board != NULL)
+        cfg->incoming.sync_group = status_board_dir_sync(srv->board);
     int stale = queue_remove_stale_temps(INCOMING_DIR, cfg->daemon_timeout);
     if (stale > 0)
         log_info("removed %d stale temporary file%s from %s", stale,
