@@ -335,12 +335,14 @@ main() {
             if [ "$have_postino" = 1 ]; then
                 say "Postino: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
                 measure postino "$pn_port" "$POSTINO_PID" "$c" "$n"
+                say "  $RATE msg/s, $FLUSHES flushes/msg"
                 if [ "$(best "$pn" "$RATE")" = "$RATE" ]; then
                     pn=$RATE; pnm=$PEAK_KB; pnf=$FLUSHES
                 fi
             fi
             say "Postfix: $n messages of $SIZE bytes, $c sessions (run $i of $RUNS)"
             measure postfix "$pf_port" "$(postfix_master_pid)" "$c" "$n"
+            say "  $RATE msg/s, $FLUSHES flushes/msg"
             if [ "$(best "$pf" "$RATE")" = "$RATE" ]; then
                 pf=$RATE; pfm=$PEAK_KB; pff=$FLUSHES
             fi
