@@ -485,10 +485,8 @@ static void test_commit_into_another_directory(void **state)
     queue_writer_abort(&w);
     assert_int_equal(list_dir(incoming.data, NULL, 0, &temps), 0);
 
-    unit_dir_remove(strdup(hold.data));
-    free(strdup(hold.data));
-    unit_dir_remove(strdup(incoming.data));
-    free(strdup(incoming.data));
+    unit_dir_remove(hold.data);
+    unit_dir_remove(incoming.data);
     buf_free(&hold);
     buf_free(&incoming);
     buf_free(&error);
@@ -558,8 +556,7 @@ static void test_held_directory(void **state)
     assert_int_not_equal(queue_dir_open(&held, "no/such/dir", &error), 0);
     assert_non_null(strstr(error.data, "no/such/dir"));
     assert_int_equal(unlink(path.data), 0);
-    unit_dir_remove(strdup(hold.data));
-    free(strdup(hold.data));
+    unit_dir_remove(hold.data);
     buf_free(&path);
     buf_free(&hold);
     buf_free(&error);
