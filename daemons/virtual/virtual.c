@@ -73,6 +73,11 @@ struct virtual_config {
     long mbox_limit;                  /* virtual_mailbox_limit */
 };
 
+/* The daemon's settings, filled before the privilege drop and closed after
+ * server_main returns (open Berkeley DB handles at exit would show as
+ * leaks under the sanitizers). */
+static struct virtual_config virtual_settings;
+
 /* A recipient's mailbox, once looked up. */
 struct virtual_mailbox {
     struct buf path;                  /* base/value */
@@ -483,26 +488,26 @@ static struct map_list *open_maps(struct config *c, const char *param)
 /* As root: the tables, which may be readable by root only. */
 static void virtual_pre_drop(struct server *srv)
 {
-    static struct virtual_config cfg;
+    struct virtual_config *cfg = &virtual_settings;
     struct config *c = srv->cfg;
     struct buf error;
     buf_init(&error, 8192);
-    cfg.domains = domain_list_create(
+    cfg->domains = domain_list_create(
         config_get_str(c, "virtual_mailbox_domains"), 0, &error);
-    if (cfg.domains == NULL)
+    if (cfg->domains == NULL)
         log_fatal("virtual_mailbox_domains: out of memory");
     if (error.len > 0)
         log_warn("virtual_mailbox_domains: %s", buf_cstr(&error));
     buf_free(&error);
-    cfg.mailboxes = open_maps(c, "virtual_mailbox_maps");
-    cfg.uids = open_maps(c, "virtual_uid_maps");
-    cfg.gids = open_maps(c, "virtual_gid_maps");
-    cfg.limits = open_maps(c, "virtual_mailbox_limit_maps");
-    cfg.base = config_get_str(c, "virtual_mailbox_base");
-    cfg.delimiter = config_get_str(c, "recipient_delimiter");
-    cfg.minimum_uid = config_get_int(c, "virtual_minimum_uid");
-    cfg.mbox_limit = config_get_size(c, "virtual_mailbox_limit");
-    srv->app = &cfg;
+    cfg->mailboxes = open_maps(c, "virtual_mailbox_maps");
+    cfg->uids = open_maps(c, "virtual_uid_maps");
+    cfg->gids = open_maps(c, "virtual_gid_maps");
+    cfg->limits = open_maps(c, "virtual_mailbox_limit_maps");
+    cfg->base = config_get_str(c, "virtual_mailbox_base");
+    cfg->delimiter = config_get_str(c, "recipient_delimiter");
+    cfg->minimum_uid = config_get_int(c, "virtual_minimum_uid");
+    cfg->mbox_limit = config_get_size(c, "virtual_mailbox_limit");
+    srv->app = cfg;
 }
 
 /* mail_owner, with only what the identity switch needs. */
@@ -522,5 +527,11 @@ int main(int argc, char **argv)
         .init = virtual_init,
         .service = virtual_service,
     };
-    return server_main(argc, argv, &spec);
+    int rc = server_main(argc, argv, &spec);
+    map_list_free(virtual_settings.mailboxes);
+    map_list_free(virtual_settings.uids);
+    map_list_free(virtual_settings.gids);
+    map_list_free(virtual_settings.limits);
+    domain_list_free(virtual_settings.domains);
+    return rc;
 }
