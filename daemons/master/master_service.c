@@ -342,14 +342,22 @@ static _Noreturn void service_exec_child(struct master_service *svc,
     _exit(127);
 }
 
-/* More children than a board without a process limit holds: said at most
- * once a minute, as the process-limit warning. */
-static void service_warn_board_full(struct master_service *svc)
+/* The process-limit warnings are said at most once a minute per service,
+ * as the condition tends to last: true when one may be said now. */
+static int service_may_warn_limit(struct master_service *svc)
 {
     long long now = event_now_ms();
     if (svc->limit_warned_ms != 0 && now - svc->limit_warned_ms < 60000)
-        return;
+        return 0;
     svc->limit_warned_ms = now;
+    return 1;
+}
+
+/* More children than a board without a process limit holds. */
+static void service_warn_board_full(struct master_service *svc)
+{
+    if (!service_may_warn_limit(svc))
+        return;
     log_warn("service %s has %u processes, as many as the master can watch: "
              "new clients may experience noticeable delays", svc->label,
              svc->total);
@@ -442,12 +450,8 @@ static struct master_child *service_find_child(struct master_service *svc,
 static void service_warn_limit(struct master_service *svc)
 {
     if (service_available(svc) > 0 || svc->max_process == 0 ||
-        svc->total < svc->max_process)
+        svc->total < svc->max_process || !service_may_warn_limit(svc))
         return;
-    long long now = event_now_ms();
-    if (svc->limit_warned_ms != 0 && now - svc->limit_warned_ms < 60000)
-        return;
-    svc->limit_warned_ms = now;
     log_warn("service %s has reached its process limit \"%ld\": new "
              "clients may experience noticeable delays", svc->label,
              svc->max_process);

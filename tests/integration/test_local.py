@@ -372,9 +372,11 @@ def test_files_and_commands_refused_from_untrusted_table(instance):
 
 # -- .forward ----------------------------------------------------------------
 
-def test_forward_file(instance):
-    need_root(instance)
-    start(instance)
+def forward_keeps_a_copy(instance, mailbox_text):
+    """ptest1's .forward keeps a copy (\\ptest1), forwards to ptest2 and
+    runs a command; checks the result of one message to ptest1 (its
+    mailbox delivery says mailbox_text) and returns ptest1's passwd entry
+    and the .forward's path."""
     pw = ensure_user("ptest1", instance.root / "home" / "ptest1")
     ensure_user("ptest2", instance.root / "home" / "ptest2")
     out = instance.root / "out"
@@ -386,12 +388,19 @@ def test_forward_file(instance):
     _, r = send(instance, "ptest1@localhost")
     assert r["status"] == "sent", r
     assert r["action"] == "expanded"
-    assert "delivered to mailbox" in r["text"]
+    assert mailbox_text in r["text"]
     assert "forwarded as" in r["text"]
     assert read(out / "forward.id") == b"ptest1\n"
     [new] = incoming(instance)
     assert QueueFile(instance.queue / "incoming" / new).addresses == \
         ["ptest2@localhost"]
+    return pw, forward
+
+
+def test_forward_file(instance):
+    need_root(instance)
+    start(instance)
+    forward_keeps_a_copy(instance, "delivered to mailbox")
     assert b"Delivered-To: ptest1@localhost" in \
         read(instance.root / "spool" / "ptest1")
 
@@ -416,24 +425,9 @@ def test_forward_file_with_home_mailbox(instance):
     # addresses forwarded, as local itself.
     need_root(instance)
     start(instance, "home_mailbox = Maildir/\n")
-    pw = ensure_user("ptest1", instance.root / "home" / "ptest1")
-    ensure_user("ptest2", instance.root / "home" / "ptest2")
-    out = instance.root / "out"
-    maildir = instance.root / "home" / "ptest1" / "Maildir"
-    forward = instance.root / "home" / "ptest1" / ".forward"
-    forward.write_text(f"\\ptest1, ptest2\n"
-                       f"\"|id -un > {out}/forward.id\"\n")
-    os.chown(forward, pw.pw_uid, pw.pw_gid)
-    os.chmod(forward, 0o644)
-    _, r = send(instance, "ptest1@localhost")
-    assert r["status"] == "sent", r
-    assert r["action"] == "expanded"
-    assert "delivered to maildir" in r["text"]
-    assert "forwarded as" in r["text"]
-    assert read(out / "forward.id") == b"ptest1\n"
+    pw, forward = forward_keeps_a_copy(instance, "delivered to maildir")
     [new] = incoming(instance)
-    assert QueueFile(instance.queue / "incoming" / new).addresses == \
-        ["ptest2@localhost"]
+    maildir = instance.root / "home" / "ptest1" / "Maildir"
     assert len(os.listdir(maildir / "new")) == 1
     # Only comments: the mailbox.
     forward.write_text("# nothing here\n")
