@@ -388,13 +388,13 @@ static int writer_link(struct queue_writer *w, const char *dir, int dir_fd,
 }
 
 /* fsync of the directory that now holds the name, unless another writer
- * of the held directory did one since the name was made (ticket). */
+ * of the held directory did one since the name was made (ticket, 0 for
+ * any other directory: then a plain fsync). */
 static int writer_sync_dir(const struct queue_writer *w, const char *dir,
                            int dir_fd, unsigned long long ticket)
 {
     if (dir_fd != AT_FDCWD)
-        return dir_sync_fsync(dir_fd == w->dir_fd ? w->sync_group : NULL,
-                              ticket, dir_fd);
+        return dir_sync_fsync(w->sync_group, ticket, dir_fd);
     return safe_file_fsync_dir(dir);
 }
 

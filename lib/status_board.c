@@ -4,8 +4,8 @@
  *
  * The memory is a memfd: a header (capacity, the highest slot ever
  * claimed, the master's "watching" flag, the children's directory fsync
- * group) and then one byte per slot.  Only
- * the master claims and releases slots; a child writes its own slot only.
+ * group) and then one byte per slot.  Only the master claims and releases
+ * slots; a child writes its own slot only.
  */
 #include "status_board.h"
 

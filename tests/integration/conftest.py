@@ -263,14 +263,20 @@ def make_instance(user):
     return inst
 
 
-def finish_instance(inst):
-    inst.stop()
-    leftover = inst.processes()
-    for pid in leftover:
+def kill_processes(pids):
+    """SIGKILL to each of pids (ours, found left behind); gone ones are
+    skipped."""
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def finish_instance(inst):
+    inst.stop()
+    leftover = inst.processes()
+    kill_processes(leftover)
     log = inst.log()
     shutil.rmtree(inst.root, ignore_errors=True)
     assert not leftover, f"processes left behind: {leftover}\n{log}"

@@ -18,12 +18,11 @@ import pathlib
 import pwd
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 
-from conftest import pids_with, self_signed_certificate
+from conftest import kill_processes, pids_with, self_signed_certificate
 
 POSTFIX = "/usr/sbin/postfix"
 
@@ -162,11 +161,7 @@ class PostfixPeer:
         while self.processes() and time.monotonic() < deadline:
             time.sleep(0.1)
         leftover = self.processes()
-        for pid in leftover:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_processes(leftover)
         return leftover
 
     def finish(self):
