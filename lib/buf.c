@@ -155,6 +155,8 @@ int buf_set_str(struct buf *b, const char *s)
 
 void buf_consume(struct buf *b, size_t n)
 {
+    if (n == 0)
+        return;
     if (n >= b->len) {
         buf_reset(b);
         return;

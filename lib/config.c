@@ -63,6 +63,10 @@ struct config {
     struct config_entry **entries;
     size_t entry_count;
     size_t entry_cap;
+    struct config_entry **entry_slots; /* entries by name (name_slot()) */
+    size_t entry_slot_count;           /* a power of two, or 0 */
+    const struct config_param_def **param_slots; /* the table by name */
+    size_t param_slot_count;
     struct config_entry **set_order;
     size_t set_count;
     size_t set_cap;
@@ -101,6 +105,28 @@ static int valid_name(const char *name, size_t len)
 static int name_equals(const char *name, const char *s, size_t len)
 {
     return strncmp(name, s, len) == 0 && name[len] == '\0';
+}
+
+/* The first slot to try for a name in a table of slot_count slots (a
+ * power of two); the next ones follow it, wrapping (open addressing).
+ * FNV-1a: a daemon looks names up thousands of times as it starts. */
+static size_t name_slot(const char *name, size_t len, size_t slot_count)
+{
+    uint32_t hash = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        hash ^= (unsigned char)name[i];
+        hash *= 16777619u;
+    }
+    return hash & (slot_count - 1);
+}
+
+/* Slot tables are kept at most half full. */
+static size_t slots_for(size_t count)
+{
+    size_t slots = 64;
+    while (slots < count * 2)
+        slots *= 2;
+    return slots;
 }
 
 /* Makes room for one more element in a growable array; returns the
@@ -210,11 +236,35 @@ const char *config_last_error(const struct config *cfg)
  * Creating and freeing.
  */
 
+/* The index of config_param_table by name, made once per config. */
+static int param_index_build(struct config *cfg)
+{
+    size_t count = 0;
+    while (config_param_table[count].name)
+        count++;
+    size_t slots = slots_for(count);
+    cfg->param_slots = calloc(slots, sizeof(*cfg->param_slots));
+    if (cfg->param_slots == NULL)
+        return -1;
+    cfg->param_slot_count = slots;
+    for (const struct config_param_def *p = config_param_table; p->name; p++) {
+        size_t i = name_slot(p->name, strlen(p->name), slots);
+        while (cfg->param_slots[i] != NULL)
+            i = (i + 1) & (slots - 1);
+        cfg->param_slots[i] = p;
+    }
+    return 0;
+}
+
 struct config *config_create(void)
 {
     struct config *cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL)
         return NULL;
+    if (param_index_build(cfg) != 0) {
+        free(cfg);
+        return NULL;
+    }
     cfg->generation = 1;
     buf_init(&cfg->expand_error, CONFIG_MESSAGE_MAX);
     buf_init(&cfg->last_error, CONFIG_MESSAGE_MAX);
@@ -248,6 +298,8 @@ void config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->retired_count; i++)
         free(cfg->retired[i]);
     free(cfg->entries);
+    free(cfg->entry_slots);
+    free(cfg->param_slots);
     free(cfg->set_order);
     free(cfg->retired);
     buf_free(&cfg->expand_error);
@@ -281,22 +333,56 @@ static void retire(struct config *cfg, char *text)
  * Entries.
  */
 
-static const struct config_param_def *param_lookup_n(const char *name,
+static const struct config_param_def *param_lookup_n(const struct config *cfg,
+                                                     const char *name,
                                                      size_t len)
 {
-    for (const struct config_param_def *p = config_param_table; p->name; p++)
-        if (name_equals(p->name, name, len))
-            return p;
+    size_t mask = cfg->param_slot_count - 1;
+    for (size_t i = name_slot(name, len, cfg->param_slot_count);
+         cfg->param_slots[i] != NULL; i = (i + 1) & mask)
+        if (name_equals(cfg->param_slots[i]->name, name, len))
+            return cfg->param_slots[i];
     return NULL;
 }
 
 static struct config_entry *find_entry(const struct config *cfg,
                                        const char *name, size_t len)
 {
-    for (size_t i = 0; i < cfg->entry_count; i++)
-        if (name_equals(cfg->entries[i]->name, name, len))
-            return cfg->entries[i];
+    if (cfg->entry_slot_count == 0)
+        return NULL;
+    size_t mask = cfg->entry_slot_count - 1;
+    for (size_t i = name_slot(name, len, cfg->entry_slot_count);
+         cfg->entry_slots[i] != NULL; i = (i + 1) & mask)
+        if (name_equals(cfg->entry_slots[i]->name, name, len))
+            return cfg->entry_slots[i];
     return NULL;
+}
+
+static void entry_slot_put(struct config_entry **slots, size_t slot_count,
+                           struct config_entry *e)
+{
+    size_t i = name_slot(e->name, strlen(e->name), slot_count);
+    while (slots[i] != NULL)
+        i = (i + 1) & (slot_count - 1);
+    slots[i] = e;
+}
+
+/* Room in the index for one entry more: a bigger table, all entries
+ * placed again, when it would be more than half full.  -1: no memory. */
+static int entry_index_reserve(struct config *cfg)
+{
+    size_t need = slots_for(cfg->entry_count + 1);
+    if (need <= cfg->entry_slot_count)
+        return 0;
+    struct config_entry **slots = calloc(need, sizeof(*slots));
+    if (slots == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->entry_count; i++)
+        entry_slot_put(slots, need, cfg->entries[i]);
+    free(cfg->entry_slots);
+    cfg->entry_slots = slots;
+    cfg->entry_slot_count = need;
+    return 0;
 }
 
 static struct config_entry *new_entry(struct config *cfg, const char *name,
@@ -308,6 +394,8 @@ static struct config_entry *new_entry(struct config *cfg, const char *name,
     if (grown == NULL)
         return NULL;
     cfg->entries = grown;
+    if (entry_index_reserve(cfg) != 0)
+        return NULL;
     struct config_entry *e = calloc(1, sizeof(*e));
     if (e == NULL)
         return NULL;
@@ -318,6 +406,7 @@ static struct config_entry *new_entry(struct config *cfg, const char *name,
     }
     e->def = def;
     cfg->entries[cfg->entry_count++] = e;
+    entry_slot_put(cfg->entry_slots, cfg->entry_slot_count, e);
     return e;
 }
 
@@ -329,7 +418,7 @@ static int entry_for(struct config *cfg, const char *name, size_t len,
     *out = find_entry(cfg, name, len);
     if (*out != NULL)
         return 0;
-    const struct config_param_def *def = param_lookup_n(name, len);
+    const struct config_param_def *def = param_lookup_n(cfg, name, len);
     if (def == NULL)
         return 0;
     *out = new_entry(cfg, name, len, def);
@@ -1222,7 +1311,8 @@ const char *config_get_str(struct config *cfg, const char *name)
 static long typed_value(struct config *cfg, const char *name,
                         enum config_type type)
 {
-    const struct config_param_def *def = config_param_lookup(name);
+    const struct config_param_def *def =
+        param_lookup_n(cfg, name, strlen(name));
     if (def == NULL)
         log_fatal("unknown configuration parameter: %s", name);
     if (def->type != type)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mailbox_output.h"
+#include "safe_file.h"
 
 /* The Q<n> of the unique names.  Process-wide on purpose: two deliveries
  * of one process in the same microsecond must get different names. */
@@ -250,16 +251,15 @@ static int maildir_commit(const struct maildir_dirs *d, const char *unique,
 }
 
 /* Links the unnamed file fd into new/ under a unique name (in final).
- * 0; 1 when that cannot be done here (no /proc: use tmp/); -1 error. */
+ * 0; 1 when that cannot be done here (an old kernel without /proc: use
+ * tmp/); -1 error. */
 static int maildir_link_unnamed(const struct maildir_request *rq,
                                 const struct maildir_dirs *d, int fd,
                                 unsigned long long size, struct buf *final,
                                 const char **dsn, struct buf *why)
 {
-    struct buf proc, unique;
-    buf_init(&proc, 64);
+    struct buf unique;
     buf_init(&unique, PATH_MAX);
-    buf_printf(&proc, "/proc/self/fd/%d", fd);
     int rc = -1;
     for (int attempt = 0; attempt < MAILDIR_NAME_ATTEMPTS; attempt++) {
         maildir_unique(rq, &unique);
@@ -269,8 +269,7 @@ static int maildir_link_unnamed(const struct maildir_request *rq,
             buf_set_str(why, "maildir file name too long");
             break;
         }
-        if (linkat(AT_FDCWD, buf_cstr(&proc), d->new, buf_cstr(final),
-                   AT_SYMLINK_FOLLOW) == 0) {
+        if (safe_file_link_unnamed(fd, d->new, buf_cstr(final)) == 0) {
             rc = 0;
             break;
         }
@@ -287,7 +286,6 @@ static int maildir_link_unnamed(const struct maildir_request *rq,
         *dsn = "4.3.0";
         buf_set_str(why, "link maildir file into new/: no unique name left");
     }
-    buf_free(&proc);
     buf_free(&unique);
     return rc;
 }

@@ -396,9 +396,7 @@ static int file_link_to(struct maildrop_file *f, const char *final)
 {
     if (!f->anonymous)
         return link(buf_cstr(&f->temp_path), final);
-    char self[64];
-    snprintf(self, sizeof(self), "/proc/self/fd/%d", f->out.fd);
-    return linkat(AT_FDCWD, self, AT_FDCWD, final, AT_SYMLINK_FOLLOW);
+    return safe_file_link_unnamed(f->out.fd, AT_FDCWD, final);
 }
 
 /* The queue ID rule of docs/queue-format.md: microseconds, then inode. */

@@ -355,9 +355,7 @@ static int writer_link_once(struct queue_writer *w, int dir_fd,
 {
     if (!w->anonymous)
         return linkat(AT_FDCWD, buf_cstr(&w->temp_path), dir_fd, final, 0);
-    char proc_path[64];
-    snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", w->fd);
-    return linkat(AT_FDCWD, proc_path, dir_fd, final, AT_SYMLINK_FOLLOW);
+    return safe_file_link_unnamed(w->fd, dir_fd, final);
 }
 
 /* Links the file to its queue ID in dir (through dir_fd when that is not

@@ -94,6 +94,20 @@ int safe_file_read_all(const char *path, struct buf *out)
     return 0;
 }
 
+int safe_file_link_unnamed(int fd, int dir_fd, const char *name)
+{
+    if (linkat(fd, "", dir_fd, name, AT_EMPTY_PATH) == 0)
+        return 0;
+    /* Older kernels refuse AT_EMPTY_PATH without CAP_DAC_READ_SEARCH
+     * (ENOENT), or know nothing of it (EINVAL); the /proc way then says
+     * what a real failure is. */
+    if (errno != ENOENT && errno != EINVAL && errno != EPERM)
+        return -1;
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, self, dir_fd, name, AT_SYMLINK_FOLLOW);
+}
+
 int safe_file_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

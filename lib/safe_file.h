@@ -47,6 +47,13 @@ int safe_file_commit(int fd, const char *temp_path, const char *final_path);
 /* Replaces path with data by the steps above.  0 or -1. */
 int safe_file_write_atomic(const char *path, const void *data, size_t len,
                            mode_t mode);
+/* Gives the unnamed file fd (O_TMPFILE) the name name in dir_fd (or in
+ * the working directory for AT_FDCWD), never over another file: linkat
+ * with AT_EMPTY_PATH where the kernel lets this process do that (Linux
+ * 6.10 and later, for a file it opened itself), else through
+ * /proc/self/fd.  0, or -1 with linkat's errno (EEXIST: the name is
+ * taken). */
+int safe_file_link_unnamed(int fd, int dir_fd, const char *name);
 /* Makes sure dir exists as a directory with the given mode, and, when
  * uid/gid are not (uid_t)-1/(gid_t)-1 and the process may, that owner.
  * Creates it (not its parents) if missing.  0 or -1. */

@@ -215,6 +215,8 @@ static void test_embedded_nul(void **state)
     assert_int_equal(buf_append_str(&b, "xyz"), 0);
     assert_int_equal(b.len, sizeof(data) + 4);
     assert_memory_equal(b.data + sizeof(data), "\0xyz", 5);
+    buf_consume(&b, 0);
+    assert_contents(&b, "a\0b\0\0c\0xyz", 10);
     buf_consume(&b, 2);
     assert_contents(&b, "b\0\0c\0xyz", 8);
     assert_int_equal(buf_set(&b, data, sizeof(data)), 0);

@@ -1288,6 +1288,44 @@ static int setup_quiet_log(void **state)
     return 0;
 }
 
+/* Names are found by hash: every one of many names of one's own, set in
+ * turn while the index grows, reads back its own value; so does each
+ * known parameter, set after them; and a name that differs from a set
+ * one only in its last character, or is a prefix of one, is not found. */
+static void test_many_names(void **state)
+{
+    (void)state;
+    struct config *cfg = config_create();
+    assert_non_null(cfg);
+    char name[64], value[64];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "own_name_%d", i);
+        snprintf(value, sizeof(value), "value %d", i);
+        assert_int_equal(config_set(cfg, name, value, "main.cf", i + 1), 0);
+    }
+    size_t known = 0;
+    for (const struct config_param_def *p = config_param_table; p->name;
+         p++, known++)
+        assert_ptr_equal(config_param_lookup(p->name), p);
+    assert_true(known > 100);
+    assert_int_equal(config_set(cfg, "myhostname", "mx.example", "x", 0), 0);
+    assert_int_equal(config_set(cfg, "max_use", "7", "x", 0), 0);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "own_name_%d", i);
+        snprintf(value, sizeof(value), "value %d", i);
+        assert_string_equal(config_get_raw(cfg, name), value);
+    }
+    assert_string_equal(config_get_str(cfg, "myhostname"), "mx.example");
+    assert_int_equal(config_get_int(cfg, "max_use"), 7);
+    assert_int_equal(config_get_int(cfg, "default_process_limit"), 100);
+    assert_null(config_get_raw(cfg, "own_name_1000"));
+    assert_null(config_get_raw(cfg, "own_name_"));
+    assert_null(config_get_raw(cfg, "max_us"));
+    assert_null(config_get_raw(cfg, "max_usex"));
+    config_free(cfg);
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1318,6 +1356,7 @@ int main(void)
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_read_lines),
         cmocka_unit_test(test_fatal_getters),
+        cmocka_unit_test(test_many_names),
     };
     return cmocka_run_group_tests(tests, setup_quiet_log, NULL);
 }

@@ -549,6 +549,37 @@ static void test_enospc(void **state)
     assert_int_equal(write_err, ENOSPC);
 }
 
+/* An unnamed file gets its name, relative to a directory descriptor or
+ * to the working directory, with what was written; a taken name stays
+ * the other file's (EEXIST). */
+static void test_link_unnamed(void **state)
+{
+    struct fixture *f = *state;
+    int dir_fd = open(buf_cstr(&f->dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dir_fd >= 0);
+    int fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        assert_int_equal(close(dir_fd), 0);
+        skip(); /* a file system without unnamed files */
+    }
+    assert_int_equal(safe_file_write_all(fd, "one", 3), 0);
+    assert_int_equal(safe_file_link_unnamed(fd, dir_fd, "first"), 0);
+    assert_file(in_dir(f, "first"), "one", 0600);
+
+    write_plain(in_dir(f, "taken"), "other");
+    errno = 0;
+    assert_int_equal(safe_file_link_unnamed(fd, dir_fd, "taken"), -1);
+    assert_int_equal(errno, EEXIST);
+    assert_file(in_dir(f, "taken"), "other", 0644);
+
+    assert_int_equal(safe_file_link_unnamed(fd, AT_FDCWD,
+                                            in_dir(f, "second")), 0);
+    assert_file(in_dir(f, "second"), "one", 0600);
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(close(dir_fd), 0);
+    assert_int_equal(count_entries(buf_cstr(&f->dir)), 3);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -569,6 +600,7 @@ int main(void)
         TEST(test_ensure_dir),
         TEST(test_ensure_dir_owner),
         TEST(test_enospc),
+        TEST(test_link_unnamed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
