@@ -295,10 +295,15 @@ static int maildir_link_unnamed(const struct maildir_request *rq,
  * fsynced.  Nobody sees a partial file (it has no name until it is
  * complete), as with tmp/; on a journaling file system the file's fsync
  * makes data, inode and name durable in one commit, where the tmp/ way
- * (fsync, then link and unlink, then fsync of new/) needs two.  A crash
- * before the fsyncs return may leave the message in new/ or not, but
- * "sent" is said only after both.  0 delivered; 1 not possible here (the
- * caller uses tmp/); -1 error (dsn, why). */
+ * (fsync, then link and unlink, then fsync of new/) needs two.  new/ is
+ * fsynced as well except where the file's fsync is known to cover the
+ * name (safe_file_fsync_covers_names: XFS, journaled ext4).  There the
+ * directory's fsync would add nothing for this message, and on ext4 it
+ * even forces a commit of whatever another delivery has begun, an extra
+ * commit that every delivery to the file system then waits behind.  A
+ * crash before the fsyncs return may leave the message in new/ or not,
+ * but "sent" is said only after them.  0 delivered; 1 not possible here
+ * (the caller uses tmp/); -1 error (dsn, why). */
 static int maildir_deliver_unnamed(const struct maildir_request *rq,
                                    const struct maildir_dirs *d,
                                    struct delivery_source *src,
@@ -316,7 +321,9 @@ static int maildir_deliver_unnamed(const struct maildir_request *rq,
     int rc = maildir_write(rq, fd, src, 0, &size, dsn, why);
     if (rc == 0)
         rc = maildir_link_unnamed(rq, d, fd, size, final, dsn, why);
-    if (rc == 0 && (fsync(fd) != 0 || fsync(d->new) != 0)) {
+    if (rc == 0 &&
+        (fsync(fd) != 0 ||
+         (!safe_file_fsync_covers_names(d->new) && fsync(d->new) != 0))) {
         int err = errno;
         (void)unlinkat(d->new, buf_cstr(final), 0);
         *dsn = mailbox_error_dsn(err, "commit maildir file", why);

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +108,44 @@ int safe_file_link_unnamed(int fd, int dir_fd, const char *name)
     char self[64];
     snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
     return linkat(AT_FDCWD, self, dir_fd, name, AT_SYMLINK_FOLLOW);
+}
+
+#define SAFE_FILE_XFS_MAGIC 0x58465342
+#define SAFE_FILE_EXT4_MAGIC 0xEF53 /* ext2, ext3 and ext4 alike */
+
+/* 1 when the ext4 file system of device dev runs with a journal of its
+ * own: jbd2 names it after the block device and the journal inode (8). */
+static int safe_file_ext4_journaled(dev_t dev)
+{
+    char sys_path[64], target[PATH_MAX], proc_path[PATH_MAX];
+    snprintf(sys_path, sizeof(sys_path), "/sys/dev/block/%u:%u",
+             major(dev), minor(dev));
+    ssize_t n = readlink(sys_path, target, sizeof(target) - 1);
+    if (n <= 0)
+        return 0;
+    target[n] = '\0';
+    const char *slash = strrchr(target, '/');
+    const char *device = slash != NULL ? slash + 1 : target;
+    if (device[0] == '\0' ||
+        snprintf(proc_path, sizeof(proc_path), "/proc/fs/jbd2/%s-8",
+                 device) >= (int)sizeof(proc_path))
+        return 0;
+    return access(proc_path, F_OK) == 0;
+}
+
+int safe_file_fsync_covers_names(int dir_fd)
+{
+    struct statfs fs;
+    if (fstatfs(dir_fd, &fs) != 0)
+        return 0;
+    if (fs.f_type == SAFE_FILE_XFS_MAGIC)
+        return 1;
+    if (fs.f_type != SAFE_FILE_EXT4_MAGIC)
+        return 0;
+    struct stat st;
+    if (fstat(dir_fd, &st) != 0)
+        return 0;
+    return safe_file_ext4_journaled(st.st_dev);
 }
 
 int safe_file_fsync_dir(const char *dir)

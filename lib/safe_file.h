@@ -54,6 +54,16 @@ int safe_file_write_atomic(const char *path, const void *data, size_t len,
  * /proc/self/fd.  0, or -1 with linkat's errno (EEXIST: the name is
  * taken). */
 int safe_file_link_unnamed(int fd, int dir_fd, const char *name);
+/* 1 when, on the file system of the directory dir_fd, an fsync of a file
+ * that was linked into the directory before the fsync makes that name
+ * durable too, so that the directory's own fsync adds nothing: XFS (the
+ * link and the inode's new link count are one logged transaction, and
+ * the fsync forces the log up to the inode's last one), and ext4 with its
+ * journal (the fsync waits for the commit of the inode's last
+ * transaction, and commits are in order).  The journal is known by its
+ * jbd2 entry under /proc/fs/jbd2.  0 for every other file system (ext4
+ * without a journal, btrfs, ...), or when that cannot be told. */
+int safe_file_fsync_covers_names(int dir_fd);
 /* Makes sure dir exists as a directory with the given mode, and, when
  * uid/gid are not (uid_t)-1/(gid_t)-1 and the process may, that owner.
  * Creates it (not its parents) if missing.  0 or -1. */

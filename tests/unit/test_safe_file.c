@@ -580,6 +580,71 @@ static void test_link_unnamed(void **state)
     assert_int_equal(count_entries(buf_cstr(&f->dir)), 3);
 }
 
+/* What safe_file_fsync_covers_names says of a directory on dir. */
+static int covers_names(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    int covers = safe_file_fsync_covers_names(fd);
+    assert_int_equal(close(fd), 0);
+    return covers;
+}
+
+/* Makes an ext4 image (mkfs_options: with or without its journal) and
+ * mounts it on mnt; 0, or -1 when this machine cannot (not root, no
+ * mkfs.ext4, no loop devices). */
+static int mount_ext4(const char *image, const char *mkfs_options,
+                      const char *mnt)
+{
+    struct buf cmd;
+    buf_init(&cmd, 4 * PATH_MAX);
+    assert_int_equal(buf_printf(&cmd,
+                                "truncate -s 32M '%s' && "
+                                "mkfs.ext4 -q -F %s '%s' >/dev/null 2>&1 && "
+                                "mount -o loop '%s' '%s' 2>/dev/null",
+                                image, mkfs_options, image, image, mnt),
+                     0);
+    int rc = system(buf_cstr(&cmd));
+    buf_free(&cmd);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The directory fsync after a linked file's fsync is left out only on
+ * file systems whose file fsync covers the name: memory file systems do
+ * not count; ext4 counts with its journal, not without. */
+static void test_fsync_covers_names(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(covers_names("/proc"), 0);
+    struct stat st;
+    if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode))
+        assert_int_equal(covers_names("/dev/shm"), 0);
+    if (geteuid() != 0)
+        skip();
+    struct buf mnt, image;
+    buf_init(&mnt, PATH_MAX);
+    buf_init(&image, PATH_MAX);
+    assert_int_equal(buf_set_str(&mnt, in_dir(f, "mnt")), 0);
+    assert_int_equal(buf_set_str(&image, in_dir(f, "ext4.img")), 0);
+    assert_int_equal(mkdir(buf_cstr(&mnt), 0700), 0);
+    if (mount_ext4(buf_cstr(&image), "", buf_cstr(&mnt)) != 0) {
+        buf_free(&mnt);
+        buf_free(&image);
+        skip();
+    }
+    int journaled = covers_names(buf_cstr(&mnt));
+    assert_int_equal(umount(buf_cstr(&mnt)), 0);
+    assert_int_equal(mount_ext4(buf_cstr(&image), "-O ^has_journal",
+                                buf_cstr(&mnt)), 0);
+    int plain = covers_names(buf_cstr(&mnt));
+    assert_int_equal(umount(buf_cstr(&mnt)), 0);
+    assert_int_equal(unlink(buf_cstr(&image)), 0);
+    buf_free(&mnt);
+    buf_free(&image);
+    assert_int_equal(journaled, 1);
+    assert_int_equal(plain, 0);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -601,6 +666,7 @@ int main(void)
         TEST(test_ensure_dir_owner),
         TEST(test_enospc),
         TEST(test_link_unnamed),
+        TEST(test_fsync_covers_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
