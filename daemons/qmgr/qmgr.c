@@ -140,6 +140,11 @@ static void qmgr_run(struct event_loop *loop, void *ctx)
         q->want_forget = 0;
         qmgr_deliver_forget_dead(q);
     }
+    /* What is loaded goes out first: a delivery agent that has just
+     * answered gets its next request before the queue files that came in
+     * meanwhile are read (loading each costs a rename, an open and a
+     * read), and those are scheduled after. */
+    qmgr_deliver_schedule(q);
     if (q->want_deferred) {
         int due_only = !q->want_deferred_all;
         q->want_deferred = q->want_deferred_all = 0;
