@@ -50,6 +50,15 @@ def free_port():
             return port
 
 
+def wait_until(predicate, timeout=10, what="condition"):
+    """Polls predicate until it is true; fails after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 def readable_by_nobody(path):
     """True when every directory up to path lets "other" users through."""
     p = pathlib.Path(path)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, wait_until
 
 PORTS = (2525, 5587, 5465, 1110, 1995)
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -95,9 +95,11 @@ def test_demo_mail_arrives_and_can_be_fetched_over_pop3(make_run):
     [name] = wait_files(new, log=log)
     with open(os.path.join(new, name), "rb") as f:
         assert b"Subject: make run demo" in f.read()
-    assert re.search(r"postino/virtual\[\d+\]: [0-9A-F]+: "
-                     r"to=<demo@example.test>, relay=virtual, .*"
-                     r"status=sent \(delivered to maildir\)", log()), log()
+    # The file has its name before the fsync; the log line comes after.
+    sent = (r"postino/virtual\[\d+\]: [0-9A-F]+: "
+            r"to=<demo@example.test>, relay=virtual, .*"
+            r"status=sent \(delivered to maildir\)")
+    wait_until(lambda: re.search(sent, log()), 10, "the delivery's log line")
 
     # Submission with the printed password; the message goes to the demo
     # mailbox as well.

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from conftest import (BIN, IS_ROOT, TEST_BIN, EchoClient, free_port)
+from conftest import (BIN, IS_ROOT, TEST_BIN, EchoClient, free_port,
+                      wait_until)
 
 
 def proc_status(pid):
@@ -26,14 +27,6 @@ def process_gone(pid):
         return proc_status(pid)["State"].startswith("Z")
     except (FileNotFoundError, ProcessLookupError):
         return True
-
-
-def wait_until(predicate, timeout=10, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_service_answers_and_killed_child_is_replaced(instance):

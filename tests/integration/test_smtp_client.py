@@ -19,7 +19,7 @@ import pytest
 
 from conftest import (BIN, IS_ROOT, finish_instance, free_port,
                       instance_modes, instance_user, make_instance,
-                      self_signed_certificate)
+                      self_signed_certificate, wait_until)
 from fake_smtp import FakeSmtp
 from records import deliver, queue_through_cleanup
 from smtpd_instance import start_smtpd, wait_queued
@@ -456,7 +456,9 @@ def test_bad_bind_address_is_fatal_and_the_mail_waits(param, value, family):
         inst.wait_log(rf"{qid}: to=<a@example\.com>, relay=none, .*"
                       r"dsn=4\.3\.0, status=deferred \(delivery agent timed "
                       r"out\)", timeout=20)
-        assert (inst.queue / "deferred" / qid).exists()
+        # The log line comes first, the move to deferred/ right after.
+        wait_until((inst.queue / "deferred" / qid).exists, 5,
+                   f"{qid} in deferred/")
     finally:
         finish_instance(inst)
 
