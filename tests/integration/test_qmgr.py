@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from conftest import BIN, IS_ROOT
+from conftest import BIN, IS_ROOT, wait_until
 from records import (CleanupClient, QueueFile, decode, encode,
                      queue_file_offsets, read_record, send_message,
                      text_reply)
@@ -63,11 +63,7 @@ def names(inst, sub):
 
 
 def wait_for(predicate, timeout=15, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_until(predicate, timeout, what)
 
 
 def log_entries(path):
