@@ -66,14 +66,23 @@ static void test_other_uid_without_privilege(void **state)
     buf_free(&why);
 }
 
-static void test_as_nobody(void **state)
+/* The ids of nobody; the test is skipped unless it runs as root and
+ * nobody exists. */
+static void nobody_or_skip(uid_t *uid, gid_t *gid)
 {
-    (void)state;
     struct passwd *pw = getpwnam("nobody");
     if (geteuid() != 0 || pw == NULL)
         skip();
-    uid_t uid = pw->pw_uid;
-    gid_t gid = pw->pw_gid;
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+}
+
+static void test_as_nobody(void **state)
+{
+    (void)state;
+    uid_t uid;
+    gid_t gid;
+    nobody_or_skip(&uid, &gid);
     char *dir = unit_dir_make("test-identity");
     assert_int_equal(chmod(dir, 0777), 0);
     struct buf path, closed, why;
@@ -126,11 +135,9 @@ static void test_as_nobody(void **state)
 static void test_inner_enter(void **state)
 {
     (void)state;
-    struct passwd *pw = getpwnam("nobody");
-    if (geteuid() != 0 || pw == NULL)
-        skip();
-    uid_t uid = pw->pw_uid;
-    gid_t gid = pw->pw_gid;
+    uid_t uid;
+    gid_t gid;
+    nobody_or_skip(&uid, &gid);
     struct buf why;
     buf_init(&why, 1024);
     struct delivery_identity outer, same, other;
