@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "log.h"
 #include "queue_file.h"
+#include "server.h"
 
 double delivery_time_now(void)
 {
@@ -51,10 +53,13 @@ static char *delivery_strdup_or_null(const char *text)
     return text != NULL ? strdup(text) : NULL;
 }
 
-static int delivery_read_envelope(struct delivery_request *req,
+/* 0, 1 at a clean end of the connection when eof_ok, or -1. */
+static int delivery_read_envelope(struct delivery_request *req, int eof_ok,
                                   struct buf *error)
 {
-    int rc = record_read(&req->stream, &req->envelope, DELIVERY_RECORD_MAX);
+    int rc = record_read(req->stream, &req->envelope, DELIVERY_RECORD_MAX);
+    if (rc == RECORD_EOF && eof_ok)
+        return 1;
     if (rc != RECORD_OK) {
         buf_printf(error, "reading the delivery request: %s",
                    record_status_text(rc));
@@ -107,7 +112,7 @@ static int delivery_read_envelope(struct delivery_request *req,
 static int delivery_read_recipient(struct delivery_request *req, size_t i,
                                    struct record *r, struct buf *error)
 {
-    int rc = record_read(&req->stream, r, DELIVERY_RECORD_MAX);
+    int rc = record_read(req->stream, r, DELIVERY_RECORD_MAX);
     if (rc != RECORD_OK) {
         buf_printf(error, "%s: reading recipient %zu: %s", req->queue_id, i,
                    record_status_text(rc));
@@ -151,16 +156,14 @@ static int delivery_read_recipient(struct delivery_request *req, size_t i,
     return 0;
 }
 
-int delivery_request_read(struct delivery_request *req, int fd,
-                          const char *transport, struct buf *error)
+/* Reads one request from req->stream.  0, 1 (eof_ok: the connection
+ * ended before a request), or -1 with the reason in error. */
+static int delivery_read_request(struct delivery_request *req, int eof_ok,
+                                 struct buf *error)
 {
-    memset(req, 0, sizeof(*req));
-    stream_init(&req->stream, fd, DELIVERY_READ_TIMEOUT_MS);
-    record_init(&req->envelope);
-    req->transport = transport;
-    req->connected = 1;
-    if (delivery_read_envelope(req, error) != 0)
-        return -1;
+    int rc = delivery_read_envelope(req, eof_ok, error);
+    if (rc != 0)
+        return rc;
     struct record r;
     record_init(&r);
     for (size_t i = 0; i < req->recipient_count; i++) {
@@ -169,7 +172,7 @@ int delivery_request_read(struct delivery_request *req, int fd,
             return -1;
         }
     }
-    int rc = record_read(&req->stream, &r, DELIVERY_RECORD_MAX);
+    rc = record_read(req->stream, &r, DELIVERY_RECORD_MAX);
     const char *request = rc == RECORD_OK ? record_get_str(&r, "request")
                                           : NULL;
     int ok = request != NULL && strcmp(request, "end") == 0;
@@ -181,6 +184,77 @@ int delivery_request_read(struct delivery_request *req, int fd,
     }
     req->received_time = delivery_time_now();
     return 0;
+}
+
+static void delivery_request_init(struct delivery_request *req,
+                                  struct stream *stream,
+                                  const char *transport)
+{
+    memset(req, 0, sizeof(*req));
+    record_init(&req->envelope);
+    req->stream = stream;
+    req->transport = transport;
+    req->more = -1;
+}
+
+int delivery_request_read(struct delivery_request *req, int fd,
+                          const char *transport, struct buf *error)
+{
+    delivery_request_init(req, &req->own_stream, transport);
+    stream_init(&req->own_stream, fd, DELIVERY_READ_TIMEOUT_MS);
+    req->owns_stream = 1;
+    return delivery_read_request(req, 0, error);
+}
+
+/* True when qmgr closed its end: it is gone, and what it asked for will
+ * be asked again by the qmgr that takes up the queue. */
+static int delivery_qmgr_gone(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+    for (;;) {
+        int n = poll(&pfd, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n > 0 && (pfd.revents & (POLLRDHUP | POLLHUP)) != 0;
+    }
+}
+
+void delivery_request_serve_all(struct server *srv, int fd,
+                                const char *transport,
+                                delivery_serve_fn *serve, void *ctx)
+{
+    struct stream stream;
+    stream_init(&stream, fd, DELIVERY_READ_TIMEOUT_MS);
+    struct buf error;
+    buf_init(&error, 4096);
+    for (int first = 1;; first = 0) {
+        struct delivery_request req;
+        delivery_request_init(&req, &stream, transport);
+        buf_reset(&error);
+        int rc = delivery_read_request(&req, !first, &error);
+        if (rc < 0)
+            log_warn("%s", buf_cstr(&error));
+        if (rc != 0) {
+            delivery_request_free(&req);
+            break;
+        }
+        if (!first)
+            server_single_took_more(srv);
+        if (delivery_qmgr_gone(fd)) {
+            log_warn("%s: the queue manager closed the connection; the "
+                     "request is left for its next run", req.queue_id);
+            delivery_request_free(&req);
+            break;
+        }
+        serve(ctx, &req);
+        req.more = server_single_can_take_more(srv) ? 1 : 0;
+        int more = delivery_request_finish(&req) == 0 && req.more == 1;
+        delivery_request_free(&req);
+        if (!more)
+            break;
+    }
+    buf_free(&error);
+    stream_free(&stream);
 }
 
 const char *delivery_request_attr(const struct delivery_request *req,
@@ -306,7 +380,7 @@ int delivery_request_reply(struct delivery_request *req, size_t i,
     if (rc == RECORD_OK && res->dsn_passed)
         rc = record_add_str(&r, "dsn_passed", "1");
     if (rc == RECORD_OK)
-        rc = record_write(&req->stream, &r);
+        rc = record_write(req->stream, &r);
     record_free(&r);
     if (rc != RECORD_OK) {
         log_warn("%s: cannot send the result to the queue manager: %s",
@@ -337,8 +411,10 @@ int delivery_request_finish(struct delivery_request *req)
     struct record r;
     record_init(&r);
     if (record_add_str(&r, "status", "done") != RECORD_OK ||
-        record_write(&req->stream, &r) != RECORD_OK ||
-        stream_flush(&req->stream) != STREAM_OK)
+        (req->more >= 0 &&
+         record_add_long(&r, "more", req->more) != RECORD_OK) ||
+        record_write(req->stream, &r) != RECORD_OK ||
+        stream_flush(req->stream) != STREAM_OK)
         rc = -1;
     record_free(&r);
     return rc;
@@ -353,8 +429,8 @@ void delivery_request_free(struct delivery_request *req)
     }
     free(req->recipients);
     record_free(&req->envelope);
-    if (req->connected)
-        stream_free(&req->stream);
+    if (req->owns_stream)
+        stream_free(&req->own_stream);
     memset(req, 0, sizeof(*req));
 }
 

@@ -9,7 +9,20 @@
  * those the agent left without one as deferred, so a bug or an early
  * return in an agent never makes qmgr lose a recipient.
  *
+ * One connection may carry several requests, one after the other: an
+ * agent that serves them through delivery_request_serve_all() tells qmgr
+ * with each status=done whether it takes another (more=1), and qmgr may
+ * then have the next one waiting in the socket, so that the agent starts
+ * it the moment the last one is done.
+ *
  * Usage, in a SERVER_SINGLE service:
+ *     static void serve(void *ctx, struct delivery_request *req)
+ *     {
+ *         ... deliver, delivery_request_reply() for each recipient ...
+ *     }
+ *     delivery_request_serve_all(srv, client_fd, "local", serve, ctx);
+ *
+ * or, for one request a connection:
  *     struct delivery_request req;
  *     struct buf error;
  *     if (delivery_request_read(&req, client_fd, "local", &error) != 0) {
@@ -56,8 +69,12 @@ struct delivery_recipient {
 };
 
 struct delivery_request {
-    struct stream stream;       /* the connection to qmgr */
-    int connected;              /* stream is set up */
+    struct stream *stream;      /* the connection to qmgr */
+    struct stream own_stream;   /* delivery_request_read's */
+    int owns_stream;
+    int more;                   /* status=done says more=0 or more=1;
+                                 * -1 (one request a connection): no
+                                 * more attribute */
     const char *transport;      /* the agent's name, for the log */
     struct record envelope;     /* the "deliver" record, all attributes */
     const char *queue_id;       /* these point into envelope */
@@ -94,6 +111,19 @@ struct delivery_result {
  * in error (the caller logs it and frees req). */
 int delivery_request_read(struct delivery_request *req, int fd,
                           const char *transport, struct buf *error);
+struct server;
+typedef void delivery_serve_fn(void *ctx, struct delivery_request *req);
+/* Serves the requests qmgr sends on fd (which stays the caller's), one
+ * after another: serve(ctx, req) delivers, then delivery_request_finish
+ * answers what serve left and sends status=done, with more=1 while the
+ * process may take another request (server_single_can_take_more).  Ends
+ * when qmgr closes the connection, a request is malformed (logged),
+ * more=0 was sent, or qmgr closed its end before the agent began a
+ * request: that request is not served, as the qmgr that takes up the
+ * queue asks for it again. */
+void delivery_request_serve_all(struct server *srv, int fd,
+                                const char *transport,
+                                delivery_serve_fn *serve, void *ctx);
 /* An optional envelope attribute (dsn_envid, dsn_ret, encoding, ...), or
  * NULL. */
 const char *delivery_request_attr(const struct delivery_request *req,

@@ -66,6 +66,16 @@ int server_should_exit(const struct server *srv)
     return server_exit_requested != 0;
 }
 
+int server_single_can_take_more(const struct server *srv)
+{
+    return !server_exit_requested && srv->used + 1 < srv->max_use;
+}
+
+void server_single_took_more(struct server *srv)
+{
+    srv->used++;
+}
+
 static void server_usage(const char *program)
 {
     log_fatal("usage: %s -c config_dir -n service -t inet|unix -s count "
@@ -345,12 +355,13 @@ static void server_read_trigger(struct server *srv,
 static void server_loop(struct server *srv, const struct server_spec *spec,
                         const sigset_t *wait_mask)
 {
-    long max_use = config_get_int(srv->cfg, "max_use");
+    srv->max_use = config_get_int(srv->cfg, "max_use");
     long max_idle = spec->no_idle_exit ? 0
                                        : config_get_time(srv->cfg, "max_idle");
     int ep = server_listen_set(srv);
-    for (long used = 0; used < max_use || spec->mode == SERVER_TRIGGER;
-         used++) {
+    for (srv->used = 0;
+         srv->used < srv->max_use || spec->mode == SERVER_TRIGGER;
+         srv->used++) {
         server_report_available(srv);
         int fd = server_accept(ep, wait_mask, max_idle);
         if (fd < 0)
@@ -362,7 +373,7 @@ static void server_loop(struct server *srv, const struct server_spec *spec,
             spec->service(srv, fd);
         if (close(fd) != 0 && errno != EINTR)
             log_warn("close: %s", strerror(errno));
-        if (used + 1 >= max_use && spec->mode != SERVER_TRIGGER)
+        if (srv->used + 1 >= srv->max_use && spec->mode != SERVER_TRIGGER)
             log_debug("max_use reached -- exiting");
     }
     if (close(ep) != 0)

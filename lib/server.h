@@ -18,7 +18,8 @@
  *     SERVER_TRIGGER_MAX, after which the connection is closed), or hands
  *     each new connection to the daemon and serves them all at once from
  *     one event loop (SERVER_MULTI, below);
- *   - exits after max_use connections, or after max_idle seconds without
+ *   - exits after max_use connections (SERVER_SINGLE: and the extra
+ *     requests a connection carried, server_single_took_more), or after max_idle seconds without
  *     one (unless spec->no_idle_exit), or when the master asks it to (it
  *     sends SIGHUP on reload and when the service is removed: the current
  *     connection is finished first), or when the master is gone.
@@ -100,6 +101,9 @@ struct server {
     struct status_board *board; /* shared with the master, or NULL */
     long board_slot;           /* this process's slot on it */
     int reported_use;          /* the master knows we took a connection */
+    long used;                 /* SERVER_SINGLE: connections and the
+                                * extra requests they carried */
+    long max_use;
 };
 
 struct server_spec {
@@ -119,6 +123,13 @@ int server_main(int argc, char **argv, const struct server_spec *spec);
 
 /* True once the master asked this process to finish (reload, stop). */
 int server_should_exit(const struct server *srv);
+
+/* SERVER_SINGLE: may the current connection carry one more request (a
+ * delivery agent's next request from qmgr)?  Not once max_use requests
+ * were served or the master asked the process to finish.  A service that
+ * takes another counts it with server_single_took_more. */
+int server_single_can_take_more(const struct server *srv);
+void server_single_took_more(struct server *srv);
 
 /* SERVER_MULTI: the daemon is done with client_fd (from spec->accept);
  * the skeleton unwatches and closes it. */

@@ -68,30 +68,27 @@ static void error_reason(const char *nexthop, int bounce, struct buf *dsn,
                                : "mail for this destination is delayed");
 }
 
-static void error_service(struct server *srv, int client_fd)
+static void error_serve(void *ctx, struct delivery_request *req)
 {
+    const struct server *srv = ctx;
     int bounce = strcmp(srv->service_name, "retry") != 0;
-    struct delivery_request req;
-    struct buf error, dsn, text;
-    buf_init(&error, 4096);
+    struct buf dsn, text;
     buf_init(&dsn, 32);
     buf_init(&text, DELIVERY_RECORD_MAX);
-    if (delivery_request_read(&req, client_fd, srv->service_name,
-                              &error) != 0) {
-        log_warn("%s", buf_cstr(&error));
-    } else {
-        error_reason(req.nexthop, bounce, &dsn, &text);
-        struct delivery_result res = {
-            .status = bounce ? DELIVERY_BOUNCED : DELIVERY_DEFERRED,
-            .dsn = buf_cstr(&dsn), .text = buf_cstr(&text), .relay = "none",
-        };
-        if (delivery_request_reply_all(&req, &res) == 0)
-            (void)delivery_request_finish(&req);
-    }
-    delivery_request_free(&req);
-    buf_free(&error);
+    error_reason(req->nexthop, bounce, &dsn, &text);
+    struct delivery_result res = {
+        .status = bounce ? DELIVERY_BOUNCED : DELIVERY_DEFERRED,
+        .dsn = buf_cstr(&dsn), .text = buf_cstr(&text), .relay = "none",
+    };
+    (void)delivery_request_reply_all(req, &res);
     buf_free(&dsn);
     buf_free(&text);
+}
+
+static void error_service(struct server *srv, int client_fd)
+{
+    delivery_request_serve_all(srv, client_fd, srv->service_name,
+                               error_serve, srv);
 }
 
 int main(int argc, char **argv)

@@ -428,23 +428,16 @@ static void local_serve_request(struct local *lc, struct delivery_request *req)
     buf_free(&error);
 }
 
+static void local_serve(void *ctx, struct delivery_request *req)
+{
+    local_serve_request(ctx, req);
+}
+
 static void local_service(struct server *srv, int client_fd)
 {
-    struct local *lc = srv->app;
-    struct delivery_request req;
-    struct buf error;
-    buf_init(&error, 4096);
     /* client_fd stays the skeleton's, which closes it afterwards. */
-    if (delivery_request_read(&req, client_fd, "local", &error) != 0) {
-        log_warn("%s", buf_cstr(&error));
-        delivery_request_free(&req);
-        buf_free(&error);
-        return;
-    }
-    local_serve_request(lc, &req);
-    delivery_request_finish(&req);
-    delivery_request_free(&req);
-    buf_free(&error);
+    delivery_request_serve_all(srv, client_fd, "local", local_serve,
+                               srv->app);
 }
 
 /* ---- start-up --------------------------------------------------------- */

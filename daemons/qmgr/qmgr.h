@@ -176,8 +176,13 @@ struct qmgr_conn *qmgr_conn_open(struct qmgr *q, const char *path,
                                  int *again);
 /* Queues a record; -1 when it cannot be encoded. */
 int qmgr_conn_send(struct qmgr_conn *c, const struct record *r);
-/* Starts the conversation (watch, timer). */
+/* Starts the conversation (timer, watch), writing what the socket takes
+ * at once. */
 void qmgr_conn_start(struct qmgr_conn *c);
+/* Queues records encoded beforehand (a whole request at once, or none of
+ * it) and, on a started conversation, writes what the socket takes.
+ * -1 when it does not fit. */
+int qmgr_conn_send_encoded(struct qmgr_conn *c, const struct buf *data);
 /* Ends it now without calling end (a request that could not be built). */
 void qmgr_conn_abort(struct qmgr_conn *c);
 /* At exit: closes every conversation, freeing their contexts; nothing is

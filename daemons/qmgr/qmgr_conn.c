@@ -32,6 +32,7 @@ struct qmgr_conn {
     qmgr_conn_end_fn *on_end;
     qmgr_conn_free_fn *free_ctx;
     void *ctx;
+    int started;
 };
 
 static void qmgr_conn_release(struct qmgr_conn *c)
@@ -158,13 +159,6 @@ static int qmgr_conn_watch(struct qmgr_conn *c)
     return event_watch(c->q->srv->loop, c->fd, want, qmgr_conn_on_io, c);
 }
 
-void qmgr_conn_start(struct qmgr_conn *c)
-{
-    qmgr_conn_arm(c);
-    if (qmgr_conn_watch(c) != 0)
-        log_fatal("event_watch: %s", strerror(errno));
-}
-
 /* 0: all written or the socket is full; -1: the peer is gone. */
 static int qmgr_conn_flush(struct qmgr_conn *c)
 {
@@ -178,6 +172,32 @@ static int qmgr_conn_flush(struct qmgr_conn *c)
             return -1;
         buf_consume(&c->out, (size_t)n);
     }
+    return 0;
+}
+
+/* Writes what the socket takes now, rather than one turn of the loop
+ * later; a peer already gone is found by the read side. */
+static void qmgr_conn_push(struct qmgr_conn *c)
+{
+    if (qmgr_conn_flush(c) != 0)
+        buf_reset(&c->out);
+    if (qmgr_conn_watch(c) != 0)
+        log_fatal("event_watch: %s", strerror(errno));
+}
+
+void qmgr_conn_start(struct qmgr_conn *c)
+{
+    qmgr_conn_arm(c);
+    c->started = 1;
+    qmgr_conn_push(c);
+}
+
+int qmgr_conn_send_encoded(struct qmgr_conn *c, const struct buf *data)
+{
+    if (buf_append(&c->out, data->data, data->len) != 0)
+        return -1;
+    if (c->started)
+        qmgr_conn_push(c);
     return 0;
 }
 

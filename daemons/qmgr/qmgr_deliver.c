@@ -21,6 +21,13 @@
  *     suspended: REASON") for minimal_backoff_time, or until "F".
  * Destinations of a transport are served round-robin, so one slow or dead
  * destination holds at most its own window of the transport's processes.
+ *
+ * Each connection to an agent is a link.  Its agent says with each
+ * status=done whether it takes another request (more=1); once a
+ * transport's agents say that, a link gets the destination's next request
+ * queued behind the one in progress, so the agent goes on without waiting
+ * for qmgr.  The window counts links, not requests; a queued request that
+ * the link ends without beginning goes back to the head of the line.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -45,6 +52,7 @@ struct qmgr_transport {
     struct qmgr_dest **dests;
     size_t count, cap, cursor;
     int retry_pending;
+    int agent_pipelines;         /* its agents said more=0 or more=1 */
 };
 
 struct qmgr_dest {
@@ -54,11 +62,25 @@ struct qmgr_dest {
     char *nexthop;
     struct qmgr_rcpt *head, *tail;
     long waiting;
-    long busy;
+    long busy;                   /* links: deliveries at once */
+    struct qmgr_link *links;
     double window;
     double fail_cohorts;
     long long dead_until;        /* CLOCK_MONOTONIC ms, 0: alive */
     struct buf dead_reason;
+};
+
+/* One connection to an agent of d's transport: the request the agent
+ * works on (head; NULL while the link waits for the scheduler), and at
+ * most one more for the same destination, sent behind it (queued). */
+struct qmgr_link {
+    struct qmgr *q;
+    struct qmgr_dest *dest;
+    struct qmgr_link *dest_next;  /* d->links */
+    struct qmgr_conn *conn;
+    struct qmgr_job *head;
+    struct qmgr_job *queued;
+    int last;                    /* the agent said more=0 */
 };
 
 struct qmgr_job {
@@ -346,23 +368,86 @@ void qmgr_deliver_forget_dead(struct qmgr *q)
 
 /* ---- one delivery request ---- */
 
-static void qmgr_job_free(void *ctx)
+static void qmgr_job_free(struct qmgr_job *job)
 {
-    struct qmgr_job *job = ctx;
+    if (job == NULL)
+        return;
     free(job->rcpts);
     free(job->answered);
     buf_free(&job->failure_text);
     free(job);
 }
 
-static int qmgr_job_on_record(void *ctx, const struct record *r)
+/* Takes the first waiting recipients of d (one message) into a request. */
+static struct qmgr_job *qmgr_job_take(struct qmgr *q, struct qmgr_dest *d)
 {
-    struct qmgr_job *job = ctx;
-    const char *status = record_get_str(r, "status");
-    if (status == NULL)
-        return -1;
-    if (strcmp(status, "done") == 0)
-        return 1;
+    size_t limit = (size_t)d->t->rcpt_limit;
+    if (limit > (size_t)d->waiting)
+        limit = (size_t)d->waiting;
+    struct qmgr_job *job = calloc(1, sizeof(*job));
+    if (job == NULL ||
+        (job->rcpts = calloc(limit, sizeof(*job->rcpts))) == NULL ||
+        (job->answered = calloc(limit, 1)) == NULL)
+        log_fatal("out of memory");
+    job->q = q;
+    job->dest = d;
+    buf_init(&job->failure_text, DELIVERY_RECORD_MAX);
+    struct qmgr_message *m = d->head->msg;
+    (void)text_copy(job->id, sizeof(job->id), m->id);
+    for (struct qmgr_rcpt *r = d->head; r != NULL && job->count < limit;) {
+        struct qmgr_rcpt *next = r->dest_next;
+        if (r->msg == m) {
+            qmgr_dest_unlink(d, r);
+            r->state = QMGR_RCPT_BUSY;
+            job->rcpts[job->count++] = r;
+        }
+        r = next;
+    }
+    return job;
+}
+
+/* A request no agent began: its recipients wait again, first in line. */
+static void qmgr_job_return(struct qmgr_job *job)
+{
+    struct qmgr *q = job->q;
+    for (size_t i = job->count; i > 0; i--)
+        qmgr_dest_prepend(job->dest, job->rcpts[i - 1]);
+    qmgr_job_free(job);
+    qmgr_kick(q);
+}
+
+/* The request is over: recipients without a result are deferred with
+ * text, and the destination learns how it went. */
+static void qmgr_job_end(struct qmgr_job *job, const char *failure,
+                         const char *text)
+{
+    struct qmgr *q = job->q;
+    struct qmgr_dest *d = job->dest;
+    size_t unanswered = 0;
+    for (size_t i = 0; i < job->count; i++)
+        unanswered += !job->answered[i];
+    if (unanswered > 0 && failure != NULL)
+        log_warn("%s: %s", job->id, failure);
+    for (size_t i = 0; i < job->count; i++) {
+        if (job->answered[i])
+            continue;
+        job->answered[i] = 1;
+        qmgr_rcpt_defer(job->rcpts[i], "4.3.0", text);
+    }
+    if (unanswered > 0)
+        qmgr_dest_failure(q, d, text);
+    else if (job->dest_failure)
+        qmgr_dest_failure(q, d, buf_cstr(&job->failure_text));
+    else if (job->any_result)
+        qmgr_dest_success(d);
+    qmgr_job_free(job);
+    qmgr_kick(q);
+}
+
+/* One result of the request.  0 or -1 (malformed). */
+static int qmgr_job_on_result(struct qmgr_job *job, const char *status,
+                              const struct record *r)
+{
     long index, failure = 0, dsn_passed = 0;
     const char *dsn = record_get_str(r, "dsn");
     const char *text = record_get_str(r, "text");
@@ -395,57 +480,6 @@ static int qmgr_job_on_record(void *ctx, const struct record *r)
      * the last one. */
     qmgr_rcpt_result(job->rcpts[index], &res, 0);
     return 0;
-}
-
-/* Ends the request: recipients without a result are deferred with why. */
-static void qmgr_job_end(struct qmgr_job *job, const char *failure,
-                         const char *text)
-{
-    struct qmgr *q = job->q;
-    struct qmgr_dest *d = job->dest;
-    size_t unanswered = 0;
-    for (size_t i = 0; i < job->count; i++)
-        unanswered += !job->answered[i];
-    if (unanswered > 0 && failure != NULL)
-        log_warn("%s: %s", job->id, failure);
-    for (size_t i = 0; i < job->count; i++) {
-        if (job->answered[i])
-            continue;
-        job->answered[i] = 1;
-        qmgr_rcpt_defer(job->rcpts[i], "4.3.0", text);
-    }
-    d->busy--;
-    d->t->busy--;
-    if (unanswered > 0)
-        qmgr_dest_failure(q, d, text);
-    else if (job->dest_failure)
-        qmgr_dest_failure(q, d, buf_cstr(&job->failure_text));
-    else if (job->any_result)
-        qmgr_dest_success(d);
-    qmgr_job_free(job);
-    qmgr_kick(q);
-}
-
-static void qmgr_job_on_end(void *ctx, const char *failure)
-{
-    struct qmgr_job *job = ctx;
-    const char *transport = job->dest->t->name;
-    struct buf warning, text;
-    buf_init(&warning, 4096);
-    buf_init(&text, 4096);
-    if (failure != NULL && strcmp(failure, "timeout") == 0) {
-        buf_printf(&warning, "delivery agent %s timed out", transport);
-        buf_set_str(&text, "delivery agent timed out");
-    } else {
-        if (failure != NULL && strcmp(failure, "malformed") == 0)
-            buf_printf(&warning, "malformed reply from %s", transport);
-        else
-            buf_printf(&warning, "lost connection with %s", transport);
-        buf_printf(&text, "lost connection with %s", transport);
-    }
-    qmgr_job_end(job, buf_cstr(&warning), buf_cstr(&text));
-    buf_free(&warning);
-    buf_free(&text);
 }
 
 static int qmgr_job_envelope(struct qmgr_job *job, struct qmgr_message *m,
@@ -495,25 +529,154 @@ static int qmgr_job_recipient(size_t i, const struct qmgr_rcpt *rcpt,
     return rc;
 }
 
-/* Queues the whole request on c.  0 or -1. */
-static int qmgr_job_send(struct qmgr_job *job, struct qmgr_conn *c)
+/* The whole request, encoded.  0 or -1. */
+static int qmgr_job_encode(struct qmgr_job *job, struct buf *out)
 {
     struct qmgr_message *m = job->rcpts[0]->msg;
     struct record r;
     record_init(&r);
     int rc = qmgr_job_envelope(job, m, &r) == RECORD_OK &&
-             qmgr_conn_send(c, &r) == 0 ? 0 : -1;
+             record_encode(&r, out) == RECORD_OK ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < job->count; i++) {
         record_reset(&r);
         rc = qmgr_job_recipient(i, job->rcpts[i], &r) == RECORD_OK &&
-             qmgr_conn_send(c, &r) == 0 ? 0 : -1;
+             record_encode(&r, out) == RECORD_OK ? 0 : -1;
     }
     record_reset(&r);
     if (rc == 0)
         rc = record_add_str(&r, "request", "end") == RECORD_OK &&
-             qmgr_conn_send(c, &r) == 0 ? 0 : -1;
+             record_encode(&r, out) == RECORD_OK ? 0 : -1;
     record_free(&r);
     return rc;
+}
+
+/* ---- links: connections to the agents ---- */
+
+static struct qmgr_link *qmgr_link_new(struct qmgr *q, struct qmgr_dest *d)
+{
+    struct qmgr_link *link = calloc(1, sizeof(*link));
+    if (link == NULL)
+        log_fatal("out of memory");
+    link->q = q;
+    link->dest = d;
+    link->dest_next = d->links;
+    d->links = link;
+    d->busy++;
+    d->t->busy++;
+    return link;
+}
+
+/* Forgets the link (its connection is gone, and no request is in the
+ * agent's hands), returning a queued request the agent never began. */
+static void qmgr_link_release(struct qmgr_link *link)
+{
+    struct qmgr_dest *d = link->dest;
+    struct qmgr_link **p = &d->links;
+    while (*p != link)
+        p = &(*p)->dest_next;
+    *p = link->dest_next;
+    d->busy--;
+    d->t->busy--;
+    if (link->head != NULL)
+        log_panic("%s: link released during a delivery", link->head->id);
+    if (link->queued != NULL)
+        qmgr_job_return(link->queued);
+    free(link);
+    qmgr_kick(d->t->q);
+}
+
+/* At exit, with the connection open: nothing is written. */
+static void qmgr_link_free(void *ctx)
+{
+    struct qmgr_link *link = ctx;
+    qmgr_job_free(link->head);
+    qmgr_job_free(link->queued);
+    free(link);
+}
+
+/* status=done of the head request.  0: the link goes on, 1: it ends. */
+static int qmgr_link_on_done(struct qmgr_link *link, const struct record *r)
+{
+    long more = -1;
+    if (record_find(r, "more") != NULL &&
+        (record_get_long(r, "more", &more) != 0 || more < 0 || more > 1))
+        return -1;
+    struct qmgr_job *job = link->head;
+    for (size_t i = 0; i < job->count; i++)
+        if (!job->answered[i])
+            return -1;   /* a result for every recipient comes first */
+    link->head = NULL;
+    if (more >= 0)
+        link->dest->t->agent_pipelines = 1;
+    if (more != 1)
+        link->last = 1;
+    qmgr_job_end(job, NULL, NULL);
+    if (link->last)
+        return 1;     /* a queued request is returned as the link ends */
+    /* The agent reads the queued request now, or waits for the
+     * scheduler, which gives it one or closes the link. */
+    link->head = link->queued;
+    link->queued = NULL;
+    return 0;
+}
+
+static int qmgr_link_on_record(void *ctx, const struct record *r)
+{
+    struct qmgr_link *link = ctx;
+    const char *status = record_get_str(r, "status");
+    if (status == NULL || link->head == NULL)
+        return -1;
+    if (strcmp(status, "done") == 0)
+        return qmgr_link_on_done(link, r);
+    return qmgr_job_on_result(link->head, status, r);
+}
+
+static void qmgr_link_on_end(void *ctx, const char *failure)
+{
+    struct qmgr_link *link = ctx;
+    link->conn = NULL;
+    struct qmgr_job *job = link->head;
+    link->head = NULL;
+    if (job == NULL) {
+        qmgr_link_release(link);
+        return;
+    }
+    const char *transport = link->dest->t->name;
+    struct buf warning, text;
+    buf_init(&warning, 4096);
+    buf_init(&text, 4096);
+    if (failure != NULL && strcmp(failure, "timeout") == 0) {
+        buf_printf(&warning, "delivery agent %s timed out", transport);
+        buf_set_str(&text, "delivery agent timed out");
+    } else {
+        if (failure != NULL && strcmp(failure, "malformed") == 0)
+            buf_printf(&warning, "malformed reply from %s", transport);
+        else
+            buf_printf(&warning, "lost connection with %s", transport);
+        buf_printf(&text, "lost connection with %s", transport);
+    }
+    qmgr_job_end(job, buf_cstr(&warning), buf_cstr(&text));
+    buf_free(&warning);
+    buf_free(&text);
+    qmgr_link_release(link);
+}
+
+/* Sends job on the link, as its head or queued behind the head.  A
+ * request that cannot be encoded is ended at once. */
+static void qmgr_link_send(struct qmgr_link *link, struct qmgr_job *job)
+{
+    struct buf data;
+    buf_init(&data, BUF_LIMIT_MAX);
+    if (qmgr_job_encode(job, &data) != 0 ||
+        qmgr_conn_send_encoded(link->conn, &data) != 0) {
+        qmgr_job_end(job, "delivery request too large",
+                     "delivery request too large");
+    } else if (link->head == NULL) {
+        link->head = job;
+    } else {
+        link->queued = job;
+    }
+    buf_free(&data);
 }
 
 static void qmgr_on_retry(struct event_loop *loop, void *ctx)
@@ -524,68 +687,81 @@ static void qmgr_on_retry(struct event_loop *loop, void *ctx)
     qmgr_kick(t->q);
 }
 
-/* Takes the first waiting recipients of d (one message) into a request.
- * 0 started (or failed and handled), 1: try later (backlog full). */
-static int qmgr_job_start(struct qmgr *q, struct qmgr_dest *d)
+/* Can d have one more request on its links now? */
+static int qmgr_dest_wants_more(struct qmgr *q, struct qmgr_dest *d)
+{
+    return d->waiting > 0 && !qmgr_dest_dead(q, d) &&
+           d->busy <= (long)d->window;
+}
+
+/* Queues the next request of the link's destination behind its head,
+ * when the agents of the transport take more than one a connection. */
+static void qmgr_link_top_up(struct qmgr_link *link)
+{
+    struct qmgr_dest *d = link->dest;
+    if (link->head != NULL && link->queued == NULL && !link->last &&
+        d->t->agent_pipelines && qmgr_dest_wants_more(link->q, d))
+        qmgr_link_send(link, qmgr_job_take(link->q, d));
+}
+
+/* A request of d on a new connection.  0 started (or failed and
+ * handled), 1: try later (backlog full). */
+static int qmgr_link_start(struct qmgr *q, struct qmgr_dest *d)
 {
     struct qmgr_transport *t = d->t;
-    struct qmgr_job *job = calloc(1, sizeof(*job));
-    size_t limit = (size_t)t->rcpt_limit;
-    if (limit > (size_t)d->waiting)
-        limit = (size_t)d->waiting;
-    if (job == NULL ||
-        (job->rcpts = calloc(limit, sizeof(*job->rcpts))) == NULL ||
-        (job->answered = calloc(limit, 1)) == NULL)
-        log_fatal("out of memory");
-    job->q = q;
-    job->dest = d;
-    buf_init(&job->failure_text, DELIVERY_RECORD_MAX);
-    struct qmgr_message *m = d->head->msg;
-    (void)text_copy(job->id, sizeof(job->id), m->id);
-    for (struct qmgr_rcpt *r = d->head; r != NULL && job->count < limit;) {
-        struct qmgr_rcpt *next = r->dest_next;
-        if (r->msg == m) {
-            qmgr_dest_unlink(d, r);
-            r->state = QMGR_RCPT_BUSY;
-            job->rcpts[job->count++] = r;
-        }
-        r = next;
-    }
-    d->busy++;
-    t->busy++;
     struct buf path;
     buf_init(&path, 4096);
     buf_printf(&path, "private/%s", t->name);
+    struct qmgr_link *link = qmgr_link_new(q, d);
     int again;
-    struct qmgr_conn *c = qmgr_conn_open(q, buf_cstr(&path),
-                                         DELIVERY_RECORD_MAX,
-                                         qmgr_job_on_record, qmgr_job_on_end,
-                                         qmgr_job_free, job, &again);
-    if (c == NULL && again) {
-        for (size_t i = job->count; i > 0; i--)
-            qmgr_dest_prepend(d, job->rcpts[i - 1]);
-        d->busy--;
-        t->busy--;
-        qmgr_job_free(job);
+    link->conn = qmgr_conn_open(q, buf_cstr(&path), DELIVERY_RECORD_MAX,
+                                qmgr_link_on_record, qmgr_link_on_end,
+                                qmgr_link_free, link, &again);
+    if (link->conn == NULL && again) {
+        qmgr_link_release(link);
         buf_free(&path);
         return 1;
     }
-    if (c == NULL) {
+    struct qmgr_job *job = qmgr_job_take(q, d);
+    if (link->conn == NULL) {
         struct buf text;
         buf_init(&text, 4096);
         buf_printf(&text, "connect to %s: %s", buf_cstr(&path),
                    strerror(errno));
         qmgr_job_end(job, buf_cstr(&text), buf_cstr(&text));
         buf_free(&text);
-    } else if (qmgr_job_send(job, c) != 0) {
-        qmgr_conn_abort(c);
-        qmgr_job_end(job, "delivery request too large",
-                     "delivery request too large");
+        qmgr_link_release(link);
     } else {
-        qmgr_conn_start(c);
+        qmgr_link_send(link, job);
+        if (link->head == NULL) {
+            qmgr_conn_abort(link->conn);
+            qmgr_link_release(link);
+        } else {
+            qmgr_conn_start(link->conn);
+            qmgr_link_top_up(link);
+        }
     }
     buf_free(&path);
     return 0;
+}
+
+/* The links of d: an idle one gets the next request or is closed; each
+ * busy one gets the next request queued behind its head. */
+static void qmgr_dest_feed_links(struct qmgr *q, struct qmgr_dest *d)
+{
+    struct qmgr_link *link = d->links;
+    while (link != NULL) {
+        struct qmgr_link *next = link->dest_next;
+        if (link->head == NULL && !qmgr_dest_wants_more(q, d)) {
+            qmgr_conn_abort(link->conn);
+            qmgr_link_release(link);
+        } else {
+            if (link->head == NULL)
+                qmgr_link_send(link, qmgr_job_take(q, d));
+            qmgr_link_top_up(link);
+        }
+        link = next;
+    }
 }
 
 /* ---- the scheduler ---- */
@@ -618,11 +794,14 @@ void qmgr_deliver_schedule(struct qmgr *q)
 {
     for (struct qmgr_transport *t = q->transports; t != NULL; t = t->next) {
         qmgr_transport_gc(q, t);
+        for (size_t i = 0; i < t->count; i++)
+            if (t->dests[i]->links != NULL)
+                qmgr_dest_feed_links(q, t->dests[i]);
         while (t->busy < t->process_limit) {
             struct qmgr_dest *d = qmgr_next_dest(q, t);
             if (d == NULL)
                 break;
-            if (qmgr_job_start(q, d) != 0) {
+            if (qmgr_link_start(q, d) != 0) {
                 if (!t->retry_pending &&
                     event_timer_add(q->srv->loop, QMGR_RETRY_CONNECT_MS,
                                     qmgr_on_retry, t) > 0)

@@ -419,54 +419,49 @@ done:
     buf_free(&mb.path);
 }
 
-static void virtual_service(struct server *srv, int fd)
+static void virtual_serve(void *ctx, struct delivery_request *req)
 {
-    const struct virtual_config *cfg = srv->app;
-    struct delivery_request req;
-    struct buf error;
-    buf_init(&error, 4096);
-    if (delivery_request_read(&req, fd, "virtual", &error) != 0) {
-        log_warn("%s", buf_cstr(&error));
-        delivery_request_free(&req);
-        buf_free(&error);
-        return;
-    }
+    const struct virtual_config *cfg = ctx;
     struct delivery_content content;
-    struct buf header;
+    struct buf header, error;
     buf_init(&header, VIRTUAL_HEADER_MAX);
-    int opened = delivery_content_open(&content, &req, &error) == 0;
-    if (opened && header_read(&content, req.content_offset, &header,
+    buf_init(&error, 4096);
+    int opened = delivery_content_open(&content, req, &error) == 0;
+    if (opened && header_read(&content, req->content_offset, &header,
                               &error) != 0) {
         delivery_content_close(&content);
         opened = 0;
     }
     if (!opened) {
-        log_warn("%s: %s", req.queue_id, buf_cstr(&error));
+        log_warn("%s: %s", req->queue_id, buf_cstr(&error));
         struct delivery_result res = {
             .status = DELIVERY_DEFERRED, .dsn = "4.3.0",
             .text = "cannot read the queue file", .relay = "virtual",
         };
-        (void)delivery_request_reply_all(&req, &res);
+        (void)delivery_request_reply_all(req, &res);
     } else {
         struct virtual_outcome out;
         buf_init(&out.text, 8192);
-        for (size_t i = 0; i < req.recipient_count; i++) {
-            deliver_one(cfg, &req, &content, &header, &req.recipients[i],
+        for (size_t i = 0; i < req->recipient_count; i++) {
+            deliver_one(cfg, req, &content, &header, &req->recipients[i],
                         &out);
             struct delivery_result res = {
                 .status = out.status, .dsn = out.dsn,
                 .text = buf_cstr(&out.text), .relay = "virtual",
             };
-            if (delivery_request_reply(&req, i, &res) != 0)
+            if (delivery_request_reply(req, i, &res) != 0)
                 break;
         }
         buf_free(&out.text);
         delivery_content_close(&content);
     }
-    (void)delivery_request_finish(&req);
-    delivery_request_free(&req);
     buf_free(&header);
     buf_free(&error);
+}
+
+static void virtual_service(struct server *srv, int fd)
+{
+    delivery_request_serve_all(srv, fd, "virtual", virtual_serve, srv->app);
 }
 
 /* --- Start-up ----------------------------------------------------------- */

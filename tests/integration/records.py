@@ -247,12 +247,12 @@ def queue_file_offsets(data):
     return out
 
 
-def deliver(agent_socket, queue_dir, queue_id, recipients, queue_name="active",
-            nexthop="", timeout=60, **attrs):
-    """One delivery request to an agent, as qmgr sends it (docs/protocol.md,
+def delivery_request(queue_dir, queue_id, recipients, queue_name="active",
+                     nexthop="", **attrs):
+    """The bytes of one delivery request, as qmgr sends it (docs/protocol.md,
     "Delivery agents"), for a queue file that cleanup wrote and a test moved
     into queue_name/.  recipients: addresses, or dicts with address, orcpt,
-    notify.  Returns the results as a list of text dicts in index order."""
+    notify."""
     rel = f"{queue_name}/{queue_id}"
     qf = QueueFile(queue_dir / rel)
     with open(queue_dir / rel, "rb") as f:
@@ -268,28 +268,43 @@ def deliver(agent_socket, queue_dir, queue_id, recipients, queue_name="active",
         if name in qf.attributes:
             env.append((name, qf.attributes[name]))
     env += list(attrs.items())
+    data = encode(env)
+    for i, r in enumerate(recipients):
+        r = {"address": r} if isinstance(r, str) else dict(r)
+        pairs = [("request", "recipient"), ("index", i),
+                 ("address", r["address"])]
+        for name in ("orcpt", "notify"):
+            if r.get(name):
+                pairs.append((name, r[name]))
+        offs = info["recipient_offsets"]
+        pairs.append(("offset", offs[i] if i < len(offs) else 0))
+        data += encode(pairs)
+    return data + encode([("request", "end")])
+
+
+def read_results(sock, count):
+    """The results of one request, in index order, and its status=done
+    record."""
+    results = {}
+    while True:
+        rec = text_reply(read_record(sock))
+        if rec.get("status") == "done":
+            return [results.get(i) for i in range(count)], rec
+        results[int(rec["index"])] = rec
+
+
+def deliver(agent_socket, queue_dir, queue_id, recipients, queue_name="active",
+            nexthop="", timeout=60, **attrs):
+    """One delivery request to an agent (delivery_request), on a connection
+    of its own.  Returns the results as a list of text dicts in index
+    order."""
+    data = delivery_request(queue_dir, queue_id, recipients, queue_name,
+                            nexthop, **attrs)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     sock.connect(str(agent_socket))
     try:
-        sock.sendall(encode(env))
-        for i, r in enumerate(recipients):
-            r = {"address": r} if isinstance(r, str) else dict(r)
-            pairs = [("request", "recipient"), ("index", i),
-                     ("address", r["address"])]
-            for name in ("orcpt", "notify"):
-                if r.get(name):
-                    pairs.append((name, r[name]))
-            offs = info["recipient_offsets"]
-            pairs.append(("offset", offs[i] if i < len(offs) else 0))
-            sock.sendall(encode(pairs))
-        sock.sendall(encode([("request", "end")]))
-        results = {}
-        while True:
-            rec = text_reply(read_record(sock))
-            if rec.get("status") == "done":
-                break
-            results[int(rec["index"])] = rec
-        return [results.get(i) for i in range(len(recipients))]
+        sock.sendall(data)
+        return read_results(sock, len(recipients))[0]
     finally:
         sock.close()

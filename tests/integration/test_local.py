@@ -16,7 +16,10 @@ import subprocess
 import pytest
 
 from conftest import BIN
-from records import QueueFile, deliver, send_message
+import socket
+
+from records import (QueueFile, deliver, delivery_request, read_record,
+                     read_results, send_message)
 
 SENDER = "sender@example.org"
 MESSAGE = (b"From: sender@example.org\nTo: someone@localhost\n"
@@ -61,7 +64,7 @@ def own_user(inst):
     return inst.owner_name
 
 
-def start(inst, main_cf="", aliases="postmaster: root\n"):
+def start(inst, main_cf="", aliases="postmaster: root\n", local_args=""):
     spool = inst.root / "spool"
     spool.mkdir(exist_ok=True)
     os.chmod(spool, 0o1777)
@@ -74,7 +77,7 @@ def start(inst, main_cf="", aliases="postmaster: root\n"):
         f"alias_maps = hash:{inst.etc}/aliases\n"
         f"mail_spool_directory = {spool}\n" + main_cf)
     inst.write_master_cf(inst.cleanup_line() +
-                         f"local unix - n n - - {BIN}/local\n")
+                         f"local unix - n n - - {BIN}/local{local_args}\n")
     inst.start()
 
 
@@ -543,3 +546,61 @@ def test_include_file_commands_refused_by_default(instance):
     assert r["status"] == "bounced" and r["dsn"] == "5.7.1", r
     assert r["text"] == "mail to command is restricted"
     assert not (instance.root / "out" / "ran").exists()
+
+
+# -- several requests on one connection -----------------------------------
+
+def open_agent(inst):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)
+    sock.connect(str(inst.queue / "private" / "local"))
+    return sock
+
+
+def test_one_connection_carries_requests_up_to_max_use(instance):
+    # Three requests sent at once, as qmgr queues the next one behind the
+    # one in progress; with max_use = 2 local takes two, says more=0 with
+    # the second, and closes without reading the third.
+    start(instance, local_args=" -o max_use=2")
+    user = own_user(instance)
+    qids = [submit(instance, [f"{user}@localhost"]) for _ in range(3)]
+    sock = open_agent(instance)
+    try:
+        sock.sendall(b"".join(delivery_request(
+            instance.queue, qid, [f"{user}@localhost"]) for qid in qids))
+        first, done1 = read_results(sock, 1)
+        second, done2 = read_results(sock, 1)
+        assert first[0]["status"] == "sent" and done1["more"] == "1"
+        assert second[0]["status"] == "sent" and done2["more"] == "0"
+        # The end, or a reset: local closed with the third request unread.
+        with pytest.raises((EOFError, ConnectionResetError)):
+            read_record(sock)
+    finally:
+        sock.close()
+    for qid in qids[:2]:
+        instance.wait_log(rf"{qid}: to=<{user}@localhost>, relay=local, "
+                          r".*status=sent \(delivered to mailbox\)")
+    assert f"{qids[2]}: to=" not in instance.log()
+    text = read(instance.root / "spool" / user).decode()
+    assert len(re.findall(r"(?m)^From \S+  \w{3} ", text)) == 2
+
+
+def test_request_left_when_the_queue_manager_is_gone(instance):
+    # The second request waits in the socket while local delivers the
+    # first; the sender closes at once, as a qmgr that dies would.  local
+    # must not deliver what the next qmgr will ask for again.
+    start(instance)
+    user = own_user(instance)
+    qids = [submit(instance, [f"{user}@localhost"]) for _ in range(2)]
+    sock = open_agent(instance)
+    sock.sendall(b"".join(delivery_request(
+        instance.queue, qid, [f"{user}@localhost"]) for qid in qids))
+    sock.close()
+    # The first may still have been begun before the close; whichever
+    # request local comes to after it is left, and local stops there.
+    [left] = instance.wait_log(r"warning: (\w+): the queue manager closed "
+                               r"the connection; the request is left for "
+                               r"its next run")
+    assert left in qids
+    for qid in qids[qids.index(left):]:
+        assert f"{qid}: to=" not in instance.log()

@@ -88,38 +88,55 @@ def recipient_offsets(data):
     return out
 
 
+class PrivateListener:
+    """A listening socket private/NAME that qmgr connects to; accepted(conn)
+    gets each connection, from a thread of its own, until close()."""
 
-class FakeAgent:
-    """A socket private/NAME that plays a broken delivery agent: "hold"
-    takes connections and never answers, "close" closes each at once,
-    "backlog" never even accepts."""
-
-    def __init__(self, inst, name, mode):
+    def __init__(self, inst, name, timeout=60):
         self.path = inst.queue / "private" / name
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(str(self.path))
         os.chmod(self.path, 0o666)
         self.sock.listen(50)
-        self.held = []
-        self.mode = mode
-        if mode != "backlog":
-            threading.Thread(target=self._serve, daemon=True).start()
+        self.timeout = timeout
+
+    def listen(self):
+        threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
-        self.sock.settimeout(30)
+        self.sock.settimeout(self.timeout)
         try:
             while True:
                 conn, _ = self.sock.accept()
-                if self.mode == "close":
-                    conn.close()
-                else:
-                    self.held.append(conn)
+                self.accepted(conn)
         except OSError:
             pass
 
     def close(self):
         self.sock.close()
         self.path.unlink()
+
+
+class FakeAgent(PrivateListener):
+    """A socket private/NAME that plays a broken delivery agent: "hold"
+    takes connections and never answers, "close" closes each at once,
+    "backlog" never even accepts."""
+
+    def __init__(self, inst, name, mode):
+        super().__init__(inst, name, timeout=30)
+        self.held = []
+        self.mode = mode
+        if mode != "backlog":
+            self.listen()
+
+    def accepted(self, conn):
+        if self.mode == "close":
+            conn.close()
+        else:
+            self.held.append(conn)
+
+    def close(self):
+        super().close()
         for c in self.held:
             c.close()
 
@@ -367,31 +384,21 @@ def test_corrupt_file_goes_to_corrupt(instance):
     assert names(instance, "corrupt") == ["ABCDE12345"]
 
 
-class FakeService:
+class FakeService(PrivateListener):
     """A socket private/NAME that speaks the record protocol: as a
     delivery agent (answer(request, recipients) gives one result dict per
     recipient) or as bounce (one record each way, "status=ok")."""
 
     def __init__(self, inst, name, answer=None):
-        self.path = inst.queue / "private" / name
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(self.path))
-        os.chmod(self.path, 0o666)
-        self.sock.listen(50)
+        super().__init__(inst, name)
         self.answer = answer
         self.requests = []   # (envelope, [recipients]) or bounce records
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.listen()
 
-    def _serve(self):
-        self.sock.settimeout(60)
-        try:
-            while True:
-                conn, _ = self.sock.accept()
-                with conn:
-                    conn.settimeout(10)
-                    self._one(conn)
-        except OSError:
-            pass
+    def accepted(self, conn):
+        with conn:
+            conn.settimeout(10)
+            self._one(conn)
 
     def _one(self, conn):
         first = text_reply(read_record(conn))
@@ -408,15 +415,69 @@ class FakeService:
             conn.sendall(encode([("index", i)] + list(result.items())))
         conn.sendall(encode([("status", "done")]))
 
-    def close(self):
-        self.sock.close()
-        self.path.unlink()
 
 
 SENT = {"status": "sent", "dsn": "2.0.0", "text": "delivered",
         "relay": "fake"}
 DEFER = {"status": "deferred", "dsn": "4.2.2", "text": "mailbox full",
          "relay": "fake"}
+
+
+class FakeAgentTakingMore(PrivateListener):
+    """A socket private/NAME that plays an agent which takes several
+    requests a connection: each request is answered SENT after delay
+    seconds, then status=done with more=more(connection, request) (1 or 0,
+    both counted from 0); after more=0 it closes, leaving unread whatever
+    qmgr sent behind.  conns: per connection, for each request its queue
+    ID and whether the next request was already waiting in the socket when
+    done went out."""
+
+    def __init__(self, inst, name, more, delay=0.3):
+        super().__init__(inst, name)
+        self.more, self.delay = more, delay
+        self.conns = []
+        self.open_now = self.open_most = 0
+        self.lock = threading.Lock()
+        self.listen()
+
+    def accepted(self, conn):
+        with self.lock:
+            self.conns.append([])
+            index = len(self.conns) - 1
+            self.open_now += 1
+            self.open_most = max(self.open_most, self.open_now)
+        threading.Thread(target=self._one, args=(conn, index),
+                         daemon=True).start()
+
+    def _one(self, conn, index):
+        with conn:
+            conn.settimeout(10)
+            try:
+                while self._request(conn, index):
+                    pass
+            except (OSError, EOFError):
+                pass
+        with self.lock:
+            self.open_now -= 1
+
+    def _request(self, conn, index):
+        env = text_reply(read_record(conn))
+        rcpts = [text_reply(read_record(conn))
+                 for _ in range(int(env["recipient_count"]))]
+        assert text_reply(read_record(conn)) == {"request": "end"}
+        time.sleep(self.delay)
+        conn.setblocking(False)
+        try:
+            waiting = len(conn.recv(1, socket.MSG_PEEK)) > 0
+        except BlockingIOError:
+            waiting = False
+        conn.settimeout(10)
+        more = self.more(index, len(self.conns[index]))
+        self.conns[index].append((env["queue_id"], waiting))
+        for i in range(len(rcpts)):
+            conn.sendall(encode([("index", i)] + list(SENT.items())))
+        conn.sendall(encode([("status", "done"), ("more", more)]))
+        return more == 1
 
 
 def test_delivery_request_and_partial_success(instance):
@@ -755,3 +816,45 @@ def test_destination_concurrency_limit(instance):
         assert len(names(instance, "active")) == 6
     finally:
         agent.close()
+
+
+def through_agent_taking_more(inst, count, more):
+    """count messages, one recipient each, through a FakeAgentTakingMore at
+    concurrency 1, each until it is removed: their IDs and the agent."""
+    sock = start(inst, "fake.example fake:\n",
+                 main_cf="fake_destination_concurrency_limit = 1\n")
+    agent = FakeAgentTakingMore(inst, "fake", more)
+    try:
+        ids = [inject(sock, [(f"u{i}@fake.example", "NEVER")])
+               for i in range(count)]
+        for qid in ids:
+            inst.wait_log(rf"{qid}: removed", timeout=20)
+    finally:
+        agent.close()
+    assert agent.open_most == 1
+    assert not re.search(r"postino/qmgr\[\d+\]: (warning|error|fatal)",
+                         inst.log()), inst.log()
+    return ids, agent
+
+
+def test_next_request_waits_behind_the_one_in_progress(instance):
+    # One connection at a time, and on it the next request is queued
+    # behind the one the agent works on once the agent has said it takes
+    # more (more=1 after the first).
+    ids, agent = through_agent_taking_more(instance, 5, lambda c, r: 1)
+    assert len(agent.conns) == 1
+    assert sorted(qid for qid, _ in agent.conns[0]) == sorted(ids)
+    assert [waiting for _, waiting in agent.conns[0]] == \
+        [False, True, True, True, False]
+
+
+def test_request_behind_the_last_one_goes_on_a_new_connection(instance):
+    # The agent says more=0 with its second request while qmgr has the
+    # third queued behind it: that one was never begun, so it goes on a
+    # new connection at once, neither deferred nor counted as a failure.
+    ids, agent = through_agent_taking_more(
+        instance, 3, lambda c, r: 0 if r == 1 else 1)
+    assert [len(c) for c in agent.conns] == [2, 1]
+    assert agent.conns[0][1][1], "the third request was not queued"
+    assert sorted(qid for c in agent.conns for qid, _ in c) == sorted(ids)
+    assert "status=deferred" not in instance.log()
