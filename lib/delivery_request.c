@@ -444,6 +444,7 @@ void delivery_content_attach(struct delivery_content *c, int fd,
     c->owns_fd = 0;
     c->offset = content_offset;
     buf_init(&c->block, QUEUE_RECORD_MAX + 1);
+    buf_init(&c->window, QUEUE_RECORD_MAX + DELIVERY_CONTENT_WINDOW);
 }
 
 int delivery_content_open(struct delivery_content *c,
@@ -466,14 +467,32 @@ void delivery_content_rewind(struct delivery_content *c, off_t content_offset)
     c->done = 0;
 }
 
-/* Reads exactly len bytes at offset.  0, or -1 (error says why). */
-static int delivery_pread_exact(int fd, void *data, size_t len, off_t offset,
-                                struct buf *error)
+/* The len bytes of the file at offset, from the window of the file that
+ * was read last, or read anew: from offset on, as much as the window
+ * holds.  A message of up to a window's size is so read once, however
+ * often it is gone through.  *data stays valid until the next call.  0,
+ * or -1 (error says why). */
+static int delivery_content_bytes(struct delivery_content *c, off_t offset,
+                                  size_t len, const char **data,
+                                  struct buf *error)
 {
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, (char *)data + got, len - got,
-                          offset + (off_t)got);
+    if (offset >= c->window_start &&
+        (size_t)(offset - c->window_start) + len <= c->window.len) {
+        *data = c->window.data + (offset - c->window_start);
+        return 0;
+    }
+    size_t want = len > DELIVERY_CONTENT_WINDOW ? len
+                                                : DELIVERY_CONTENT_WINDOW;
+    buf_reset(&c->window);
+    c->window_start = offset;
+    if (buf_reserve(&c->window, want) != 0) {
+        buf_set_str(error, "out of memory");
+        return -1;
+    }
+    while (c->window.len < len) {
+        ssize_t n = pread(c->fd, c->window.data + c->window.len,
+                          want - c->window.len,
+                          offset + (off_t)c->window.len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -484,8 +503,9 @@ static int delivery_pread_exact(int fd, void *data, size_t len, off_t offset,
             buf_set_str(error, "queue file ends inside the content");
             return -1;
         }
-        got += (size_t)n;
+        c->window.len += (size_t)n;
     }
+    *data = c->window.data;
     return 0;
 }
 
@@ -493,10 +513,11 @@ int delivery_content_next(struct delivery_content *c, const char **data,
                           size_t *len, struct buf *error)
 {
     while (!c->done) {
-        unsigned char header[QUEUE_RECORD_HEADER];
-        if (delivery_pread_exact(c->fd, header, sizeof(header), c->offset,
-                                 error) != 0)
+        const char *bytes;
+        if (delivery_content_bytes(c, c->offset, QUEUE_RECORD_HEADER, &bytes,
+                                   error) != 0)
             return -1;
+        const unsigned char *header = (const unsigned char *)bytes;
         uint32_t length = ((uint32_t)header[1] << 24) |
                           ((uint32_t)header[2] << 16) |
                           ((uint32_t)header[3] << 8) | header[4];
@@ -525,9 +546,10 @@ int delivery_content_next(struct delivery_content *c, const char **data,
             buf_set_str(error, "out of memory");
             return -1;
         }
-        if (delivery_pread_exact(c->fd, c->block.data, length, data_offset,
-                                 error) != 0)
+        if (delivery_content_bytes(c, data_offset, length, &bytes,
+                                   error) != 0)
             return -1;
+        memcpy(c->block.data, bytes, length);
         c->block.len = length;
         c->block.data[length] = '\0';
         *data = c->block.data;
@@ -543,4 +565,5 @@ void delivery_content_close(struct delivery_content *c)
         close(c->fd);
     c->fd = -1;
     buf_free(&c->block);
+    buf_free(&c->window);
 }

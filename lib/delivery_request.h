@@ -141,13 +141,20 @@ int delivery_request_finish(struct delivery_request *req);
 void delivery_request_free(struct delivery_request *req);
 
 /* The message content (header and body, LF line ends, dot-unstuffed), read
- * from the queue file in the chunks cleanup wrote. */
+ * from the queue file in the chunks cleanup wrote.  The file is read a
+ * window at a time (one read for most messages, however often the
+ * content is gone through); it must not change meanwhile (the content of
+ * a queue file never does). */
+#define DELIVERY_CONTENT_WINDOW (64 * 1024)
+
 struct delivery_content {
     int fd;
     int owns_fd;
     off_t offset;               /* of the next record */
     struct buf block;
     int done;
+    struct buf window;          /* the file's bytes from window_start */
+    off_t window_start;
 };
 
 /* Opens req->queue_file read-only at content_offset.  0, or -1 with the

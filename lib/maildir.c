@@ -166,7 +166,8 @@ static void maildir_unique(const struct maildir_request *rq, struct buf *unique)
     gettimeofday(&tv, NULL);
     buf_reset(unique);
     buf_printf(unique, "%lld.M%ldP%ldQ%lu.", (long long)tv.tv_sec,
-               (long)tv.tv_usec, (long)getpid(), ++maildir_counter);
+               (long)tv.tv_usec, (long)(rq->pid > 0 ? rq->pid : getpid()),
+               ++maildir_counter);
     maildir_host(rq->hostname, unique);
 }
 

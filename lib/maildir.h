@@ -60,6 +60,7 @@ struct maildir_request {
                              * (uid_t)-1: not checked */
     const char *headers;    /* lines (each ending in LF) put first; NULL */
     const char *hostname;   /* for the name; NULL: gethostname() */
+    pid_t pid;              /* for the name; 0: getpid() */
 };
 
 /* 0 when the message is durably in new/ (its path, relative to the

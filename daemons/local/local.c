@@ -514,6 +514,11 @@ static void local_init(struct server *srv)
     lc->command_time_limit = config_get_time(srv->cfg, "command_time_limit");
     lc->ipc_timeout_ms = (int)config_get_time(srv->cfg, "ipc_timeout") * 1000;
     local_default_privs(lc, privilege_has_effective(CAP_SETUID));
+    lc->pid = getpid();
+    if (gethostname(lc->hostname, sizeof(lc->hostname)) != 0 ||
+        lc->hostname[0] == '\0')
+        (void)text_copy(lc->hostname, sizeof(lc->hostname), "localhost");
+    lc->hostname[sizeof(lc->hostname) - 1] = '\0';
     struct buf error;
     buf_init(&error, 4096);
     lc->aliases = map_list_open(config_get_str(srv->cfg, "alias_maps"), 0,

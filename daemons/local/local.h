@@ -50,6 +50,8 @@ struct local {
     struct passwd default_privs; /* strings owned by the strings below */
     char *default_privs_name;
     char *default_privs_home;
+    char hostname[256];          /* for Maildir names */
+    pid_t pid;
 };
 
 /* A user to act as: for a mailbox, a file, a command, reading a file. */

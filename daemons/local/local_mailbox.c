@@ -48,6 +48,7 @@ static int local_write(struct local_rcpt *r, const char *path,
     if (len > 0 && path[len - 1] == '/') {
         struct maildir_request rq = {
             .path = path, .uid = u->uid, .headers = buf_cstr(&headers),
+            .hostname = r->lc->hostname, .pid = r->lc->pid,
         };
         rc = maildir_deliver(&rq, r->src, NULL, dsn, why);
     } else {

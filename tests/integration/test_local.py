@@ -604,3 +604,22 @@ def test_request_left_when_the_queue_manager_is_gone(instance):
     assert left in qids
     for qid in qids[qids.index(left):]:
         assert f"{qid}: to=" not in instance.log()
+
+
+def test_message_larger_than_a_read_window_arrives_whole(instance):
+    # The content is read from the queue file 64 KiB at a time and gone
+    # through twice (the Delivered-To scan, then the copy): 300 KB of
+    # numbered lines must arrive in the mailbox byte for byte.
+    start(instance)
+    user = own_user(instance)
+    body = b"".join(b"line %06d %s\n" % (i, b"x" * 60)
+                    for i in range(4300))
+    content = (b"From: sender@example.org\nSubject: big\n\n" + body)
+    qid, r = send(instance, f"{user}@localhost", content=content)
+    assert r["status"] == "sent", r
+    qf = QueueFile(instance.queue / "active" / qid)
+    assert len(qf.content) > 4 * 64 * 1024
+    data = read(instance.root / "spool" / user)
+    assert data.startswith(f"From {SENDER}  ".encode())
+    assert (f"\nReturn-Path: <{SENDER}>\nDelivered-To: {user}@localhost\n"
+            .encode() + qf.content + b"\n") in data
