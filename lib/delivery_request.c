@@ -231,7 +231,13 @@ void delivery_request_serve_all(struct server *srv, int fd,
         struct delivery_request req;
         delivery_request_init(&req, &stream, transport);
         buf_reset(&error);
+        double ready = delivery_time_now();
         int rc = delivery_read_request(&req, !first, &error);
+        /* A request that waited behind the last one waited for an agent,
+         * which the log's delays show in the queue manager's part (as
+         * Postfix's b), not as connection set-up. */
+        if (rc == 0 && !first && req.dispatch_time < ready)
+            req.dispatch_time = ready;
         if (rc < 0)
             log_warn("%s", buf_cstr(&error));
         if (rc != 0) {

@@ -248,16 +248,17 @@ def queue_file_offsets(data):
 
 
 def delivery_request(queue_dir, queue_id, recipients, queue_name="active",
-                     nexthop="", **attrs):
+                     nexthop="", sent_at=None, **attrs):
     """The bytes of one delivery request, as qmgr sends it (docs/protocol.md,
     "Delivery agents"), for a queue file that cleanup wrote and a test moved
     into queue_name/.  recipients: addresses, or dicts with address, orcpt,
-    notify."""
+    notify.  sent_at: the active_time and dispatch_time (time.time()'s
+    form), now when None."""
     rel = f"{queue_name}/{queue_id}"
     qf = QueueFile(queue_dir / rel)
     with open(queue_dir / rel, "rb") as f:
         info = queue_file_offsets(f.read())
-    now = "%.6f" % time.time()
+    now = "%.6f" % (time.time() if sent_at is None else sent_at)
     env = [("request", "deliver"), ("queue_id", queue_id),
            ("queue_file", rel), ("content_offset", info["content_offset"]),
            ("content_size", info["content_size"]),

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import BIN
 import socket
+import time
 
 from records import (QueueFile, deliver, delivery_request, read_record,
                      read_results, send_message)
@@ -623,3 +624,33 @@ def test_message_larger_than_a_read_window_arrives_whole(instance):
     assert data.startswith(f"From {SENDER}  ".encode())
     assert (f"\nReturn-Path: <{SENDER}>\nDelivered-To: {user}@localhost\n"
             .encode() + qf.content + b"\n") in data
+
+
+def test_wait_behind_another_request_counts_as_waiting_for_an_agent(instance):
+    # Both requests say they were made 10 s ago.  The first, alone on its
+    # connection, shows those 10 s as connection set-up (delays c); the
+    # second waited behind the first, so its wait shows as time in the
+    # queue manager (b), as Postfix counts the wait for an agent.
+    start(instance)
+    user = own_user(instance)
+    qids = [submit(instance, [f"{user}@localhost"]) for _ in range(2)]
+    sock = open_agent(instance)
+    try:
+        sock.sendall(b"".join(delivery_request(
+            instance.queue, qid, [f"{user}@localhost"],
+            sent_at=time.time() - 10) for qid in qids))
+        for _ in qids:
+            [result], _ = read_results(sock, 1)
+            assert result["status"] == "sent", result
+    finally:
+        sock.close()
+    delays = {}
+    for qid in qids:
+        [line] = instance.wait_log(rf"{qid}: to=<{user}@localhost>, "
+                                   r"relay=local, delay=[\d.]+, "
+                                   r"delays=([\d./]+),")
+        delays[qid] = [float(x) for x in line.split("/")]
+    _, b1, c1, _ = delays[qids[0]]
+    _, b2, c2, _ = delays[qids[1]]
+    assert b1 < 1 and 9 < c1 < 30, delays
+    assert 9 < b2 < 30 and c2 < 1, delays
