@@ -751,7 +751,10 @@ def test_message_deleted_during_delivery_is_dropped_quietly(instance):
     agent = FakeAgent(instance, "hang", "hold")
     try:
         qid = inject(sock, [("u@hang.example", "NEVER")])
-        wait_for(lambda: names(instance, "active") == [qid])
+        # In delivery: the agent holds the request.  (Seeing the file in
+        # active/ is not enough: qmgr may not have opened it yet.)
+        wait_for(lambda: len(agent.held) == 1, what="the delivery request")
+        assert names(instance, "active") == [qid]
         os.unlink(instance.queue / "active" / qid)
         instance.wait_log(rf"{qid}: to=<u@hang.example>, relay=none, .*"
                           r"status=deferred \(delivery agent timed out\)")
