@@ -22,9 +22,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
-from conftest import Instance, make_instance
+from conftest import Instance, make_instance, wait_until
 
 BLACKHOLE = "127.0.0.2"  # a name server that reads queries and never answers
 
@@ -34,11 +33,7 @@ def run(*argv):
 
 
 def wait_for(predicate, what, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} after {timeout}s")
-        time.sleep(0.02)
+    wait_until(predicate, timeout, what)
 
 
 def stop_process(proc):

@@ -13,10 +13,9 @@ import pathlib
 import re
 import socket
 import ssl
-import time
 from dataclasses import dataclass
 
-from conftest import BIN, IS_ROOT, free_port
+from conftest import BIN, IS_ROOT, free_port, wait_until
 from smtpd_instance import crypt_password_table, make_certificate, write_file
 
 PASSWORD = "correct horse"
@@ -198,11 +197,7 @@ def tls_login(pop, user=f"demo@{DOMAIN}"):
 
 
 def wait_for(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+    wait_until(predicate, timeout)
 
 
 def uidl_map(lines):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import TEST_BIN
+from conftest import TEST_BIN, wait_until
 
 RECORD_MAX = 4096
 
@@ -94,10 +94,7 @@ def start_anvil(inst, extra=""):
     inst.write_master_cf("anvil unix - - n - 1 anvil\n")
     inst.start()
     path = inst.queue / "private" / "anvil"
-    deadline = time.monotonic() + 10
-    while not path.exists():
-        assert time.monotonic() < deadline, "no anvil socket"
-        time.sleep(0.02)
+    wait_until(path.exists, 10, "the anvil socket")
 
 
 def probe(inst, *steps, address="127.0.0.1", **kwargs):
@@ -276,10 +273,7 @@ def test_c_client_without_anvil_fails_cleanly(tmp_path):
 
 
 def wait_for(predicate, what, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(predicate, timeout, what)
 
 
 def test_one_process_that_leaves_when_idle_and_not_before(plain_instance):
