@@ -105,41 +105,70 @@ static int mx_compare(const void *x, const void *y)
     return a->rank < b->rank ? -1 : a->rank > b->rank;
 }
 
-/* The MX records of domain into hosts (at most SMTP_MX_MAX). */
-static enum lookup_result dns_mx(const char *domain, struct mx_host *hosts,
-                                 size_t *count)
+/* The answer records of one type for name, each handed to take(ctx, msg,
+ * rr) (1: taken, 0: not), until room of them are taken.  A record that
+ * does not parse ends the walk; with strict the look-up then fails
+ * (LOOKUP_TEMP).  LOOKUP_NODATA when none was taken. */
+typedef int dns_take_fn(void *ctx, ns_msg *msg, ns_rr *rr);
+
+static enum lookup_result dns_answers(const char *name, int type,
+                                      size_t room, int strict,
+                                      dns_take_fn *take, void *ctx)
 {
     unsigned char *answer = malloc(DNS_ANSWER_MAX);
     if (answer == NULL)
         return LOOKUP_TEMP;
     int len = 0;
-    enum lookup_result rc = dns_query(domain, ns_t_mx, answer, &len);
-    *count = 0;
+    enum lookup_result rc = dns_query(name, type, answer, &len);
     ns_msg msg;
     if (rc == LOOKUP_OK && ns_initparse(answer, len, &msg) != 0)
         rc = LOOKUP_TEMP;
+    size_t taken = 0;
     for (int i = 0; rc == LOOKUP_OK && i < ns_msg_count(msg, ns_s_an) &&
-                    *count < SMTP_MX_MAX; i++) {
+                    taken < room; i++) {
         ns_rr rr;
         if (ns_parserr(&msg, ns_s_an, i, &rr) != 0) {
-            rc = LOOKUP_TEMP;
+            if (strict)
+                rc = LOOKUP_TEMP;
             break;
         }
-        if (ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
-            continue;
-        struct mx_host *h = &hosts[*count];
-        const unsigned char *rdata = ns_rr_rdata(rr);
-        h->pref = (rdata[0] << 8) | rdata[1];
-        if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), rdata + 2,
-                               h->name, sizeof(h->name)) < 0)
-            continue;
-        h->rank = (unsigned)random();
-        (*count)++;
+        if ((int)ns_rr_type(rr) == type && take(ctx, &msg, &rr))
+            taken++;
     }
-    if (rc == LOOKUP_OK && *count == 0)
+    if (rc == LOOKUP_OK && taken == 0)
         rc = LOOKUP_NODATA;
     free(answer);
     return rc;
+}
+
+struct dns_mx_list {
+    struct mx_host *hosts;
+    size_t *count;
+};
+
+static int dns_take_mx(void *ctx, ns_msg *msg, ns_rr *rr)
+{
+    struct dns_mx_list *list = ctx;
+    if (ns_rr_rdlen(*rr) < 3)
+        return 0;
+    struct mx_host *h = &list->hosts[*list->count];
+    const unsigned char *rdata = ns_rr_rdata(*rr);
+    h->pref = (rdata[0] << 8) | rdata[1];
+    if (ns_name_uncompress(ns_msg_base(*msg), ns_msg_end(*msg), rdata + 2,
+                           h->name, sizeof(h->name)) < 0)
+        return 0;
+    h->rank = (unsigned)random();
+    (*list->count)++;
+    return 1;
+}
+
+/* The MX records of domain into hosts (at most SMTP_MX_MAX). */
+static enum lookup_result dns_mx(const char *domain, struct mx_host *hosts,
+                                 size_t *count)
+{
+    *count = 0;
+    struct dns_mx_list list = { hosts, count };
+    return dns_answers(domain, ns_t_mx, SMTP_MX_MAX, 1, dns_take_mx, &list);
 }
 
 static int target_add(struct smtp_route *route, size_t max, const char *host,
@@ -171,47 +200,41 @@ static int target_add(struct smtp_route *route, size_t max, const char *host,
     return 0;
 }
 
-/* The addresses of host from DNS answers of one type (A or AAAA). */
+struct dns_address_list {
+    struct sockaddr_storage *out;
+    size_t *count;
+};
+
+static int dns_take_address(void *ctx, ns_msg *msg, ns_rr *rr)
+{
+    (void)msg;
+    struct dns_address_list *list = ctx;
+    struct sockaddr_storage *ss = &list->out[*list->count];
+    memset(ss, 0, sizeof(*ss));
+    if (ns_rr_type(*rr) == ns_t_a && ns_rr_rdlen(*rr) == 4) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        memcpy(&s4->sin_addr, ns_rr_rdata(*rr), 4);
+    } else if (ns_rr_type(*rr) == ns_t_aaaa && ns_rr_rdlen(*rr) == 16) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        memcpy(&s6->sin6_addr, ns_rr_rdata(*rr), 16);
+    } else {
+        return 0;
+    }
+    (*list->count)++;
+    return 1;
+}
+
+/* The addresses of host from DNS answers of one type (A or AAAA),
+ * appended to out (max in all).  A broken answer keeps those before it. */
 static enum lookup_result dns_addresses(const char *host, int type,
                                         struct sockaddr_storage *out,
                                         size_t max, size_t *count)
 {
-    unsigned char *answer = malloc(DNS_ANSWER_MAX);
-    if (answer == NULL)
-        return LOOKUP_TEMP;
-    int len = 0;
-    enum lookup_result rc = dns_query(host, type, answer, &len);
-    ns_msg msg;
-    if (rc == LOOKUP_OK && ns_initparse(answer, len, &msg) != 0)
-        rc = LOOKUP_TEMP;
-    size_t found = 0;
-    for (int i = 0; rc == LOOKUP_OK && i < ns_msg_count(msg, ns_s_an) &&
-                    *count < max; i++) {
-        ns_rr rr;
-        if (ns_parserr(&msg, ns_s_an, i, &rr) != 0)
-            break;
-        if ((int)ns_rr_type(rr) != type)
-            continue;
-        struct sockaddr_storage *ss = &out[*count];
-        memset(ss, 0, sizeof(*ss));
-        if (type == ns_t_a && ns_rr_rdlen(rr) == 4) {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-            s4->sin_family = AF_INET;
-            memcpy(&s4->sin_addr, ns_rr_rdata(rr), 4);
-        } else if (type == ns_t_aaaa && ns_rr_rdlen(rr) == 16) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-            s6->sin6_family = AF_INET6;
-            memcpy(&s6->sin6_addr, ns_rr_rdata(rr), 16);
-        } else {
-            continue;
-        }
-        (*count)++;
-        found++;
-    }
-    if (rc == LOOKUP_OK && found == 0)
-        rc = LOOKUP_NODATA;
-    free(answer);
-    return rc;
+    struct dns_address_list list = { out, count };
+    size_t room = *count < max ? max - *count : 0;
+    return dns_answers(host, type, room, 0, dns_take_address, &list);
 }
 
 static enum lookup_result native_addresses(const char *host, int family,
