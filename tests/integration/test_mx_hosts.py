@@ -410,17 +410,24 @@ def postfix_d(net):
         d.finish()
 
 
+def assert_tls_hop(msg, subject, sender, receiver, earlier):
+    """msg has the subject, its newest Received header names the hop
+    from sender to receiver over TLS, and an older one names earlier."""
+    assert msg["Subject"] == subject
+    received = msg.get_all("Received")
+    assert sender in received[0], received
+    assert receiver in received[0], received
+    assert "using TLS" in received[0], received
+    assert earlier in " ".join(received[1:]), received
+
+
 def test_a_delivers_to_a_postfix_peer(net, hosts, postfix_d):
     a, _ = hosts
     d = postfix_d
     submit(net, a, "alice@a.test", "dave@d.test", "to-postfix")
     [msg] = new_mail(d, "dave", set(), others=(a,))
-    assert msg["Subject"] == "to-postfix"
-    received = msg.get_all("Received")
-    assert "by mx.d.test (Postfix)" in received[0], received
-    assert "from mx.a.test" in received[0], received
-    assert "using TLS" in received[0], received
-    assert "by mx.a.test" in " ".join(received[1:]), received
+    assert_tls_hop(msg, "to-postfix", "from mx.a.test",
+                   "by mx.d.test (Postfix)", "by mx.a.test")
     a.inst.wait_log(r"to=<dave@d\.test>, relay=mx\.d\.test\[127\.0\.0\.6\]"
                     r":25, .*status=sent \(250 2\.0\.0 Ok: queued as \w+\)")
     d.wait_log(r"postfix/virtual\[\d+\]: \w+: to=<dave@d\.test>, "
@@ -440,12 +447,8 @@ def test_a_postfix_peer_delivers_to_b(net, hosts, postfix_d):
     before = set(maildir_files(b.mailbox("bob")))
     submit(net, d, "dave@d.test", "bob@b.test", "from-postfix")  # into D
     [msg] = new_mail(b, "bob", before, others=(d,))
-    assert msg["Subject"] == "from-postfix"
-    received = msg.get_all("Received")
-    assert "from mx.d.test" in received[0], received
-    assert "by mx.b.test" in received[0], received
-    assert "using TLS" in received[0], received
-    assert "by mx.d.test (Postfix)" in " ".join(received[1:]), received
+    assert_tls_hop(msg, "from-postfix", "from mx.d.test", "by mx.b.test",
+                   "by mx.d.test (Postfix)")
     d.wait_log(r"TLS connection established to mx\.b\.test"
                r"\[127\.0\.0\.3\]:25")
     qid = d.queue_id("from-postfix@client.test")
