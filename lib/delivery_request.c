@@ -449,7 +449,6 @@ void delivery_content_attach(struct delivery_content *c, int fd,
     c->fd = fd;
     c->owns_fd = 0;
     c->offset = content_offset;
-    buf_init(&c->block, QUEUE_RECORD_MAX + 1);
     buf_init(&c->window, QUEUE_RECORD_MAX + DELIVERY_CONTENT_WINDOW);
 }
 
@@ -547,18 +546,10 @@ int delivery_content_next(struct delivery_content *c, const char **data,
                                                              : '?');
             return -1;
         }
-        buf_reset(&c->block);
-        if (buf_reserve(&c->block, length) != 0) {
-            buf_set_str(error, "out of memory");
-            return -1;
-        }
         if (delivery_content_bytes(c, data_offset, length, &bytes,
                                    error) != 0)
             return -1;
-        memcpy(c->block.data, bytes, length);
-        c->block.len = length;
-        c->block.data[length] = '\0';
-        *data = c->block.data;
+        *data = bytes;
         *len = length;
         return 1;
     }
@@ -570,6 +561,5 @@ void delivery_content_close(struct delivery_content *c)
     if (c->owns_fd && c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    buf_free(&c->block);
     buf_free(&c->window);
 }

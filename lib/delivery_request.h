@@ -151,7 +151,6 @@ struct delivery_content {
     int fd;
     int owns_fd;
     off_t offset;               /* of the next record */
-    struct buf block;
     int done;
     struct buf window;          /* the file's bytes from window_start */
     off_t window_start;

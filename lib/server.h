@@ -19,10 +19,11 @@
  *     each new connection to the daemon and serves them all at once from
  *     one event loop (SERVER_MULTI, below);
  *   - exits after max_use connections (SERVER_SINGLE: and the extra
- *     requests a connection carried, server_single_took_more), or after max_idle seconds without
- *     one (unless spec->no_idle_exit), or when the master asks it to (it
- *     sends SIGHUP on reload and when the service is removed: the current
- *     connection is finished first), or when the master is gone.
+ *     requests a connection carried, server_single_took_more), or after
+ *     max_idle seconds without one (unless spec->no_idle_exit), or when
+ *     the master asks it to (it sends SIGHUP on reload and when the
+ *     service is removed: the current connection is finished first), or
+ *     when the master is gone.
  *
  * SERVER_MULTI: one process serves many connections at once (anvil, and
  * later the qmgr).  The skeleton owns an event loop (srv->loop) on which it

@@ -570,6 +570,9 @@ static struct qmgr_link *qmgr_link_new(struct qmgr *q, struct qmgr_dest *d)
  * agent's hands), returning a queued request the agent never began. */
 static void qmgr_link_release(struct qmgr_link *link)
 {
+    if (link->head != NULL)
+        log_panic("%s: link released during a delivery", link->head->id);
+    struct qmgr *q = link->q;
     struct qmgr_dest *d = link->dest;
     struct qmgr_link **p = &d->links;
     while (*p != link)
@@ -577,12 +580,10 @@ static void qmgr_link_release(struct qmgr_link *link)
     *p = link->dest_next;
     d->busy--;
     d->t->busy--;
-    if (link->head != NULL)
-        log_panic("%s: link released during a delivery", link->head->id);
     if (link->queued != NULL)
         qmgr_job_return(link->queued);
     free(link);
-    qmgr_kick(d->t->q);
+    qmgr_kick(q);
 }
 
 /* At exit, with the connection open: nothing is written. */
