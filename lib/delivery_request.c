@@ -219,50 +219,6 @@ static int delivery_qmgr_gone(int fd)
     }
 }
 
-void delivery_request_serve_all(struct server *srv, int fd,
-                                const char *transport,
-                                delivery_serve_fn *serve, void *ctx)
-{
-    struct stream stream;
-    stream_init(&stream, fd, DELIVERY_READ_TIMEOUT_MS);
-    struct buf error;
-    buf_init(&error, 4096);
-    for (int first = 1;; first = 0) {
-        struct delivery_request req;
-        delivery_request_init(&req, &stream, transport);
-        buf_reset(&error);
-        double ready = delivery_time_now();
-        int rc = delivery_read_request(&req, !first, &error);
-        /* A request that waited behind the last one waited for an agent,
-         * which the log's delays show in the queue manager's part (as
-         * Postfix's b), not as connection set-up. */
-        if (rc == 0 && !first && req.dispatch_time < ready)
-            req.dispatch_time = ready;
-        if (rc < 0)
-            log_warn("%s", buf_cstr(&error));
-        if (rc != 0) {
-            delivery_request_free(&req);
-            break;
-        }
-        if (!first)
-            server_single_took_more(srv);
-        if (delivery_qmgr_gone(fd)) {
-            log_warn("%s: the queue manager closed the connection; the "
-                     "request is left for its next run", req.queue_id);
-            delivery_request_free(&req);
-            break;
-        }
-        serve(ctx, &req);
-        req.more = server_single_can_take_more(srv) ? 1 : 0;
-        int more = delivery_request_finish(&req) == 0 && req.more == 1;
-        delivery_request_free(&req);
-        if (!more)
-            break;
-    }
-    buf_free(&error);
-    stream_free(&stream);
-}
-
 const char *delivery_request_attr(const struct delivery_request *req,
                                   const char *name)
 {
@@ -351,16 +307,11 @@ static int delivery_add_optional(struct record *r, const char *name,
     return record_add_str(r, name, value);
 }
 
-int delivery_request_reply(struct delivery_request *req, size_t i,
-                           const struct delivery_result *res)
+/* Logs and sends the result of recipient rcpt.  0, or -1 (qmgr gone). */
+static int delivery_send_result(struct delivery_request *req,
+                                const struct delivery_recipient *rcpt,
+                                const struct delivery_result *res)
 {
-    if (i >= req->recipient_count)
-        log_panic("delivery_request_reply: recipient %zu of %zu", i,
-                  req->recipient_count);
-    struct delivery_recipient *rcpt = &req->recipients[i];
-    if (rcpt->answered)
-        log_panic("%s: recipient %zu answered twice", req->queue_id, i);
-    rcpt->answered = 1;
     delivery_log_result(req, rcpt, res);
     struct record r;
     record_init(&r);
@@ -396,6 +347,159 @@ int delivery_request_reply(struct delivery_request *req, size_t i,
     return 0;
 }
 
+/* ---- results held for a commit --------------------------------------- */
+
+/* A result kept until the agent's commit, with its own copies of the
+ * texts. */
+struct delivery_held {
+    struct delivery_result res;
+    char *dsn, *text, *action, *relay, *remote_mta, *diagnostic;
+};
+
+static void delivery_held_free(struct delivery_held *h)
+{
+    if (h == NULL)
+        return;
+    free(h->dsn);
+    free(h->text);
+    free(h->action);
+    free(h->relay);
+    free(h->remote_mta);
+    free(h->diagnostic);
+    free(h);
+}
+
+/* A copy of s in *copy (NULL stays NULL).  0, or -1 out of memory. */
+static int delivery_held_copy(char **copy, const char *s)
+{
+    *copy = s != NULL ? strdup(s) : NULL;
+    return s != NULL && *copy == NULL ? -1 : 0;
+}
+
+static struct delivery_held *delivery_held_new(
+    const struct delivery_result *res)
+{
+    struct delivery_held *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->res = *res;
+    if (delivery_held_copy(&h->dsn, res->dsn) != 0 ||
+        delivery_held_copy(&h->text, res->text) != 0 ||
+        delivery_held_copy(&h->action, res->action) != 0 ||
+        delivery_held_copy(&h->relay, res->relay) != 0 ||
+        delivery_held_copy(&h->remote_mta, res->remote_mta) != 0 ||
+        delivery_held_copy(&h->diagnostic, res->diagnostic) != 0) {
+        delivery_held_free(h);
+        return NULL;
+    }
+    h->res.dsn = h->dsn;
+    h->res.text = h->text;
+    h->res.action = h->action;
+    h->res.relay = h->relay;
+    h->res.remote_mta = h->remote_mta;
+    h->res.diagnostic = h->diagnostic;
+    return h;
+}
+
+/* Sends every result of req held so far; after a failed commit (failed)
+ * each one that awaited it goes as a deferral with dsn and why.  0, or
+ * -1 when qmgr is gone. */
+static int delivery_release_held(struct delivery_request *req, int failed,
+                                 const char *dsn, const char *why)
+{
+    int rc = 0;
+    for (size_t i = 0; i < req->recipient_count; i++) {
+        struct delivery_recipient *rcpt = &req->recipients[i];
+        struct delivery_held *h = rcpt->held;
+        if (h == NULL)
+            continue;
+        rcpt->held = NULL;
+        struct delivery_result res = h->res;
+        if (failed && res.status == DELIVERY_SENT && res.awaits_commit) {
+            res.status = DELIVERY_DEFERRED;
+            res.dsn = dsn;
+            res.text = why;
+            res.action = NULL;
+        }
+        if (delivery_send_result(req, rcpt, &res) != 0)
+            rc = -1;
+        delivery_held_free(h);
+    }
+    return rc;
+}
+
+/* The requests served since the last commit, and the one being served. */
+struct delivery_batch {
+    delivery_commit_fn *commit;
+    void *ctx;
+    struct delivery_request *served[DELIVERY_BATCH_MAX];
+    size_t count;
+    struct delivery_request *current;   /* in serve, or NULL */
+};
+
+/* Commits, then sends the held results: each served request's, with its
+ * status=done, then the current one's.  0, or -1 when something could
+ * not be sent (qmgr is gone). */
+static int delivery_batch_commit(struct delivery_batch *b)
+{
+    const char *dsn = "4.3.0";
+    struct buf why;
+    buf_init(&why, 4096);
+    int failed = b->commit(b->ctx, &dsn, &why) != 0;
+    if (failed && why.len == 0)
+        buf_set_str(&why, "cannot make the delivery durable");
+    int rc = 0;
+    for (size_t k = 0; k < b->count; k++) {
+        struct delivery_request *req = b->served[k];
+        if (delivery_release_held(req, failed, dsn, buf_cstr(&why)) != 0)
+            rc = -1;
+        req->holding = 0;
+        if (delivery_request_finish(req) != 0)
+            rc = -1;
+        delivery_request_free(req);
+        free(req);
+    }
+    b->count = 0;
+    if (b->current != NULL &&
+        delivery_release_held(b->current, failed, dsn, buf_cstr(&why)) != 0)
+        rc = -1;
+    buf_free(&why);
+    return rc;
+}
+
+void delivery_request_commit(struct delivery_request *req)
+{
+    if (req->holding && req->batch != NULL)
+        (void)delivery_batch_commit(req->batch);
+}
+
+int delivery_request_reply(struct delivery_request *req, size_t i,
+                           const struct delivery_result *res)
+{
+    if (i >= req->recipient_count)
+        log_panic("delivery_request_reply: recipient %zu of %zu", i,
+                  req->recipient_count);
+    struct delivery_recipient *rcpt = &req->recipients[i];
+    if (rcpt->answered)
+        log_panic("%s: recipient %zu answered twice", req->queue_id, i);
+    rcpt->answered = 1;
+    if (!req->holding)
+        return delivery_send_result(req, rcpt, res);
+    rcpt->held = delivery_held_new(res);
+    if (rcpt->held != NULL)
+        return 0;
+    /* Out of memory: what must wait for the commit cannot go now. */
+    struct delivery_result deferred = {
+        .status = DELIVERY_DEFERRED, .dsn = "4.3.0", .text = "out of memory",
+        .relay = res->relay,
+    };
+    return delivery_send_result(req, rcpt,
+                                res->status == DELIVERY_SENT &&
+                                        res->awaits_commit
+                                    ? &deferred
+                                    : res);
+}
+
 int delivery_request_reply_all(struct delivery_request *req,
                                const struct delivery_result *res)
 {
@@ -426,9 +530,102 @@ int delivery_request_finish(struct delivery_request *req)
     return rc;
 }
 
+/* True when the next request is already there to read, wholly or in
+ * part: the agent would not wait for it. */
+static int delivery_next_waiting(struct stream *stream, int fd)
+{
+    if (stream_pending(stream) > 0)
+        return 1;
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    for (;;) {
+        int n = poll(&pfd, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n > 0 && (pfd.revents & POLLIN) != 0;
+    }
+}
+
+/* Reads the next request of the connection into a new struct.  NULL at
+ * its end (or on an error, logged). */
+static struct delivery_request *delivery_next_request(
+    struct stream *stream, const char *transport, int first)
+{
+    struct delivery_request *req = malloc(sizeof(*req));
+    if (req == NULL) {
+        log_warn("%s: out of memory for a request", transport);
+        return NULL;
+    }
+    delivery_request_init(req, stream, transport);
+    struct buf error;
+    buf_init(&error, 4096);
+    double ready = delivery_time_now();
+    int rc = delivery_read_request(req, !first, &error);
+    /* A request that waited behind the last one waited for an agent,
+     * which the log's delays show in the queue manager's part (as
+     * Postfix's b), not as connection set-up. */
+    if (rc == 0 && !first && req->dispatch_time < ready)
+        req->dispatch_time = ready;
+    if (rc < 0)
+        log_warn("%s", buf_cstr(&error));
+    buf_free(&error);
+    if (rc != 0) {
+        delivery_request_free(req);
+        free(req);
+        return NULL;
+    }
+    return req;
+}
+
+void delivery_request_serve_all(struct server *srv, int fd,
+                                const char *transport,
+                                delivery_serve_fn *serve,
+                                delivery_commit_fn *commit, void *ctx)
+{
+    struct stream stream;
+    stream_init(&stream, fd, DELIVERY_READ_TIMEOUT_MS);
+    struct delivery_batch batch = { .commit = commit, .ctx = ctx };
+    for (int first = 1, more = 1; more; first = 0) {
+        struct delivery_request *req =
+            delivery_next_request(&stream, transport, first);
+        if (req == NULL)
+            break;
+        if (!first)
+            server_single_took_more(srv);
+        if (delivery_qmgr_gone(fd)) {
+            log_warn("%s: the queue manager closed the connection; the "
+                     "request is left for its next run", req->queue_id);
+            delivery_request_free(req);
+            free(req);
+            break;
+        }
+        req->holding = commit != NULL;
+        req->batch = &batch;
+        batch.current = req;
+        serve(ctx, req);
+        batch.current = NULL;
+        req->more = server_single_can_take_more(srv) ? 1 : 0;
+        more = req->more == 1;
+        if (commit == NULL) {
+            more = delivery_request_finish(req) == 0 && more;
+            delivery_request_free(req);
+            free(req);
+            continue;
+        }
+        batch.served[batch.count++] = req;
+        if (more && batch.count < DELIVERY_BATCH_MAX &&
+            delivery_next_waiting(&stream, fd))
+            continue;
+        more = delivery_batch_commit(&batch) == 0 && more;
+    }
+    if (batch.count > 0)
+        (void)delivery_batch_commit(&batch);
+    stream_free(&stream);
+}
+
 void delivery_request_free(struct delivery_request *req)
 {
     for (size_t i = 0; i < req->recipient_count; i++) {
+        delivery_held_free(req->recipients[i].held);
         free(req->recipients[i].address);
         free(req->recipients[i].orcpt);
         free(req->recipients[i].notify);

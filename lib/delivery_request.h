@@ -15,6 +15,17 @@
  * then have the next one waiting in the socket, so that the agent starts
  * it the moment the last one is done.
  *
+ * An agent that makes its files durable in groups (lib/sync_group.h)
+ * gives serve_all a commit function.  Its results are then held, neither
+ * sent nor logged: while the next request is already waiting,
+ * serve_all serves that one too (at most DELIVERY_BATCH_MAX in all), then
+ * calls commit once, and sends each request's results and status=done in
+ * order.  A result given with awaits_commit (a file in the group) is sent
+ * as given when commit succeeds, and as a deferral with commit's reason
+ * when it fails.  Before slow work (a command, a message sent on) the
+ * agent calls delivery_request_commit(), so that the results of the
+ * requests before never wait behind it.
+ *
  * Usage, in a SERVER_SINGLE service:
  *     static void serve(void *ctx, struct delivery_request *req)
  *     {
@@ -66,6 +77,7 @@ struct delivery_recipient {
     char *notify;         /* NEVER / SUCCESS,FAILURE,DELAY or NULL */
     long offset;          /* of the R record, echoed to qmgr */
     int answered;
+    struct delivery_held *held;   /* a result not sent yet, or NULL */
 };
 
 struct delivery_request {
@@ -87,6 +99,8 @@ struct delivery_request {
     double active_time;
     double dispatch_time;
     double received_time;       /* when the agent had the whole request */
+    int holding;                /* results wait for the agent's commit */
+    struct delivery_batch *batch;   /* serve_all's, with holding */
     struct delivery_recipient *recipients;
     size_t recipient_count;
 };
@@ -104,6 +118,8 @@ struct delivery_result {
     int dsn_passed;             /* sent: the next hop took the DSN request
                                  * (NOTIFY), so no success notice from
                                  * here (sent as dsn_passed=1) */
+    int awaits_commit;          /* sent: true only once the agent's commit
+                                 * succeeds (not a protocol attribute) */
 };
 
 /* Reads one whole request from fd, which stays the caller's (the server
@@ -113,23 +129,36 @@ int delivery_request_read(struct delivery_request *req, int fd,
                           const char *transport, struct buf *error);
 struct server;
 typedef void delivery_serve_fn(void *ctx, struct delivery_request *req);
+/* Makes durable what the requests served since the last commit left
+ * pending.  0, or -1 with a temporary code in *dsn and the reason in why
+ * (each result given with awaits_commit then goes as that deferral). */
+typedef int delivery_commit_fn(void *ctx, const char **dsn,
+                               struct buf *why);
+/* The most requests one commit covers. */
+#define DELIVERY_BATCH_MAX 8
 /* Serves the requests qmgr sends on fd (which stays the caller's), one
  * after another: serve(ctx, req) delivers, then delivery_request_finish
  * answers what serve left and sends status=done, with more=1 while the
- * process may take another request (server_single_can_take_more).  Ends
- * when qmgr closes the connection, a request is malformed (logged),
- * more=0 was sent, or qmgr closed its end before the agent began a
- * request: that request is not served, as the qmgr that takes up the
- * queue asks for it again. */
+ * process may take another request (server_single_can_take_more).  With
+ * commit (else NULL), results wait for it as said above.  Ends when qmgr
+ * closes the connection, a request is malformed (logged), more=0 was
+ * sent, or qmgr closed its end before the agent began a request: that
+ * request is not served, as the qmgr that takes up the queue asks for
+ * it again. */
 void delivery_request_serve_all(struct server *srv, int fd,
                                 const char *transport,
-                                delivery_serve_fn *serve, void *ctx);
+                                delivery_serve_fn *serve,
+                                delivery_commit_fn *commit, void *ctx);
+/* In serve, with a commit function: commits now, then sends every result
+ * held so far (and status=done of each request served before req). */
+void delivery_request_commit(struct delivery_request *req);
 /* An optional envelope attribute (dsn_envid, dsn_ret, encoding, ...), or
  * NULL. */
 const char *delivery_request_attr(const struct delivery_request *req,
                                   const char *name);
-/* Sends and logs the result of recipient i.  0, or -1 when qmgr is gone
- * (nothing more can be told; the caller may stop). */
+/* Sends and logs the result of recipient i (holds it, while results wait
+ * for a commit).  0, or -1 when qmgr is gone (nothing more can be told;
+ * the caller may stop). */
 int delivery_request_reply(struct delivery_request *req, size_t i,
                            const struct delivery_result *res);
 /* The same result for every recipient not yet answered. */

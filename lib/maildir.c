@@ -14,6 +14,7 @@
 
 #include "mailbox_output.h"
 #include "safe_file.h"
+#include "sync_group.h"
 
 /* The Q<n> of the unique names.  Process-wide on purpose: two deliveries
  * of one process in the same microsecond must get different names. */
@@ -322,6 +323,10 @@ static int maildir_deliver_unnamed(const struct maildir_request *rq,
     int rc = maildir_write(rq, fd, src, 0, &size, dsn, why);
     if (rc == 0)
         rc = maildir_link_unnamed(rq, d, fd, size, final, dsn, why);
+    if (rc == 0 && rq->group != NULL &&
+        sync_group_add(rq->group, fd, d->new, buf_cstr(final),
+                       rq->owner) == 0)
+        return 0;               /* durable at the group's commit */
     if (rc == 0 &&
         (fsync(fd) != 0 ||
          (!safe_file_fsync_covers_names(d->new) && fsync(d->new) != 0))) {

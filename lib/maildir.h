@@ -18,6 +18,9 @@
  *      file has no name until it is complete.  On a journaling file
  *      system the file's fsync makes data, inode and name durable in one
  *      commit (the tmp/ way needs two: the file, then link and unlink).
+ *      With a sync group (lib/sync_group.h) the linked file goes into the
+ *      group instead, to be fsynced with the others of its group; the
+ *      classic way below always fsyncs at once.
  *   Where O_TMPFILE or /proc is missing, the classic way instead: create
  *   tmp/UNIQUE with O_EXCL, write, fsync, close; link it to
  *   new/UNIQUE,S=SIZE, remove the tmp name, fsync new/.
@@ -48,6 +51,7 @@
 
 #include "buf.h"
 #include "delivery_source.h"
+#include "sync_group.h"
 
 /* The unique names take at most this many attempts (a name taken by
  * another process of the same pid after a restart, in the same
@@ -61,12 +65,17 @@ struct maildir_request {
     const char *headers;    /* lines (each ending in LF) put first; NULL */
     const char *hostname;   /* for the name; NULL: gethostname() */
     pid_t pid;              /* for the name; 0: getpid() */
+    struct sync_group *group;   /* NULL: durable on return; else see below */
+    const struct sync_group_owner *owner;   /* with group: to undo as */
 };
 
 /* 0 when the message is durably in new/ (its path, relative to the
- * Maildir, goes to name when not NULL: "new/UNIQUE,S=SIZE").  -1 on
- * failure: *dsn is a temporary RFC 3463 code (4.2.2 quota, 4.3.1 disk
- * full, 4.2.0 a bad Maildir, 4.3.0 other errors) and why says what. */
+ * Maildir, goes to name when not NULL: "new/UNIQUE,S=SIZE").  With
+ * rq->group, a 0 that leaves the group one file larger means the message
+ * is in new/ but durable only once sync_group_commit returns 0 (else the
+ * caller removes it with sync_group_undo).  -1 on failure: *dsn is a
+ * temporary RFC 3463 code (4.2.2 quota, 4.3.1 disk full, 4.2.0 a bad
+ * Maildir, 4.3.0 other errors) and why says what. */
 int maildir_deliver(const struct maildir_request *rq,
                     struct delivery_source *src, struct buf *name,
                     const char **dsn, struct buf *why);

@@ -88,7 +88,7 @@ static void error_serve(void *ctx, struct delivery_request *req)
 static void error_service(struct server *srv, int client_fd)
 {
     delivery_request_serve_all(srv, client_fd, srv->service_name,
-                               error_serve, srv);
+                               error_serve, NULL, srv);
 }
 
 int main(int argc, char **argv)

@@ -4,9 +4,12 @@
  *
  * master.cf: local unix - n n - - local.  The service keeps root (unpriv
  * n) only for local itself to drop to mail_owner keeping CAP_SETUID and
- * CAP_SETGID (privilege_drop's keep), before any request is read.  Each
- * connection is one request from qmgr (lib/delivery_request.h,
- * docs/protocol.md "Delivery agents"); every recipient gets one result.
+ * CAP_SETGID (privilege_drop's keep), before any request is read.  A
+ * connection carries qmgr's requests one after another
+ * (lib/delivery_request.h, docs/protocol.md "Delivery agents"); every
+ * recipient gets one result.  The Maildir files of the requests served
+ * in a row are fsynced together (local_commit, lib/sync_group.h) before
+ * any of their results is told.
  *
  * One recipient, in order:
  *   1. the local part of the address (the domain is ignored: qmgr routed
@@ -54,6 +57,7 @@
 #include "local.h"
 #include "log.h"
 #include "mail_header.h"
+#include "mailbox_output.h"
 #include "privilege.h"
 #include "server.h"
 #include "text.h"
@@ -67,6 +71,7 @@ void local_outcome_init(struct local_outcome *o)
     buf_init(&o->text, 8192);
     o->any = 0;
     o->expanded = 0;
+    o->awaits_commit = 0;
 }
 
 static int local_status_rank(enum delivery_status s)
@@ -373,6 +378,7 @@ static void local_answer(struct delivery_request *req, size_t i,
         .status = o->status, .dsn = o->dsn, .text = buf_cstr(&o->text),
         .relay = "local",
         .action = o->expanded ? "expanded" : "delivered",
+        .awaits_commit = o->awaits_commit,
     };
     delivery_request_reply(req, i, &res);
 }
@@ -433,11 +439,49 @@ static void local_serve(void *ctx, struct delivery_request *req)
     local_serve_request(ctx, req);
 }
 
+/* Removes a Maildir file of a failed commit, acting as its owner. */
+static void local_undo_file(void *ctx, const struct sync_group_file *f)
+{
+    (void)ctx;
+    struct delivery_identity id;
+    struct buf why;
+    buf_init(&why, 1024);
+    if (delivery_identity_enter(&id, f->owner.name, f->owner.uid,
+                                f->owner.gid, f->owner.extra_gid,
+                                &why) != 0) {
+        log_warn("cannot remove %s after a failed fsync: %s", f->name,
+                 buf_cstr(&why));
+        buf_free(&why);
+        return;
+    }
+    if (unlinkat(f->dir_fd, f->name, 0) != 0 && errno != ENOENT)
+        log_warn("cannot remove %s after a failed fsync: %s", f->name,
+                 strerror(errno));
+    delivery_identity_leave(&id);
+    buf_free(&why);
+}
+
+/* The commit of the requests served since the last one: the Maildir
+ * files they wrote are fsynced together (lib/sync_group.h); when that
+ * fails, every one of them is removed again and deferred. */
+static int local_commit(void *ctx, const char **dsn, struct buf *why)
+{
+    struct local *lc = ctx;
+    int err = 0;
+    int rc = sync_group_commit(&lc->pending, &err);
+    if (rc != 0) {
+        sync_group_undo(&lc->pending, local_undo_file, lc);
+        *dsn = mailbox_error_dsn(err, "commit maildir file", why);
+    }
+    sync_group_clear(&lc->pending);
+    return rc;
+}
+
 static void local_service(struct server *srv, int client_fd)
 {
     /* client_fd stays the skeleton's, which closes it afterwards. */
     delivery_request_serve_all(srv, client_fd, "local", local_serve,
-                               srv->app);
+                               local_commit, srv->app);
 }
 
 /* ---- start-up --------------------------------------------------------- */
@@ -515,6 +559,7 @@ static void local_init(struct server *srv)
     lc->ipc_timeout_ms = (int)config_get_time(srv->cfg, "ipc_timeout") * 1000;
     local_default_privs(lc, privilege_has_effective(CAP_SETUID));
     lc->pid = getpid();
+    sync_group_init(&lc->pending);
     if (gethostname(lc->hostname, sizeof(lc->hostname)) != 0 ||
         lc->hostname[0] == '\0')
         (void)text_copy(lc->hostname, sizeof(lc->hostname), "localhost");

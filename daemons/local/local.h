@@ -16,6 +16,7 @@
 #include "delivery_request.h"
 #include "delivery_source.h"
 #include "map_list.h"
+#include "sync_group.h"
 
 struct delivery_identity;
 
@@ -52,6 +53,8 @@ struct local {
     char *default_privs_home;
     char hostname[256];          /* for Maildir names */
     pid_t pid;
+    struct sync_group pending;   /* Maildir files not yet fsynced: the
+                                  * requests' commit (local.c) */
 };
 
 /* A user to act as: for a mailbox, a file, a command, reading a file. */
@@ -106,6 +109,7 @@ struct local_outcome {
     struct buf text;
     int any;                     /* a result was added */
     int expanded;                /* something was sent on through cleanup */
+    int awaits_commit;           /* a Maildir file in lc->pending */
 };
 
 /* local.c */

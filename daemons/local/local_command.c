@@ -289,6 +289,8 @@ static void local_command_result(const struct local_target *t, int status,
 void local_deliver_command(struct local_rcpt *r, const struct local_target *t,
                            struct local_outcome *o)
 {
+    /* A command may take long: what is delivered so far is told first. */
+    delivery_request_commit(r->req);
     if (!delivery_identity_possible(t->as.uid)) {
         struct buf why;
         buf_init(&why, 1024);

@@ -108,6 +108,9 @@ static void local_forward_verdict(const struct cleanup_result *res,
 void local_forward(struct local_rcpt *r, const struct local_expansion *e,
                    struct local_outcome *o)
 {
+    /* cleanup may keep it waiting: what is delivered so far is told
+     * first. */
+    delivery_request_commit(r->req);
     const char *sender = r->req->sender;
     if (e->sender != NULL && sender[0] != '\0')
         sender = e->sender;

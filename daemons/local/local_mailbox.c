@@ -28,7 +28,8 @@ void local_prepend_headers(const struct local_rcpt *r, struct buf *out)
 }
 
 /* Writes into the Maildir (path ends in '/') or mbox file at path, acting
- * as u with extra_gid.  0, or -1 with dsn and why. */
+ * as u with extra_gid.  A Maildir file goes into lc->pending, to be
+ * fsynced with the request's commit.  0, or -1 with dsn and why. */
 static int local_write(struct local_rcpt *r, const char *path,
                        const struct local_user *u, gid_t extra_gid,
                        const char **dsn, struct buf *why)
@@ -46,9 +47,14 @@ static int local_write(struct local_rcpt *r, const char *path,
     size_t len = strlen(path);
     int rc;
     if (len > 0 && path[len - 1] == '/') {
+        struct sync_group_owner owner = {
+            .name = u->name, .uid = u->uid, .gid = u->gid,
+            .extra_gid = extra_gid,
+        };
         struct maildir_request rq = {
             .path = path, .uid = u->uid, .headers = buf_cstr(&headers),
             .hostname = r->lc->hostname, .pid = r->lc->pid,
+            .group = &r->lc->pending, .owner = &owner,
         };
         rc = maildir_deliver(&rq, r->src, NULL, dsn, why);
     } else {
@@ -71,9 +77,12 @@ static void local_write_result(struct local_rcpt *r, const char *path,
     const char *dsn = "4.3.0";
     struct buf why;
     buf_init(&why, 8192);
-    if (local_write(r, path, u, extra_gid, &dsn, &why) == 0)
+    size_t pending = r->lc->pending.count;
+    if (local_write(r, path, u, extra_gid, &dsn, &why) == 0) {
         local_outcome_add(o, DELIVERY_SENT, "2.0.0", success);
-    else
+        if (r->lc->pending.count > pending)
+            o->awaits_commit = 1;
+    } else
         local_outcome_add(o, dsn[0] == '5' ? DELIVERY_BOUNCED
                                            : DELIVERY_DEFERRED, dsn,
                           buf_cstr(&why));

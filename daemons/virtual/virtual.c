@@ -461,7 +461,8 @@ static void virtual_serve(void *ctx, struct delivery_request *req)
 
 static void virtual_service(struct server *srv, int fd)
 {
-    delivery_request_serve_all(srv, fd, "virtual", virtual_serve, srv->app);
+    delivery_request_serve_all(srv, fd, "virtual", virtual_serve, NULL,
+                               srv->app);
 }
 
 /* --- Start-up ----------------------------------------------------------- */

@@ -586,6 +586,67 @@ def test_one_connection_carries_requests_up_to_max_use(instance):
     assert len(re.findall(r"(?m)^From \S+  \w{3} ", text)) == 2
 
 
+def test_maildir_deliveries_in_a_row_share_one_commit(instance):
+    # Three requests waiting at once: local writes all three Maildir
+    # files, fsyncs them together, and only then tells their results,
+    # each request's before its status=done.  So when the first result
+    # arrives, all three messages are in new/ already.
+    need_root(instance)
+    start(instance, "home_mailbox = Maildir/\n")
+    ensure_user("ptest1", instance.root / "home" / "ptest1")
+    new = instance.root / "home" / "ptest1" / "Maildir" / "new"
+    qids = [submit(instance, ["ptest1@localhost"]) for _ in range(3)]
+    sock = open_agent(instance)
+    try:
+        sock.sendall(b"".join(delivery_request(
+            instance.queue, qid, ["ptest1@localhost"]) for qid in qids))
+        first, done = read_results(sock, 1)
+        assert len(os.listdir(new)) == 3
+        assert first[0]["status"] == "sent" and done["more"] == "1"
+        assert first[0]["text"] == "delivered to maildir"
+        for _ in qids[1:]:
+            results, done = read_results(sock, 1)
+            assert results[0]["status"] == "sent" and done["more"] == "1"
+    finally:
+        sock.close()
+    header = (f"Return-Path: <{SENDER}>\n"
+              "Delivered-To: ptest1@localhost\n").encode()
+    assert sorted(read(new / name) for name in os.listdir(new)) == sorted(
+        header + QueueFile(instance.queue / "active" / qid).content
+        for qid in qids)
+    for qid in qids:
+        instance.wait_log(rf"{qid}: to=<ptest1@localhost>, relay=local, "
+                          r".*status=sent \(delivered to maildir\)")
+
+
+def test_result_is_not_held_behind_a_command(instance):
+    # The first request's Maildir file waits for a commit; the second
+    # runs a command that takes 4 seconds.  local commits before it runs
+    # the command, so the first result does not wait for it.
+    need_root(instance)
+    start(instance, "home_mailbox = Maildir/\n",
+          aliases="postmaster: root\nslow: \"|sleep 4\"\n")
+    ensure_user("ptest1", instance.root / "home" / "ptest1")
+    fast = submit(instance, ["ptest1@localhost"])
+    slow = submit(instance, ["slow@localhost"])
+    sock = open_agent(instance)
+    try:
+        began = time.monotonic()
+        sock.sendall(delivery_request(instance.queue, fast,
+                                      ["ptest1@localhost"]) +
+                     delivery_request(instance.queue, slow,
+                                      ["slow@localhost"]))
+        first, _ = read_results(sock, 1)
+        assert time.monotonic() - began < 3
+        assert first[0]["status"] == "sent", first
+        second, _ = read_results(sock, 1)
+        assert time.monotonic() - began >= 4
+        assert second[0]["status"] == "sent", second
+        assert second[0]["text"] == 'delivered to command: sleep 4'
+    finally:
+        sock.close()
+
+
 def test_request_left_when_the_queue_manager_is_gone(instance):
     # The second request waits in the socket while local delivers the
     # first; the sender closes at once, as a qmgr that dies would.  local
