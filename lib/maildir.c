@@ -12,6 +12,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "delivery_identity.h"
+#include "log.h"
 #include "mailbox_output.h"
 #include "safe_file.h"
 #include "sync_group.h"
@@ -378,5 +380,39 @@ int maildir_deliver(const struct maildir_request *rq,
     buf_free(&unique);
     buf_free(&final);
     maildir_dirs_close(&d);
+    return rc;
+}
+
+/* Removes a file of a failed group commit, acting as its owner. */
+static void maildir_undo_file(void *ctx, const struct sync_group_file *f)
+{
+    (void)ctx;
+    struct delivery_identity id;
+    struct buf why;
+    buf_init(&why, 1024);
+    if (delivery_identity_enter(&id, f->owner.name, f->owner.uid,
+                                f->owner.gid, f->owner.extra_gid,
+                                &why) != 0) {
+        log_warn("cannot remove maildir file %s after a failed fsync: %s",
+                 f->name, buf_cstr(&why));
+    } else {
+        if (unlinkat(f->dir_fd, f->name, 0) != 0 && errno != ENOENT)
+            log_warn("cannot remove maildir file %s after a failed "
+                     "fsync: %s", f->name, strerror(errno));
+        delivery_identity_leave(&id);
+    }
+    buf_free(&why);
+}
+
+int maildir_group_commit(struct sync_group *group, const char **dsn,
+                         struct buf *why)
+{
+    int err = 0;
+    int rc = sync_group_commit(group, &err);
+    if (rc != 0) {
+        sync_group_undo(group, maildir_undo_file, NULL);
+        *dsn = mailbox_error_dsn(err, "commit maildir file", why);
+    }
+    sync_group_clear(group);
     return rc;
 }

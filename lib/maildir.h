@@ -79,5 +79,12 @@ struct maildir_request {
 int maildir_deliver(const struct maildir_request *rq,
                     struct delivery_source *src, struct buf *name,
                     const char **dsn, struct buf *why);
+/* Makes the files that maildir_deliver left in group durable
+ * (sync_group_commit), then empties the group.  0; or -1 with *dsn and
+ * why as for maildir_deliver, every one of the files removed again, each
+ * while acting as its owner (lib/delivery_identity.h; the caller has left
+ * every identity it entered). */
+int maildir_group_commit(struct sync_group *group, const char **dsn,
+                         struct buf *why);
 
 #endif

@@ -57,7 +57,7 @@
 #include "local.h"
 #include "log.h"
 #include "mail_header.h"
-#include "mailbox_output.h"
+#include "maildir.h"
 #include "privilege.h"
 #include "server.h"
 #include "text.h"
@@ -439,42 +439,13 @@ static void local_serve(void *ctx, struct delivery_request *req)
     local_serve_request(ctx, req);
 }
 
-/* Removes a Maildir file of a failed commit, acting as its owner. */
-static void local_undo_file(void *ctx, const struct sync_group_file *f)
-{
-    (void)ctx;
-    struct delivery_identity id;
-    struct buf why;
-    buf_init(&why, 1024);
-    if (delivery_identity_enter(&id, f->owner.name, f->owner.uid,
-                                f->owner.gid, f->owner.extra_gid,
-                                &why) != 0) {
-        log_warn("cannot remove %s after a failed fsync: %s", f->name,
-                 buf_cstr(&why));
-        buf_free(&why);
-        return;
-    }
-    if (unlinkat(f->dir_fd, f->name, 0) != 0 && errno != ENOENT)
-        log_warn("cannot remove %s after a failed fsync: %s", f->name,
-                 strerror(errno));
-    delivery_identity_leave(&id);
-    buf_free(&why);
-}
-
 /* The commit of the requests served since the last one: the Maildir
  * files they wrote are fsynced together (lib/sync_group.h); when that
  * fails, every one of them is removed again and deferred. */
 static int local_commit(void *ctx, const char **dsn, struct buf *why)
 {
     struct local *lc = ctx;
-    int err = 0;
-    int rc = sync_group_commit(&lc->pending, &err);
-    if (rc != 0) {
-        sync_group_undo(&lc->pending, local_undo_file, lc);
-        *dsn = mailbox_error_dsn(err, "commit maildir file", why);
-    }
-    sync_group_clear(&lc->pending);
-    return rc;
+    return maildir_group_commit(&lc->pending, dsn, why);
 }
 
 static void local_service(struct server *srv, int client_fd)

@@ -24,9 +24,10 @@
  *
  * Each connection to an agent is a link.  Its agent says with each
  * status=done whether it takes another request (more=1); once a
- * transport's agents say that, a link gets the destination's next request
- * queued behind the one in progress, so the agent goes on without waiting
- * for qmgr.  The window counts links, not requests; a queued request that
+ * transport's agents say that, a link gets the destination's next requests
+ * (up to QMGR_LINK_QUEUE) queued behind the one in progress, so the agent
+ * goes on without waiting for qmgr, and local and virtual make several
+ * deliveries durable with one commit.  The window counts links, not requests; a queued request that
  * the link ends without beginning goes back to the head of the line.
  */
 #include <ctype.h>
@@ -70,16 +71,21 @@ struct qmgr_dest {
     struct buf dead_reason;
 };
 
+/* The most requests queued behind the one in progress on a link. */
+#define QMGR_LINK_QUEUE 3
+
 /* One connection to an agent of d's transport: the request the agent
  * works on (head; NULL while the link waits for the scheduler), and at
- * most one more for the same destination, sent behind it (queued). */
+ * most QMGR_LINK_QUEUE more for the same destination, sent behind it
+ * (queued, oldest first). */
 struct qmgr_link {
     struct qmgr *q;
     struct qmgr_dest *dest;
     struct qmgr_link *dest_next;  /* d->links */
     struct qmgr_conn *conn;
     struct qmgr_job *head;
-    struct qmgr_job *queued;
+    struct qmgr_job *queued[QMGR_LINK_QUEUE];
+    size_t queued_count;
     int last;                    /* the agent said more=0 */
 };
 
@@ -567,7 +573,8 @@ static struct qmgr_link *qmgr_link_new(struct qmgr *q, struct qmgr_dest *d)
 }
 
 /* Forgets the link (its connection is gone, and no request is in the
- * agent's hands), returning a queued request the agent never began. */
+ * agent's hands), returning a queued request the agent never told a
+ * result of (after more=0 it never began it). */
 static void qmgr_link_release(struct qmgr_link *link)
 {
     if (link->head != NULL)
@@ -580,8 +587,9 @@ static void qmgr_link_release(struct qmgr_link *link)
     *p = link->dest_next;
     d->busy--;
     d->t->busy--;
-    if (link->queued != NULL)
-        qmgr_job_return(link->queued);
+    /* The newest first, so that the oldest ends up at the head. */
+    while (link->queued_count > 0)
+        qmgr_job_return(link->queued[--link->queued_count]);
     free(link);
     qmgr_kick(q);
 }
@@ -591,7 +599,8 @@ static void qmgr_link_free(void *ctx)
 {
     struct qmgr_link *link = ctx;
     qmgr_job_free(link->head);
-    qmgr_job_free(link->queued);
+    for (size_t i = 0; i < link->queued_count; i++)
+        qmgr_job_free(link->queued[i]);
     free(link);
 }
 
@@ -616,8 +625,12 @@ static int qmgr_link_on_done(struct qmgr_link *link, const struct record *r)
         return 1;     /* a queued request is returned as the link ends */
     /* The agent reads the queued request now, or waits for the
      * scheduler, which gives it one or closes the link. */
-    link->head = link->queued;
-    link->queued = NULL;
+    if (link->queued_count > 0) {
+        link->head = link->queued[0];
+        link->queued_count--;
+        memmove(link->queued, link->queued + 1,
+                link->queued_count * sizeof(link->queued[0]));
+    }
     return 0;
 }
 
@@ -675,7 +688,7 @@ static void qmgr_link_send(struct qmgr_link *link, struct qmgr_job *job)
     } else if (link->head == NULL) {
         link->head = job;
     } else {
-        link->queued = job;
+        link->queued[link->queued_count++] = job;
     }
     buf_free(&data);
 }
@@ -695,13 +708,19 @@ static int qmgr_dest_wants_more(struct qmgr *q, struct qmgr_dest *d)
            d->busy <= (long)d->window;
 }
 
-/* Queues the next request of the link's destination behind its head,
- * when the agents of the transport take more than one a connection. */
+/* Queues the next requests of the link's destination behind its head,
+ * when the agents of the transport take more than one a connection, and
+ * the destination cannot have another connection now (its window is
+ * full, or the transport's processes are all busy): new connections
+ * first, so that a burst is delivered in parallel as far as allowed. */
 static void qmgr_link_top_up(struct qmgr_link *link)
 {
     struct qmgr_dest *d = link->dest;
-    if (link->head != NULL && link->queued == NULL && !link->last &&
-        d->t->agent_pipelines && qmgr_dest_wants_more(link->q, d))
+    while (link->head != NULL && link->queued_count < QMGR_LINK_QUEUE &&
+           !link->last && d->t->agent_pipelines &&
+           (d->busy >= (long)d->window ||
+            d->t->busy >= d->t->process_limit) &&
+           qmgr_dest_wants_more(link->q, d))
         qmgr_link_send(link, qmgr_job_take(link->q, d));
 }
 
@@ -747,7 +766,7 @@ static int qmgr_link_start(struct qmgr *q, struct qmgr_dest *d)
 }
 
 /* The links of d: an idle one gets the next request or is closed; each
- * busy one gets the next request queued behind its head. */
+ * busy one gets the next requests queued behind its head. */
 static void qmgr_dest_feed_links(struct qmgr *q, struct qmgr_dest *d)
 {
     struct qmgr_link *link = d->links;

@@ -11,8 +11,8 @@
  * identity switch.  The tables are opened before that, as root
  * (pre_drop).
  *
- * One delivery request (docs/protocol.md, "Delivery agents") a
- * connection; each recipient in turn:
+ * qmgr's delivery requests (docs/protocol.md, "Delivery agents") one
+ * after another on a connection; each recipient in turn:
  *   1. its domain must be in virtual_mailbox_domains (else deferred 4.3.5:
  *      qmgr should not have sent it here);
  *   2. virtual_mailbox_maps (keys user+ext@domain, user@domain, @domain)
@@ -32,7 +32,9 @@
  * A recipient already named in a Delivered-To: field of the message is a
  * loop: bounced 5.4.6 "mail forwarding loop for ADDR".
  * Results: sent 2.0.0 "delivered to maildir" / "delivered to mailbox",
- * relay=virtual.
+ * relay=virtual.  The Maildir files of the requests served in a row are
+ * fsynced together before any of their results is told (virtual_commit,
+ * lib/sync_group.h).
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -71,12 +73,15 @@ struct virtual_config {
     const char *delimiter;            /* recipient_delimiter */
     long minimum_uid;                 /* virtual_minimum_uid */
     long mbox_limit;                  /* virtual_mailbox_limit */
+    struct sync_group *pending;       /* Maildir files not yet fsynced */
 };
 
 /* The daemon's settings, filled before the privilege drop and closed after
  * server_main returns (open Berkeley DB handles at exit would show as
  * leaks under the sanitizers). */
 static struct virtual_config virtual_settings;
+/* The Maildir files written since the last commit (virtual_commit). */
+static struct sync_group virtual_pending;
 
 /* A recipient's mailbox, once looked up. */
 struct virtual_mailbox {
@@ -92,6 +97,7 @@ struct virtual_outcome {
     enum delivery_status status;
     const char *dsn;
     struct buf text;
+    int awaits_commit;                /* its Maildir file is pending */
 };
 
 static void outcome_set(struct virtual_outcome *o, enum delivery_status s,
@@ -103,6 +109,7 @@ static void outcome_set(struct virtual_outcome *o, enum delivery_status s,
 {
     o->status = s;
     o->dsn = dsn;
+    o->awaits_commit = 0;
     buf_reset(&o->text);
     va_list ap;
     va_start(ap, fmt);
@@ -288,18 +295,26 @@ static int quota_check(const struct virtual_mailbox *mb,
     return rc;
 }
 
+/* A Maildir file goes into pending, fsynced with the request's commit. */
 static void mailbox_write(struct delivery_request *req,
                           const struct virtual_mailbox *mb,
                           const char *headers, struct delivery_source *src,
+                          struct sync_group *pending,
                           struct virtual_outcome *out)
 {
     struct buf why;
     buf_init(&why, 4096);
     const char *dsn = "4.3.0";
+    size_t pending_before = pending->count;
     int rc;
     if (mb->maildir) {
+        struct sync_group_owner owner = {
+            .name = NULL, .uid = mb->uid, .gid = mb->gid,
+            .extra_gid = (gid_t)-1,
+        };
         struct maildir_request rq = {
             .path = buf_cstr(&mb->path), .uid = mb->uid, .headers = headers,
+            .group = pending, .owner = &owner,
         };
         rc = maildir_deliver(&rq, src, NULL, &dsn, &why);
     } else {
@@ -310,10 +325,11 @@ static void mailbox_write(struct delivery_request *req,
         };
         rc = mbox_deliver(&rq, src, &dsn, &why);
     }
-    if (rc == 0)
+    if (rc == 0) {
         outcome_set(out, DELIVERY_SENT, "2.0.0", "delivered to %s",
                     mb->maildir ? "maildir" : "mailbox");
-    else
+        out->awaits_commit = pending->count > pending_before;
+    } else
         outcome_set(out, DELIVERY_DEFERRED, dsn, "%s", buf_cstr(&why));
     buf_free(&why);
 }
@@ -411,7 +427,8 @@ static void deliver_one(const struct virtual_config *cfg,
         delivery_content_rewind(content, req->content_offset);
         delivery_source_from_content(&src, &state, content,
                                      req->content_offset);
-        mailbox_write(req, &mb, buf_cstr(&headers), &src, out);
+        mailbox_write(req, &mb, buf_cstr(&headers), &src, cfg->pending,
+                      out);
     }
     delivery_identity_leave(&id);
 done:
@@ -448,6 +465,7 @@ static void virtual_serve(void *ctx, struct delivery_request *req)
             struct delivery_result res = {
                 .status = out.status, .dsn = out.dsn,
                 .text = buf_cstr(&out.text), .relay = "virtual",
+                .awaits_commit = out.awaits_commit,
             };
             if (delivery_request_reply(req, i, &res) != 0)
                 break;
@@ -459,10 +477,19 @@ static void virtual_serve(void *ctx, struct delivery_request *req)
     buf_free(&error);
 }
 
+/* The Maildir files of the requests served since the last commit are
+ * fsynced together (lib/sync_group.h); when that fails, every one of
+ * them is removed again and deferred. */
+static int virtual_commit(void *ctx, const char **dsn, struct buf *why)
+{
+    const struct virtual_config *cfg = ctx;
+    return maildir_group_commit(cfg->pending, dsn, why);
+}
+
 static void virtual_service(struct server *srv, int fd)
 {
-    delivery_request_serve_all(srv, fd, "virtual", virtual_serve, NULL,
-                               srv->app);
+    delivery_request_serve_all(srv, fd, "virtual", virtual_serve,
+                               virtual_commit, srv->app);
 }
 
 /* --- Start-up ----------------------------------------------------------- */
@@ -503,6 +530,8 @@ static void virtual_pre_drop(struct server *srv)
     cfg->delimiter = config_get_str(c, "recipient_delimiter");
     cfg->minimum_uid = config_get_int(c, "virtual_minimum_uid");
     cfg->mbox_limit = config_get_size(c, "virtual_mailbox_limit");
+    sync_group_init(&virtual_pending);
+    cfg->pending = &virtual_pending;
     srv->app = cfg;
 }
 
@@ -529,5 +558,6 @@ int main(int argc, char **argv)
     map_list_free(virtual_settings.gids);
     map_list_free(virtual_settings.limits);
     domain_list_free(virtual_settings.domains);
+    sync_group_free(&virtual_pending);
     return rc;
 }

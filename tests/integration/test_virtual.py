@@ -4,11 +4,13 @@ delivery request on private/virtual exactly as qmgr sends it
 (records.deliver), and the Maildir or mbox file it left, with its owner."""
 import os
 import pathlib
+import re
+import socket
 
 import pytest
 
 from conftest import BIN
-from records import deliver, send_message
+from records import deliver, delivery_request, read_results, send_message
 
 MESSAGE = (b"From: alice@example.com\nTo: bob@example.net\nSubject: hi\n"
            b"Message-ID: <v1@example.com>\n\nFrom the start\nbody\n")
@@ -259,3 +261,38 @@ def test_uid_and_gid_from_tables(instance):
     assert [(p.stat().st_uid, p.stat().st_gid) for p in new] == [(5001, 5002)]
     st = (box / "carol").stat()
     assert (st.st_uid, st.st_gid) == (5000, 5000)
+
+
+def test_requests_in_a_row_share_one_commit_and_the_quota(instance):
+    # Three requests waiting at once on one connection: virtual writes
+    # every Maildir file, fsyncs them together, and only then tells the
+    # results, each request's before its status=done.  A file not yet
+    # fsynced is in new/ all the same, and counts for the next quota.
+    box = start(instance, main_cf=(
+        "virtual_mailbox_limit_maps = inline:{ bob@example.net = 400 }\n"))
+    # Each message takes 255 bytes: room for one, not for two.
+    recipients = ["bob@example.net", "bob@example.net",
+                  "dave@catchall.example"]
+    qids = [queue(instance, [r]) for r in recipients]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)
+    sock.connect(str(instance.queue / "private" / "virtual"))
+    try:
+        sock.sendall(b"".join(delivery_request(instance.queue, qid, [r])
+                              for qid, r in zip(qids, recipients)))
+        results = []
+        for n in range(3):
+            [result], done = read_results(sock, 1)
+            if n == 0:
+                assert len(files_in(box / "bob" / "new")) == 1
+                assert len(files_in(box / "catchall" / "new")) == 1
+            assert done["more"] == "1"
+            results.append(result)
+    finally:
+        sock.close()
+    assert [r["status"] for r in results] == ["sent", "deferred", "sent"]
+    assert results[1]["dsn"] == "4.2.2"
+    assert results[1]["text"] == "mailbox full"
+    for qid, r, status in zip(qids, recipients, ("sent", "deferred", "sent")):
+        instance.wait_log(rf"{qid}: to=<{re.escape(r)}>, relay=virtual, "
+                          rf".*status={status} ")

@@ -2,9 +2,13 @@
  * test_sync_group - unit tests for lib/sync_group (new files made durable
  * together).
  *
- * The files live in a fresh directory under the working directory.  A
- * failed commit is made with a pipe among the files: neither fsync nor
- * sync_file_range takes one.
+ * The files live in a fresh directory: under the working directory, on
+ * tmpfs (/dev/shm, where it exists: every file's fsync and the
+ * directory's), and, as root, on a journaled ext4 of the test's own,
+ * loop-mounted (one fsync for the group; where that cannot be made, the
+ * working directory again).  A failed commit is made
+ * with a pipe among the files: neither fsync nor sync_file_range takes
+ * one.
  *
  * Run: build/<cc>/tests/test_sync_group (no arguments, no privileges).
  */
@@ -25,20 +29,67 @@
 #include "sync_group.h"
 
 struct scratch {
-    char path[64];
+    char path[96];
     int dir;
+    char mount[32];     /* a file system of the test's own, or "" */
 };
 
-static int scratch_setup(void **state)
+static int scratch_setup_in(void **state, const char *where)
 {
     struct scratch *s = calloc(1, sizeof(*s));
     assert_non_null(s);
-    snprintf(s->path, sizeof(s->path), "sync_group.XXXXXX");
+    if (snprintf(s->path, sizeof(s->path), "%ssync_group.XXXXXX", where) >=
+        (int)sizeof(s->path))
+        return -1;
     assert_non_null(mkdtemp(s->path));
     s->dir = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert_true(s->dir >= 0);
     *state = s;
     return 0;
+}
+
+/* Under the working directory (ext4 or XFS in most places: one fsync). */
+static int scratch_setup(void **state)
+{
+    return scratch_setup_in(state, "");
+}
+
+/* On tmpfs where there is one: every file's fsync and the directory's. */
+static int scratch_setup_tmpfs(void **state)
+{
+    struct stat st;
+    int shm = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+              access("/dev/shm", W_OK) == 0;
+    return scratch_setup_in(state, shm ? "/dev/shm/" : "");
+}
+
+/* A journaled ext4 of its own, loop-mounted (as root, where mkfs.ext4
+ * and a loop device are there; else the test is skipped), so that the
+ * group takes its one-fsync way.  The image and mount point are under
+ * the working directory. */
+static int scratch_setup_journaled(void **state)
+{
+    if (geteuid() != 0 || access("/sbin/mkfs.ext4", X_OK) != 0)
+        return scratch_setup_in(state, "");
+    char mnt[] = "sync_group_fs.XXXXXX";
+    if (mkdtemp(mnt) == NULL)
+        return -1;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "truncate -s 16M %s.img && "
+             "mkfs.ext4 -q -F %s.img >/dev/null 2>&1 && "
+             "mount -o loop %s.img %s 2>/dev/null", mnt, mnt, mnt, mnt);
+    if (system(cmd) != 0) {
+        snprintf(cmd, sizeof(cmd), "rm -f %s.img; rmdir %s", mnt, mnt);
+        (void)system(cmd);
+        return scratch_setup_in(state, "");
+    }
+    char where[64];
+    snprintf(where, sizeof(where), "%s/", mnt);
+    int rc = scratch_setup_in(state, where);
+    struct scratch *s = *state;
+    snprintf(s->mount, sizeof(s->mount), "%s", mnt);
+    return rc;
 }
 
 static int scratch_teardown(void **state)
@@ -51,6 +102,12 @@ static int scratch_teardown(void **state)
     }
     close(s->dir);
     rmdir(s->path);
+    if (s->mount[0] != '\0') {
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "umount %s && rm -f %s.img && rmdir %s",
+                 s->mount, s->mount, s->mount);
+        assert_int_equal(system(cmd), 0);
+    }
     free(s);
     return 0;
 }
@@ -193,6 +250,15 @@ int main(void)
         cmocka_unit_test(test_empty_group_commits_nothing),
         cmocka_unit_test_setup_teardown(
             test_commit_closes_every_file_and_keeps_them, scratch_setup,
+            scratch_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_commit_closes_every_file_and_keeps_them,
+            scratch_setup_tmpfs, scratch_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_commit_closes_every_file_and_keeps_them,
+            scratch_setup_journaled, scratch_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_failed_commit_undoes_every_file, scratch_setup_journaled,
             scratch_teardown),
         cmocka_unit_test_setup_teardown(
             test_failed_commit_undoes_every_file, scratch_setup,
