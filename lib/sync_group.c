@@ -4,12 +4,21 @@
  * The files' fsyncs are what a flush-bound disk divides into: on ext4
  * each fsync that finds nothing left to commit still sends the device a
  * cache flush of its own.  So where the file system commits its metadata
- * in order, the group takes one fsync, of the file written last, after
- * every file's data is written out (sync_file_range waits for the writes
- * to end, which includes the allocation of their blocks and, on XFS, the
- * size updates at the end of the writes).  The commit that fsync waits
- * for holds every earlier change of metadata, and it begins with a flush
- * of the device's cache, which makes the data written before it stable.
+ * in order (jbd2's transactions, XFS's log), the group takes one fsync:
+ *   1. every file's data is written out, and waited for
+ *      (sync_file_range).  The wait ends only once the writes are done,
+ *      with what the file system logs at their end: the blocks' extents
+ *      turned from unwritten to written (ext4), the new on-disk size
+ *      (XFS).  Every change of metadata for the group is now logged;
+ *   2. the last file's size is set again to what it is (ftruncate, which
+ *      any writer of the file may do, and changes nothing but its
+ *      mtime): a change of its inode logged after all of step 1.
+ *      Without it, the last file's own last change might be older than
+ *      another file's end of writes, when those ended in the other order
+ *      around a commit;
+ *   3. the last file's fsync waits for the commit of that change, so of
+ *      everything logged before it; the commit begins with a flush of
+ *      the device's cache, which makes the data of step 1 stable.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -80,19 +89,30 @@ static void sync_group_note(int *err, int failed)
         *err = errno != 0 ? errno : EIO;
 }
 
-/* One fsync, of the last file, after the data of all is written. */
+/* One fsync, of the last file, after the data of all is written (the
+ * steps at the top). */
 static void sync_group_commit_ordered(struct sync_group *g, int *err)
 {
+    if (g->count == 1) {
+        sync_group_note(err, fsync(g->files[0].fd) != 0);
+        return;
+    }
     for (size_t i = 0; i < g->count; i++)
         sync_group_note(err, sync_file_range(g->files[i].fd, 0, 0,
                                              SYNC_FILE_RANGE_WRITE) != 0);
-    for (size_t i = 0; i + 1 < g->count; i++)
+    for (size_t i = 0; i < g->count; i++)
         sync_group_note(err, sync_file_range(g->files[i].fd, 0, 0,
                                              SYNC_FILE_RANGE_WAIT_BEFORE |
                                              SYNC_FILE_RANGE_WRITE |
                                              SYNC_FILE_RANGE_WAIT_AFTER) != 0);
+    int last = g->files[g->count - 1].fd;
+    struct stat st;
     if (*err == 0)
-        sync_group_note(err, fsync(g->files[g->count - 1].fd) != 0);
+        sync_group_note(err, fstat(last, &st) != 0);
+    if (*err == 0)
+        sync_group_note(err, ftruncate(last, st.st_size) != 0);
+    if (*err == 0)
+        sync_group_note(err, fsync(last) != 0);
 }
 
 /* 1 when dir_fd is the same directory as one of the first n files'. */

@@ -10,12 +10,14 @@
  *   - Where an fsync commits every change to the file system's metadata
  *     made before it, in order, one fsync is enough: XFS and ext4 with its
  *     journal (safe_file_fsync_covers_names), all files on one file
- *     system.  The data of every file but the last is written out and
- *     waited for first (sync_file_range).  The last file's fsync then
- *     commits the inodes and names of them all, and the cache flush that
- *     comes before its commit record makes their data stable too.  That
- *     is one commit for the group where one fsync each would cost a
- *     commit, or a cache flush, for every file.
+ *     system.  The data of every file is written out and waited for
+ *     first (sync_file_range), then the last file's inode is changed
+ *     (its size set again to what it is: its mtime moves) and fsynced.
+ *     That fsync commits the inodes and names of them all, and the cache
+ *     flush that comes before its commit record makes their data stable
+ *     too (sync_group.c says why, step by step).  That is one commit for
+ *     the group where one fsync each would cost a commit, or a cache
+ *     flush, for every file.
  *   - Elsewhere every file is fsynced, then every directory once.
  * On failure nothing in the group may count as delivered: the caller
  * removes every name (sync_group_undo, which calls back for each file,

@@ -586,7 +586,39 @@ def test_one_connection_carries_requests_up_to_max_use(instance):
     assert len(re.findall(r"(?m)^From \S+  \w{3} ", text)) == 2
 
 
-def test_maildir_deliveries_in_a_row_share_one_commit(instance):
+@pytest.fixture
+def home_file_system(instance, request):
+    """The file system of the test users' homes: the instance's own
+    ("scratch"), or a journaled ext4 of the test's, loop-mounted on
+    home/, where local's shared commit takes its one-fsync way
+    (lib/sync_group.h).  That one needs root, mkfs.ext4 and a loop
+    device; without them the test is skipped."""
+    if request.param == "scratch":
+        yield
+        return
+    need_root(instance)
+    image = instance.root / "home.img"
+    home = instance.root / "home"
+    home.mkdir(exist_ok=True)
+    try:
+        subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True,
+                       capture_output=True)
+        subprocess.run(["mount", "-o", "loop", str(image), str(home)],
+                       check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"no journaled ext4 of the test's own: {e}")
+    os.chmod(home, 0o755)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(home)], check=True)
+
+
+@pytest.mark.parametrize("home_file_system", ["scratch", "journaled"],
+                         indirect=True)
+def test_maildir_deliveries_in_a_row_share_one_commit(instance,
+                                                      home_file_system):
     # Three requests waiting at once: local writes all three Maildir
     # files, fsyncs them together, and only then tells their results,
     # each request's before its status=done.  So when the first result
