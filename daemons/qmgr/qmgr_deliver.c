@@ -27,8 +27,9 @@
  * transport's agents say that, a link gets the destination's next requests
  * (up to QMGR_LINK_QUEUE) queued behind the one in progress, so the agent
  * goes on without waiting for qmgr, and local and virtual make several
- * deliveries durable with one commit.  The window counts links, not requests; a queued request that
- * the link ends without beginning goes back to the head of the line.
+ * deliveries durable with one commit.  The window counts links, not
+ * requests; a queued request that the link ends without a result of it
+ * goes back to the head of the line.
  */
 #include <ctype.h>
 #include <errno.h>
